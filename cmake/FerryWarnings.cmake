@@ -8,7 +8,7 @@ target_compile_options(ferry_flags INTERFACE
     -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition
     -Wformat=2 -Wformat-overflow=2 -Wformat-security
     -Wpointer-arith -Wcast-align -Wwrite-strings -Wundef -Wvla
-    -Wnull-dereference -Wimplicit-fallthrough -Wswitch-enum -Wno-switch-default
+    -Wnull-dereference -Wimplicit-fallthrough
     -Wmissing-declarations -Wredundant-decls -Wdouble-promotion)
 
 add_library(ferry_relaxed_flags INTERFACE)

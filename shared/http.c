@@ -1,0 +1,377 @@
+/* http.c - HTTP requests through one libcurl easy handle per ferry_http. */
+#include "ferry/http.h"
+
+#include <curl/curl.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ferry/log.h"
+
+struct ferry_http {
+    CURL *curl;
+};
+
+/* libcurl's global init is not thread-safe in 7.88: do it exactly once. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+ferry_http *ferry_http_new(void)
+{
+    (void)pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK)
+        return NULL;
+    ferry_http *http = calloc(1, sizeof(*http));
+    if (http == NULL)
+        return NULL;
+    http->curl = curl_easy_init();
+    if (http->curl == NULL) {
+        free(http);
+        return NULL;
+    }
+    return http;
+}
+
+void ferry_http_free(ferry_http *http)
+{
+    if (http == NULL)
+        return;
+    curl_easy_cleanup(http->curl);
+    free(http);
+}
+
+/* A growable buffer for bodies and header blocks kept in memory. */
+typedef struct membuf {
+    char *p;
+    size_t len, cap;
+} membuf;
+
+static bool membuf_add(membuf *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(b->p, cap);
+        if (grown == NULL)
+            return false;
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+    return true;
+}
+
+typedef struct transfer {
+    const ferry_http_request *req;
+    membuf body, headers;
+    const unsigned char *mem_body; /* in-memory request body, consumed by mem_read */
+    size_t mem_left;
+    bool cancelled;
+    bool oom;
+} transfer;
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t len = size * nmemb;
+    if (t->req->write_fn != NULL) {
+        if (!t->req->write_fn(data, len, t->req->write_ud)) {
+            t->cancelled = true;
+            return 0;
+        }
+        return len;
+    }
+    if (!membuf_add(&t->body, data, len)) {
+        t->oom = true;
+        return 0;
+    }
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t len = size * nmemb;
+    /* A new status line (after a 100 Continue or a redirect) starts a new header block. */
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        t->headers.len = 0;
+    if (!membuf_add(&t->headers, data, len)) {
+        t->oom = true;
+        return 0;
+    }
+    return len;
+}
+
+static size_t on_read_mem(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t n = size * nmemb;
+    if (n > t->mem_left)
+        n = t->mem_left;
+    memcpy(buf, t->mem_body, n);
+    t->mem_body += n;
+    t->mem_left -= n;
+    return n;
+}
+
+static size_t on_read_cb(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t n = t->req->read_fn(buf, size * nmemb, t->req->read_ud);
+    if (n == SIZE_MAX) {
+        t->cancelled = true;
+        return CURL_READFUNC_ABORT;
+    }
+    return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)ultotal;
+    transfer *t = ud;
+    if (!t->req->progress_fn((uint64_t)dlnow, (uint64_t)ulnow, t->req->progress_ud)) {
+        t->cancelled = true;
+        return 1;
+    }
+    return 0;
+}
+
+static ferry_rc curl_rc(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OK:
+        return FERRY_OK;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return FERRY_ERR_UNAVAILABLE;
+    case CURLE_OPERATION_TIMEDOUT:
+        return FERRY_ERR_TIMEOUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+    case CURLE_READ_ERROR:
+    case CURLE_WRITE_ERROR:
+        return FERRY_ERR_CANCELLED;
+    case CURLE_OUT_OF_MEMORY:
+        return FERRY_ERR_NOMEM;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return FERRY_ERR_INVALID;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+        return FERRY_ERR_AUTH;
+    default:
+        return FERRY_ERR_PROTOCOL;
+    }
+}
+
+/* Sets an option and jumps to the function's cleanup on failure. */
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        cc = curl_easy_setopt(h, opt, val);                                                        \
+        if (cc != CURLE_OK)                                                                        \
+            goto curl_failed;                                                                      \
+    } while (0)
+
+ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
+                            ferry_http_response *resp, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    struct curl_slist *hdrs = NULL;
+    transfer t = {.req = req, .mem_body = req->body, .mem_left = req->body_len};
+    CURL *h = http->curl;
+    CURLcode cc = CURLE_OK;
+    memset(resp, 0, sizeof(*resp));
+
+    curl_easy_reset(h);
+    for (const char *const *line = req->headers; line != NULL && *line != NULL; line++) {
+        struct curl_slist *grown = curl_slist_append(hdrs, *line);
+        if (grown == NULL) {
+            rc = ferry_err_set(err, FERRY_ERR_NOMEM, "building HTTP headers");
+            goto out;
+        }
+        hdrs = grown;
+    }
+
+    SETOPT(CURLOPT_URL, req->url);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+    SETOPT(CURLOPT_WRITEDATA, &t);
+    SETOPT(CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(CURLOPT_HEADERDATA, &t);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+    if (req->timeout_ms > 0)
+        SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    if (req->progress_fn != NULL) {
+        SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SETOPT(CURLOPT_XFERINFODATA, &t);
+        SETOPT(CURLOPT_NOPROGRESS, 0L);
+    }
+
+    const char *method = req->method != NULL ? req->method : "GET";
+    bool has_body = req->read_fn != NULL || req->body != NULL;
+    if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "PUT") == 0 || (has_body && strcmp(method, "GET") != 0)) {
+        /* Upload mode for every method with a body, so large bodies stream; the method is
+         * then set explicitly (POST, PATCH). */
+        SETOPT(CURLOPT_UPLOAD, 1L);
+        if (req->read_fn != NULL) {
+            SETOPT(CURLOPT_READFUNCTION, on_read_cb);
+            SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->upload_len);
+        } else {
+            SETOPT(CURLOPT_READFUNCTION, on_read_mem);
+            SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        }
+        SETOPT(CURLOPT_READDATA, &t);
+        if (strcmp(method, "PUT") != 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    switch (req->auth) {
+    case FERRY_HTTP_AUTH_NONE:
+        break;
+    case FERRY_HTTP_AUTH_BASIC:
+        SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SETOPT(CURLOPT_USERNAME, req->user);
+        SETOPT(CURLOPT_PASSWORD, req->password);
+        break;
+    case FERRY_HTTP_AUTH_SIGV4:
+        SETOPT(CURLOPT_AWS_SIGV4, req->sigv4);
+        SETOPT(CURLOPT_USERNAME, req->user);
+        SETOPT(CURLOPT_PASSWORD, req->password);
+        break;
+    }
+
+    cc = curl_easy_perform(h);
+    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (t.oom) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading HTTP response");
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        char url[512];
+        (void)ferry_redact(req->url, url, sizeof(url));
+        rc = ferry_err_set(err, t.cancelled ? FERRY_ERR_CANCELLED : curl_rc(cc), "%s %s: %s",
+                           method, url, curl_easy_strerror(cc));
+        goto out;
+    }
+    goto out;
+
+curl_failed:
+    rc = ferry_err_set(err, curl_rc(cc), "setting up HTTP request: %s", curl_easy_strerror(cc));
+out:
+    resp->body = t.body.p;
+    resp->body_len = t.body.len;
+    resp->headers = t.headers.p;
+    resp->headers_len = t.headers.len;
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+#undef SETOPT
+
+void ferry_http_response_cleanup(ferry_http_response *resp)
+{
+    if (resp == NULL)
+        return;
+    free(resp->body);
+    free(resp->headers);
+    memset(resp, 0, sizeof(*resp));
+}
+
+bool ferry_http_response_header(const ferry_http_response *resp, const char *name, char *out,
+                                size_t outsz)
+{
+    size_t nlen = strlen(name);
+    const char *p = resp->headers;
+    while (p != NULL && *p != '\0') {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nlen && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1;
+            const char *end = p + len;
+            while (v < end && isspace((unsigned char)*v))
+                v++;
+            while (end > v && isspace((unsigned char)end[-1]))
+                end--;
+            size_t vlen = (size_t)(end - v);
+            if (vlen >= outsz)
+                vlen = outsz - 1;
+            memcpy(out, v, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return false;
+}
+
+ferry_rc ferry_http_status_rc(long status)
+{
+    if (status >= 200 && status < 300)
+        return FERRY_OK;
+    switch (status) {
+    case 0:
+        return FERRY_ERR_UNAVAILABLE;
+    case 401:
+        return FERRY_ERR_AUTH;
+    case 403:
+        return FERRY_ERR_PERMISSION;
+    case 404:
+        return FERRY_ERR_NOT_FOUND;
+    case 409:
+    case 412:
+        return FERRY_ERR_CONFLICT;
+    case 429:
+    case 503:
+        return FERRY_ERR_THROTTLED;
+    case 507:
+        return FERRY_ERR_NO_SPACE;
+    default:
+        break;
+    }
+    return status >= 500 ? FERRY_ERR_SERVER : FERRY_ERR_INVALID;
+}
+
+int ferry_http_uri_encode(const char *text, bool keep_slash, char *out, size_t outsz)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        bool keep = isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' ||
+                    (keep_slash && *p == '/');
+        size_t need = keep ? 1 : 3;
+        if (o + need + 1 > outsz)
+            return -1;
+        if (keep) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    if (o + 1 > outsz)
+        return -1;
+    out[o] = '\0';
+    return (int)o;
+}
