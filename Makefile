@@ -1,0 +1,48 @@
+# Ferry: a thin wrapper over CMake and the local stack. See README.md.
+#   make test   install deps, build (normal + sanitizers), stack up, ctest both, stack down
+#   make demo   install deps, build, stack up, run the demo
+.PHONY: all deps build build-asan test unit demo stack-up stack-down format format-check clean
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+
+all: build
+
+deps:
+	deploy/install-deps.sh
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan:
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# Unit tests only: no services needed.
+unit: build
+	cd $(BUILD) && ctest -L unit --output-on-failure
+
+test: deps
+	tests/run.sh
+
+demo: deps build
+	deploy/demo.sh
+
+stack-up:
+	deploy/local/stack up
+
+stack-down:
+	deploy/local/stack down
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
