@@ -12,8 +12,8 @@
 #include "ferry/log.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
-#define ALL_COMPONENTS 0xffffffffu
-#define SERVICES (FERRY_COMP_COORDINATOR | FERRY_COMP_WORKERS | FERRY_COMP_TEST)
+#define ALL_COMPONENTS  0xffffffffu
+#define SERVICES        (FERRY_COMP_COORDINATOR | FERRY_COMP_WORKERS | FERRY_COMP_TEST)
 
 /* clang-format off */
 static const ferry_cfg_setting settings[] = {
@@ -451,9 +451,9 @@ void ferry_cfg_dump(const ferry_cfg *cfg, FILE *out)
         const cfg_value *v = &cfg->values[i];
         if (!v->loaded)
             continue;
-        const char *shown = v->text == NULL                     ? "(unset)"
+        const char *shown = v->text == NULL                          ? "(unset)"
                             : (settings[i].flags & FERRY_CFG_SECRET) ? "***"
-                                                                      : v->text;
+                                                                     : v->text;
         fprintf(out, "%s=%s\n", settings[i].env, shown);
     }
 }

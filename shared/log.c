@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_MSG_MAX 8192
+#define LOG_MSG_MAX    8192
 #define MIN_SECRET_LEN 4
 
 static struct {
@@ -114,11 +114,11 @@ static const struct {
     const char *name;
     bool to_eol;
 } sensitive_keys[] = {
-    {"password", false},      {"passwd", false},         {"sslpassword", false},
+    {"password", false},        {"passwd", false},           {"sslpassword", false},
     {"x-amz-signature", false}, {"x-amz-credential", false}, {"x-amz-security-token", false},
-    {"secret_key", false},    {"secretkey", false},      {"secret", false},
-    {"access_key", false},    {"api_key", false},        {"apikey", false},
-    {"token", false},         {"authorization", true},   {"x-api-key", true},
+    {"secret_key", false},      {"secretkey", false},        {"secret", false},
+    {"access_key", false},      {"api_key", false},          {"apikey", false},
+    {"token", false},           {"authorization", true},     {"x-api-key", true},
 };
 
 static bool is_name_char(char c)

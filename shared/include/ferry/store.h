@@ -1,0 +1,226 @@
+/*
+ * store.h - Ferry's state in Redis (hiredis). The only module that includes hiredis.h.
+ *
+ * Redis holds the truth. Every key of one migration carries its hash tag,
+ * "ferry:{<migration>}:<entity>", so one Lua script can change a record atomically. A state
+ * change is one call to ferry_store_transition(): it checks the record's current state (and,
+ * optionally, its attempt), writes the new state, and appends one event to the global stream
+ * FERRY_STORE_EVENTS and to the migration's history stream, all in one script; a change that
+ * does not match is refused whole (FERRY_ERR_CONFLICT). docs/redis.md has the key layout.
+ *
+ * A ferry_store is one connection; it is not thread-safe: use one per thread, and a separate
+ * one for blocking stream reads. A connection that failed is dropped and reopened on the next
+ * call (with AUTH, SELECT and the client name again). Calls that are safe to repeat are retried
+ * once on a fresh connection when the connection is lost during the call; the others
+ * (ferry_store_transition, ferry_store_group_read) are not, because they may have been applied:
+ * see each function. A connection the server closed while idle is noticed before anything is
+ * sent, so that case never costs a call.
+ *
+ * Requires Redis 7.0 or later (the scripts declare themselves with "#!lua" so that Redis admits
+ * or refuses them whole). No hiredis type appears here.
+ */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+
+typedef struct ferry_store ferry_store;
+
+/* The global event stream every transition appends to (outside any migration's hash slot). */
+#define FERRY_STORE_EVENTS "ferry:events"
+/* Approximate caps (XADD MAXLEN ~) of the event stream and of each migration's history. */
+#define FERRY_STORE_EVENTS_MAXLEN  100000
+#define FERRY_STORE_HISTORY_MAXLEN 10000
+/* The expected state that means "the record does not exist (or has no state)". */
+#define FERRY_STORE_ABSENT ""
+/* Longest migration id, entity, state, actor or event type, in bytes. */
+#define FERRY_STORE_NAME_MAX 128
+/* Longest key that ferry_store_key() builds, with its NUL. */
+#define FERRY_STORE_KEY_MAX (2 * FERRY_STORE_NAME_MAX + 16)
+
+/* ------------------------------------------------------------------ connection */
+
+/* A parsed redis://[user@]host[:port][/db] URL. */
+typedef struct ferry_store_url {
+    char host[256]; /* name, IPv4, or IPv6 without its brackets */
+    int port;       /* default 6379 */
+    int db;         /* default 0 */
+    char user[128]; /* ACL user (Redis 6+), "" for the default user */
+} ferry_store_url;
+
+/*
+ * Parses url into *out. Refuses a URL that holds a password (it comes separately), rediss://
+ * (FERRY_ERR_UNSUPPORTED: no TLS in hiredis 0.14), a query or fragment, and bad ports or
+ * database numbers (FERRY_ERR_INVALID). Messages quote the URL only in redacted form.
+ */
+ferry_rc ferry_store_url_parse(const char *url, ferry_store_url *out, ferry_err *err);
+
+/*
+ * Connects to url (see ferry_store_url_parse), sends AUTH when password is non-empty, SELECT
+ * db, and loads the Lua scripts. timeout_ms (> 0) bounds the connect and every reply.
+ * password is copied (kept for reconnects, wiped on close) and never appears in err.
+ * Errors: FERRY_ERR_UNAVAILABLE (refused, unreachable, lost), FERRY_ERR_TIMEOUT,
+ * FERRY_ERR_AUTH (wrong or missing password), FERRY_ERR_INVALID (bad URL).
+ * On success the caller closes *out with ferry_store_close(); on failure *out is NULL.
+ */
+ferry_rc ferry_store_open(const char *url, const char *password, int timeout_ms, ferry_store **out,
+                          ferry_err *err);
+
+/* Closes the connection and frees store (NULL is fine). */
+void ferry_store_close(ferry_store *store);
+
+/* Names the connection (CLIENT SETNAME; shown by CLIENT LIST), now and after every reconnect.
+ * name: 1..63 characters without spaces; copied. Retried. */
+ferry_rc ferry_store_set_name(ferry_store *store, const char *name, ferry_err *err);
+
+/* PING. Retried. */
+ferry_rc ferry_store_ping(ferry_store *store, ferry_err *err);
+
+/* Whether the server has AOF persistence on (INFO persistence: aof_enabled). Retried. */
+ferry_rc ferry_store_aof_enabled(ferry_store *store, bool *enabled, ferry_err *err);
+
+/* ------------------------------------------------------------------ keys */
+
+/*
+ * Writes "ferry:{<migration>}:<suffix>" into out (outsz bytes; FERRY_STORE_KEY_MAX is always
+ * enough). migration and suffix: 1..FERRY_STORE_NAME_MAX printable ASCII characters, no space;
+ * migration also without '{' and '}' (it is the hash tag). FERRY_ERR_INVALID otherwise.
+ * The history stream of a migration is ferry_store_key(migration, "history").
+ */
+ferry_rc ferry_store_key(const char *migration, const char *suffix, char *out, size_t outsz,
+                         ferry_err *err);
+
+/* ------------------------------------------------------------------ transitions */
+
+/* A name/value pair given by the caller; both borrowed for the call. */
+typedef struct ferry_store_field {
+    const char *name;
+    const char *value;
+} ferry_store_field;
+
+/* One state change of the record ferry:{migration}:entity. Everything is borrowed. */
+typedef struct ferry_store_change {
+    const char *migration;   /* the migration id (hash tag) */
+    const char *entity;      /* the record inside it: "step:dr-1", "migration", ... */
+    const char *const *from; /* allowed current states, n_from of them (1..16);
+                                FERRY_STORE_ABSENT allows "record absent" */
+    size_t n_from;
+    int64_t expect_attempt;          /* the current attempt must equal this; -1: not checked.
+                                        A record without an attempt has attempt 0. */
+    const char *to;                  /* the new state, non-empty */
+    int64_t new_attempt;             /* the attempt to store; -1 keeps the current one */
+    const char *actor;               /* who: "coordinator", "dump-restore@host-1", ... */
+    const char *what;                /* the event type: "created", "claimed", "succeeded", ... */
+    const ferry_store_field *fields; /* more fields to set on the record (0..64); the names
+                                        state, attempt and updated_at are reserved */
+    size_t n_fields;
+} ferry_store_change;
+
+/* What a transition found or did. */
+typedef struct ferry_store_result {
+    char event_id[48];                    /* OK: the entry id in FERRY_STORE_EVENTS */
+    char history_id[48];                  /* OK: the entry id in the migration's history stream */
+    char at[24];                          /* OK: server time of the change, ms since the epoch */
+    char state[FERRY_STORE_NAME_MAX + 1]; /* OK: the new state; CONFLICT: the current one
+                                             ("" when absent) */
+    int64_t attempt; /* OK: the stored attempt; CONFLICT: the current one (0 when none) */
+} ferry_store_result;
+
+/*
+ * Applies change atomically (shared/lua/transition.lua): if the record's state is one of
+ * change->from and (when asked) its attempt is change->expect_attempt, sets state, attempt,
+ * updated_at (server time, ms) and the extra fields, and appends the event {migration, entity,
+ * from, to, attempt, actor, what, at} to FERRY_STORE_EVENTS and to the migration's history.
+ * Otherwise nothing is written and FERRY_ERR_CONFLICT is returned, with the current state and
+ * attempt in *res (res may be NULL) and in err's message.
+ *
+ * Not retried after the connection is lost during the call (FERRY_ERR_UNAVAILABLE or
+ * FERRY_ERR_TIMEOUT): the change may or may not have been applied. Read the record to find
+ * out. A NOSCRIPT reply (the server lost its script cache) is handled by loading the script
+ * again and retrying, since nothing ran.
+ */
+ferry_rc ferry_store_transition(ferry_store *store, const ferry_store_change *change,
+                                ferry_store_result *res, ferry_err *err);
+
+/* ------------------------------------------------------------------ records */
+
+/* One field; both strings owned by the record or entry that holds it. */
+typedef struct ferry_store_pair {
+    char *name;
+    char *value;
+} ferry_store_pair;
+
+/* A hash or a stream entry's fields, in the order Redis returned them. */
+typedef struct ferry_store_record {
+    size_t count;
+    ferry_store_pair *pairs;
+} ferry_store_record;
+
+/*
+ * Reads every field of ferry:{migration}:entity (HGETALL). On success the caller frees *out
+ * with ferry_store_record_free(). FERRY_ERR_NOT_FOUND (and *out NULL) when the record does not
+ * exist. Retried.
+ */
+ferry_rc ferry_store_record_get(ferry_store *store, const char *migration, const char *entity,
+                                ferry_store_record **out, ferry_err *err);
+
+/* The value of field name, borrowed from rec; NULL when absent (or rec is NULL). */
+const char *ferry_store_record_value(const ferry_store_record *rec, const char *name);
+
+/* Frees a record from ferry_store_record_get() (NULL is fine). */
+void ferry_store_record_free(ferry_store_record *rec);
+
+/* ------------------------------------------------------------------ streams */
+
+/* One stream entry. fields.count is 0 for a pending entry that was trimmed from the stream
+ * since it was delivered: acknowledge it and move on. */
+typedef struct ferry_store_entry {
+    char *id;
+    ferry_store_record fields;
+} ferry_store_entry;
+
+typedef struct ferry_store_entries {
+    size_t count;
+    ferry_store_entry *entries;
+} ferry_store_entries;
+
+/*
+ * Creates consumer group `group` on `stream` (XGROUP CREATE ... MKSTREAM), starting at
+ * start_id ("0": everything still in the stream; "$": only new entries; NULL means "0").
+ * A group that already exists is success. Retried.
+ */
+ferry_rc ferry_store_group_create(ferry_store *store, const char *stream, const char *group,
+                                  const char *start_id, ferry_err *err);
+
+/*
+ * Reads up to count (1..10000) entries as `consumer` of `group` (XREADGROUP). from_id NULL or
+ * ">" reads entries never delivered to the group; "0" re-reads this consumer's delivered but
+ * unacknowledged entries (do that first after a restart or an error). block_ms > 0 waits that
+ * long for new entries; 0 does not wait. On success the caller frees *out with
+ * ferry_store_entries_free(); (*out)->count is 0 when nothing came.
+ *
+ * Not retried after the connection is lost during the call: entries may have been delivered
+ * (they then wait in this consumer's pending list: read "0" to get them). A missing group is
+ * FERRY_ERR_NOT_FOUND.
+ */
+ferry_rc ferry_store_group_read(ferry_store *store, const char *stream, const char *group,
+                                const char *consumer, const char *from_id, size_t count,
+                                int block_ms, ferry_store_entries **out, ferry_err *err);
+
+/* Frees entries from ferry_store_group_read() (NULL is fine). */
+void ferry_store_entries_free(ferry_store_entries *entries);
+
+/* Acknowledges entry id in group (XACK). Acknowledging twice is harmless. Retried. */
+ferry_rc ferry_store_ack(ferry_store *store, const char *stream, const char *group, const char *id,
+                         ferry_err *err);
+
+/* ------------------------------------------------------------------ for tests */
+
+/* Maps the text of a Redis error reply ("WRONGPASS ...", "NOSCRIPT ...") to a result code. */
+ferry_rc ferry_store_error_rc(const char *reply_text);
+
+#endif
