@@ -39,7 +39,8 @@ typedef struct ferry_http_request {
     ferry_http_read_fn read_fn;  /* ... or a streamed body of upload_len bytes */
     void *read_ud;
     uint64_t upload_len;
-    ferry_http_write_fn write_fn; /* stream the response body; NULL keeps it in memory */
+    ferry_http_write_fn write_fn; /* stream a 2xx response body; NULL keeps it in memory.
+                                     A non-2xx body is always kept in memory (resp->body). */
     void *write_ud;
     ferry_http_progress_fn progress_fn;
     void *progress_ud;
