@@ -238,7 +238,8 @@ ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
     SETOPT(CURLOPT_WRITEDATA, &t);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, &t);
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+           req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
     if (req->timeout_ms > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms);
     if (req->progress_fn != NULL) {

@@ -22,8 +22,8 @@ static const struct {
     Ferry__V1__StepKind kind;
     const char *name;
 } operations[] = {
-    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_COPY, FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE,
-     "copy"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_COPY,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "copy"},
     {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_VERIFY,
      FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "verify"},
     {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS, FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC,
@@ -245,13 +245,13 @@ ferry_rc ferry_wire_step_validate(const Ferry__V1__StepCommand *cmd, ferry_err *
     if (cmd == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "no command");
     if (!valid_id(cmd->migration_id))
-        return ferry_err_set(err, FERRY_ERR_INVALID,
-                             "migration_id: 1 to %d characters of A-Z a-z 0-9 - _ . :",
-                             FERRY_WIRE_ID_MAX);
+        return ferry_err_set(
+            err, FERRY_ERR_INVALID,
+            "migration_id: 1 to %d characters of A-Z a-z 0-9 - _ . :", FERRY_WIRE_ID_MAX);
     if (!valid_id(cmd->step_id))
-        return ferry_err_set(err, FERRY_ERR_INVALID,
-                             "step_id: 1 to %d characters of A-Z a-z 0-9 - _ . :",
-                             FERRY_WIRE_ID_MAX);
+        return ferry_err_set(
+            err, FERRY_ERR_INVALID,
+            "step_id: 1 to %d characters of A-Z a-z 0-9 - _ . :", FERRY_WIRE_ID_MAX);
     if (cmd->attempt < 1)
         return ferry_err_set(err, FERRY_ERR_INVALID, "attempt: starts at 1");
     if (ferry_wire_kind_name(cmd->kind) == NULL)
@@ -297,8 +297,8 @@ ferry_rc ferry_wire_step_decode(const void *data, size_t len, Ferry__V1__StepCom
     *out = NULL;
     Ferry__V1__StepCommand *cmd = ferry__v1__step_command__unpack(NULL, len, data);
     if (cmd == NULL)
-        return ferry_err_set(err, FERRY_ERR_DECODE, "step command: not a valid protobuf (%zu bytes)",
-                             len);
+        return ferry_err_set(err, FERRY_ERR_DECODE,
+                             "step command: not a valid protobuf (%zu bytes)", len);
     ferry_rc rc = ferry_wire_step_validate(cmd, err);
     if (rc != FERRY_OK) {
         ferry__v1__step_command__free_unpacked(cmd, NULL);

@@ -44,8 +44,8 @@ static void round_trip_on(const char *side)
     PQclear(exec_ok(conn, "CREATE TEMP TABLE t (id int PRIMARY KEY, doc jsonb, data bytea)",
                     PGRES_COMMAND_OK));
     const char *params[] = {"7", "{\"app\": \"shop\", \"n\": [1, 2]}", "\\x00ff10"};
-    PGresult *res = PQexecParams(conn, "INSERT INTO t VALUES ($1, $2, $3)", 3, NULL, params, NULL,
-                                 NULL, 0);
+    PGresult *res =
+        PQexecParams(conn, "INSERT INTO t VALUES ($1, $2, $3)", 3, NULL, params, NULL, NULL, 0);
     CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     res = exec_ok(conn, "SELECT id, doc->>'app', encode(data, 'hex') FROM t", PGRES_TUPLES_OK);
@@ -82,10 +82,10 @@ static void servers_are_distinct(void)
     PGconn *dst = pg_open("target", NULL);
     CU_ASSERT_EQUAL_FATAL(PQstatus(src), CONNECTION_OK);
     CU_ASSERT_EQUAL_FATAL(PQstatus(dst), CONNECTION_OK);
-    PGresult *a = exec_ok(src, "SELECT system_identifier::text FROM pg_control_system()",
-                          PGRES_TUPLES_OK);
-    PGresult *b = exec_ok(dst, "SELECT system_identifier::text FROM pg_control_system()",
-                          PGRES_TUPLES_OK);
+    PGresult *a =
+        exec_ok(src, "SELECT system_identifier::text FROM pg_control_system()", PGRES_TUPLES_OK);
+    PGresult *b =
+        exec_ok(dst, "SELECT system_identifier::text FROM pg_control_system()", PGRES_TUPLES_OK);
     CU_ASSERT_STRING_NOT_EQUAL(PQgetvalue(a, 0, 0), PQgetvalue(b, 0, 0));
     PQclear(a);
     PQclear(b);
@@ -109,8 +109,8 @@ static void binary_copy_source_to_target(void)
                    "INSERT INTO %s SELECT g, 'row ' || g, g / 7.0 FROM generate_series(1, 5000) g",
                    name, name);
     PQclear(exec_ok(src, sql, PGRES_COMMAND_OK));
-    (void)snprintf(sql, sizeof(sql), "CREATE TABLE %s (id bigint PRIMARY KEY, note text, n numeric(12,3))",
-                   name);
+    (void)snprintf(sql, sizeof(sql),
+                   "CREATE TABLE %s (id bigint PRIMARY KEY, note text, n numeric(12,3))", name);
     PQclear(exec_ok(dst, sql, PGRES_COMMAND_OK));
 
     (void)snprintf(sql, sizeof(sql), "COPY %s TO STDOUT (FORMAT binary)", name);
@@ -137,8 +137,9 @@ static void binary_copy_source_to_target(void)
     CU_ASSERT_TRUE(messages >= 5000);
 
     /* Same content on both sides. */
-    (void)snprintf(sql, sizeof(sql), "SELECT count(*), md5(string_agg(%s::text, ',' ORDER BY id)) FROM %s",
-                   name, name);
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT count(*), md5(string_agg(%s::text, ',' ORDER BY id)) FROM %s", name,
+                   name);
     PGresult *a = exec_ok(src, sql, PGRES_TUPLES_OK);
     PGresult *b = exec_ok(dst, sql, PGRES_TUPLES_OK);
     CU_ASSERT_STRING_EQUAL(PQgetvalue(a, 0, 0), "5000");

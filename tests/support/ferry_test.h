@@ -20,8 +20,8 @@ typedef struct ferry_test_case {
 
 typedef struct ferry_test_suite {
     const char *name;
-    int (*setup)(void);    /* may be NULL; non-zero fails every test of the suite */
-    int (*teardown)(void); /* may be NULL */
+    int (*setup)(void);           /* may be NULL; non-zero fails every test of the suite */
+    int (*teardown)(void);        /* may be NULL */
     const ferry_test_case *cases; /* terminated by {NULL, NULL} */
 } ferry_test_suite;
 

@@ -40,10 +40,14 @@ static void table_rows_are_well_formed(void)
 
 static void loads_values_and_defaults(void)
 {
-    const char *env[] = {"FERRY_KAFKA_BROKERS", "127.0.0.1:19092",
-                         "FERRY_REDIS_URL", "redis://127.0.0.1:16379/0",
-                         "FERRY_WORKER_CONCURRENCY", "8",
-                         "FERRY_WORKER_LEASE", "2m",
+    const char *env[] = {"FERRY_KAFKA_BROKERS",
+                         "127.0.0.1:19092",
+                         "FERRY_REDIS_URL",
+                         "redis://127.0.0.1:16379/0",
+                         "FERRY_WORKER_CONCURRENCY",
+                         "8",
+                         "FERRY_WORKER_LEASE",
+                         "2m",
                          NULL};
     ferry_cfg *cfg = NULL;
     char *problems = NULL;
@@ -61,10 +65,14 @@ static void loads_values_and_defaults(void)
 
 static void reports_every_problem_at_once(void)
 {
-    const char *env[] = {"FERRY_REDIS_URL", "redis://:hunter22@127.0.0.1:16379",
-                         "FERRY_WORKER_CONCURRENCY", "0",
-                         "FERRY_WORKER_LEASE", "soon",
-                         "FERRY_LOG_FORMAT", "xml",
+    const char *env[] = {"FERRY_REDIS_URL",
+                         "redis://:hunter22@127.0.0.1:16379",
+                         "FERRY_WORKER_CONCURRENCY",
+                         "0",
+                         "FERRY_WORKER_LEASE",
+                         "soon",
+                         "FERRY_LOG_FORMAT",
+                         "xml",
                          NULL};
     ferry_cfg *cfg = NULL;
     char *problems = NULL;
@@ -93,8 +101,13 @@ static void secret_from_file_and_conflicts(void)
     CU_ASSERT_EQUAL(write(fd, "s3cr3t-from-file\n", 17), 17);
     close(fd);
 
-    const char *env_ok[] = {"FERRY_KAFKA_BROKERS", "k:1", "FERRY_REDIS_URL", "redis://h:1",
-                            "FERRY_REDIS_PASSWORD_FILE", path, NULL};
+    const char *env_ok[] = {"FERRY_KAFKA_BROKERS",
+                            "k:1",
+                            "FERRY_REDIS_URL",
+                            "redis://h:1",
+                            "FERRY_REDIS_PASSWORD_FILE",
+                            path,
+                            NULL};
     ferry_cfg *cfg = NULL;
     char *problems = NULL;
     CU_ASSERT_EQUAL_FATAL(ferry_cfg_load(FERRY_COMP_DNS | FERRY_COMP_COORDINATOR, fake_env,
@@ -124,8 +137,14 @@ static void secret_from_file_and_conflicts(void)
     ferry_redact("auth with s3cr3t-from-file ok", out, sizeof(out));
     CU_ASSERT_STRING_EQUAL(out, "auth with *** ok");
 
-    const char *env_both[] = {"FERRY_KAFKA_BROKERS", "k:1", "FERRY_REDIS_URL", "redis://h:1",
-                              "FERRY_REDIS_PASSWORD", "x", "FERRY_REDIS_PASSWORD_FILE", path,
+    const char *env_both[] = {"FERRY_KAFKA_BROKERS",
+                              "k:1",
+                              "FERRY_REDIS_URL",
+                              "redis://h:1",
+                              "FERRY_REDIS_PASSWORD",
+                              "x",
+                              "FERRY_REDIS_PASSWORD_FILE",
+                              path,
                               NULL};
     CU_ASSERT_EQUAL(
         ferry_cfg_load(FERRY_COMP_COORDINATOR, fake_env, (void *)env_both, &cfg, &problems),
@@ -134,8 +153,13 @@ static void secret_from_file_and_conflicts(void)
     free(problems);
 
     unlink(path);
-    const char *env_gone[] = {"FERRY_KAFKA_BROKERS", "k:1", "FERRY_REDIS_URL", "redis://h:1",
-                              "FERRY_REDIS_PASSWORD_FILE", path, NULL};
+    const char *env_gone[] = {"FERRY_KAFKA_BROKERS",
+                              "k:1",
+                              "FERRY_REDIS_URL",
+                              "redis://h:1",
+                              "FERRY_REDIS_PASSWORD_FILE",
+                              path,
+                              NULL};
     CU_ASSERT_EQUAL(
         ferry_cfg_load(FERRY_COMP_COORDINATOR, fake_env, (void *)env_gone, &cfg, &problems),
         FERRY_ERR_CONFIG);

@@ -70,6 +70,7 @@ static const ferry_test_case cases[] = {
 
 int main(void)
 {
-    static const ferry_test_suite suites[] = {{"error", NULL, NULL, cases}, {NULL, NULL, NULL, NULL}};
+    static const ferry_test_suite suites[] = {{"error", NULL, NULL, cases},
+                                              {NULL, NULL, NULL, NULL}};
     return ferry_test_main(suites);
 }

@@ -54,9 +54,8 @@ static void closed_port_is_unavailable(void)
 {
     ferry_http *http = ferry_http_new();
     CU_ASSERT_PTR_NOT_NULL_FATAL(http);
-    ferry_http_request req = {.method = "GET",
-                              .url = "http://user:Very-Secret-99@127.0.0.1:1/x",
-                              .timeout_ms = 2000};
+    ferry_http_request req = {
+        .method = "GET", .url = "http://user:Very-Secret-99@127.0.0.1:1/x", .timeout_ms = 2000};
     ferry_http_response resp;
     ferry_err err;
     CU_ASSERT_EQUAL(ferry_http_perform(http, &req, &resp, &err), FERRY_ERR_UNAVAILABLE);
@@ -78,6 +77,7 @@ static const ferry_test_case cases[] = {
 
 int main(void)
 {
-    static const ferry_test_suite suites[] = {{"http", NULL, NULL, cases}, {NULL, NULL, NULL, NULL}};
+    static const ferry_test_suite suites[] = {{"http", NULL, NULL, cases},
+                                              {NULL, NULL, NULL, NULL}};
     return ferry_test_main(suites);
 }

@@ -79,8 +79,7 @@ static void redact_cases(void)
         {"host=db password='with space' dbname=app", "host=db password='***' dbname=app"},
         {"http://h/b/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abcdef",
          "http://h/b/k?X-Amz-Credential=***&X-Amz-Signature=***"},
-        {"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ff",
-         "Authorization: ***"},
+        {"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=ff", "Authorization: ***"},
         {"X-API-Key: pdns-key-123", "X-API-Key: ***"},
         {"{\"password\":\"hunter22\",\"user\":\"a\"}", "{\"password\":\"***\",\"user\":\"a\"}"},
         {"FERRY_S3_SECRET_KEY=abc123 FERRY_PG_SOURCE_PASSWORD=xyz",
@@ -88,7 +87,8 @@ static void redact_cases(void)
         {"password authentication failed for user \"ferry\"",
          "password authentication failed for user \"ferry\""},
         {"http://user@host/path", "http://user@host/path"},
-        {"FERRY_REDIS_PASSWORD_FILE=/run/secrets/redis", "FERRY_REDIS_PASSWORD_FILE=/run/secrets/redis"},
+        {"FERRY_REDIS_PASSWORD_FILE=/run/secrets/redis",
+         "FERRY_REDIS_PASSWORD_FILE=/run/secrets/redis"},
     };
     char out[256];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -153,8 +153,7 @@ static void decode_refuses_garbage_and_contract_breaks(void)
     ferry_err err;
     Ferry__V1__StepCommand *got = NULL;
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02};
-    CU_ASSERT_EQUAL(ferry_wire_step_decode(garbage, sizeof(garbage), &got, &err),
-                    FERRY_ERR_DECODE);
+    CU_ASSERT_EQUAL(ferry_wire_step_decode(garbage, sizeof(garbage), &got, &err), FERRY_ERR_DECODE);
     CU_ASSERT_PTR_NULL(got);
 
     /* Well-formed protobuf that breaks the contract: an empty message. */
@@ -187,6 +186,7 @@ static const ferry_test_case cases[] = {
 
 int main(void)
 {
-    static const ferry_test_suite suites[] = {{"wire", NULL, NULL, cases}, {NULL, NULL, NULL, NULL}};
+    static const ferry_test_suite suites[] = {{"wire", NULL, NULL, cases},
+                                              {NULL, NULL, NULL, NULL}};
     return ferry_test_main(suites);
 }

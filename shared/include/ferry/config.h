@@ -46,14 +46,14 @@ enum {
 };
 
 typedef struct ferry_cfg_setting {
-    const char *name;     /* dotted name, used by the getters */
-    const char *env;      /* environment variable */
+    const char *name; /* dotted name, used by the getters */
+    const char *env;  /* environment variable */
     ferry_cfg_type type;
-    const char *def;      /* default as text, NULL for none */
-    int64_t min, max;     /* bounds for INT, DURATION (ms) and SIZE (bytes) */
-    const char *choices;  /* for ENUM: "kv|json" */
-    unsigned components;  /* FERRY_COMP_* that read it */
-    unsigned flags;       /* FERRY_CFG_REQUIRED, FERRY_CFG_SECRET */
+    const char *def;     /* default as text, NULL for none */
+    int64_t min, max;    /* bounds for INT, DURATION (ms) and SIZE (bytes) */
+    const char *choices; /* for ENUM: "kv|json" */
+    unsigned components; /* FERRY_COMP_* that read it */
+    unsigned flags;      /* FERRY_CFG_REQUIRED, FERRY_CFG_SECRET */
     const char *help;
 } ferry_cfg_setting;
 

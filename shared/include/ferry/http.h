@@ -31,12 +31,12 @@ typedef enum ferry_http_auth {
 } ferry_http_auth;
 
 typedef struct ferry_http_request {
-    const char *method;          /* "GET", "PUT", "POST", "HEAD", "DELETE", "PATCH" */
-    const char *url;             /* sent verbatim: encode it first */
-    const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
-    const void *body;            /* in-memory body (may be NULL with body_len 0) ... */
+    const char *method;         /* "GET", "PUT", "POST", "HEAD", "DELETE", "PATCH" */
+    const char *url;            /* sent verbatim: encode it first */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const void *body;           /* in-memory body (may be NULL with body_len 0) ... */
     size_t body_len;
-    ferry_http_read_fn read_fn;  /* ... or a streamed body of upload_len bytes */
+    ferry_http_read_fn read_fn; /* ... or a streamed body of upload_len bytes */
     void *read_ud;
     uint64_t upload_len;
     ferry_http_write_fn write_fn; /* stream a 2xx response body; NULL keeps it in memory.
@@ -45,18 +45,18 @@ typedef struct ferry_http_request {
     ferry_http_progress_fn progress_fn;
     void *progress_ud;
     ferry_http_auth auth;
-    const char *user;            /* borrowed; never logged */
-    const char *password;        /* borrowed; never logged */
-    const char *sigv4;           /* "aws:amz:<region>:s3" for FERRY_HTTP_AUTH_SIGV4 */
-    long timeout_ms;             /* whole request; 0: none */
-    long connect_timeout_ms;     /* 0: 10 s */
+    const char *user;        /* borrowed; never logged */
+    const char *password;    /* borrowed; never logged */
+    const char *sigv4;       /* "aws:amz:<region>:s3" for FERRY_HTTP_AUTH_SIGV4 */
+    long timeout_ms;         /* whole request; 0: none */
+    long connect_timeout_ms; /* 0: 10 s */
 } ferry_http_request;
 
 typedef struct ferry_http_response {
-    long status;                 /* HTTP status, 0 when no response arrived */
-    char *body;                  /* NUL-terminated copy of the body when no write_fn */
+    long status; /* HTTP status, 0 when no response arrived */
+    char *body;  /* NUL-terminated copy of the body when no write_fn */
     size_t body_len;
-    char *headers;               /* raw response header block, NUL-terminated */
+    char *headers; /* raw response header block, NUL-terminated */
     size_t headers_len;
 } ferry_http_response;
 

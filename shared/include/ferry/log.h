@@ -32,7 +32,8 @@ typedef struct ferry_log_ctx {
 
 /* Sets the service name (copied), format, minimum level and output file descriptor
  * (default: "ferry", kv, info, 2). Call once at start, before threads. */
-void ferry_log_init(const char *service, ferry_log_format format, ferry_log_level min_level, int fd);
+void ferry_log_init(const char *service, ferry_log_format format, ferry_log_level min_level,
+                    int fd);
 
 /* Parses "debug|info|warn|error" and "kv|json"; return -1 on unknown text. */
 int ferry_log_level_parse(const char *text, ferry_log_level *out);
