@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/buf.h"
 #include "ferry/log.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
@@ -208,11 +209,10 @@ static const char *url_problem(const char *text)
 
 /* ---- problems report ---------------------------------------------------------------------- */
 
+/* Problems found while loading, one per line. */
 typedef struct report {
-    char *buf;
-    size_t len, cap;
+    ferry_buf text;
     unsigned count;
-    bool oom;
 } report;
 
 static void report_add(report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -226,23 +226,8 @@ static void report_add(report *r, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    size_t need = strlen(line) + 2;
-    if (r->len + need > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        while (cap < r->len + need)
-            cap *= 2;
-        char *grown = realloc(r->buf, cap);
-        if (grown == NULL) {
-            r->oom = true;
-            return;
-        }
-        r->buf = grown;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, line, need - 2);
-    r->len += need - 2;
-    r->buf[r->len++] = '\n';
-    r->buf[r->len] = '\0';
+    ferry_buf_add(&r->text, line);
+    ferry_buf_add(&r->text, "\n");
     r->count++;
 }
 
@@ -376,7 +361,7 @@ ferry_rc ferry_cfg_load(unsigned component, ferry_cfg_getenv_fn getenv_fn, void 
             v->text = strdup(s->def);
         if (v->text == NULL) {
             if (text != NULL || s->def != NULL)
-                r.oom = true;
+                r.text.oom = true;
             else if (s->flags & FERRY_CFG_REQUIRED)
                 report_add(&r, "%s: required but not set (%s)", s->env, s->help);
             continue;
@@ -386,17 +371,17 @@ ferry_rc ferry_cfg_load(unsigned component, ferry_cfg_getenv_fn getenv_fn, void 
             ferry_log_add_secret(v->text);
     }
 
-    if (r.oom) {
-        free(r.buf);
+    if (r.text.oom) {
+        ferry_buf_cleanup(&r.text);
         ferry_cfg_free(cfg);
         return FERRY_ERR_NOMEM;
     }
     if (r.count > 0) {
-        *problems = r.buf;
+        *problems = ferry_buf_take(&r.text);
         ferry_cfg_free(cfg);
-        return FERRY_ERR_CONFIG;
+        return *problems != NULL ? FERRY_ERR_CONFIG : FERRY_ERR_NOMEM;
     }
-    free(r.buf);
+    ferry_buf_cleanup(&r.text);
     *out = cfg;
     return FERRY_OK;
 }

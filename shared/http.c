@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ferry/buf.h"
 #include "ferry/log.h"
 
 struct ferry_http {
@@ -47,34 +48,10 @@ void ferry_http_free(ferry_http *http)
     free(http);
 }
 
-/* A growable buffer for bodies and header blocks kept in memory. */
-typedef struct membuf {
-    char *p;
-    size_t len, cap;
-} membuf;
-
-static bool membuf_add(membuf *b, const void *data, size_t len)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (grown == NULL)
-            return false;
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return true;
-}
-
 typedef struct transfer {
     const ferry_http_request *req;
     CURL *curl;
-    membuf body, headers;
+    ferry_buf body, headers;
     const unsigned char *mem_body; /* in-memory request body, consumed by mem_read */
     size_t mem_left;
     bool cancelled;
@@ -96,7 +73,8 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
         }
         return len;
     }
-    if (!membuf_add(&t->body, data, len)) {
+    ferry_buf_addn(&t->body, data, len);
+    if (t->body.oom) {
         t->oom = true;
         return 0;
     }
@@ -109,8 +87,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     size_t len = size * nmemb;
     /* A new status line (after a 100 Continue or a redirect) starts a new header block. */
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        t->headers.len = 0;
-    if (!membuf_add(&t->headers, data, len)) {
+        ferry_buf_reset(&t->headers);
+    ferry_buf_addn(&t->headers, data, len);
+    if (t->headers.oom) {
         t->oom = true;
         return 0;
     }

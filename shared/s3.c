@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ferry/buf.h"
 #include "ferry/log.h"
 
 struct ferry_s3 {
@@ -37,51 +38,18 @@ static const char empty_sha256[] =
 
 /* ---- Small helpers ---------------------------------------------------------------------- */
 
-/* A growable string; oom is sticky so callers check once at the end. */
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} strbuf;
-
-static void sb_addn(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (grown == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(strbuf *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
 /* Text for element content: & < > escaped. */
-static void sb_add_xml(strbuf *b, const char *s)
+static void sb_add_xml(ferry_buf *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '&')
-            sb_add(b, "&amp;");
+            ferry_buf_add(b, "&amp;");
         else if (*s == '<')
-            sb_add(b, "&lt;");
+            ferry_buf_add(b, "&lt;");
         else if (*s == '>')
-            sb_add(b, "&gt;");
+            ferry_buf_add(b, "&gt;");
         else
-            sb_addn(b, s, 1);
+            ferry_buf_addn(b, s, 1);
     }
 }
 
@@ -186,7 +154,7 @@ ferry_rc ferry_s3_query_build(const ferry_s3_param *params, size_t n, char **out
 {
     ferry_rc rc = FERRY_OK;
     enc_param *enc = NULL;
-    strbuf b = {0};
+    ferry_buf b = {0};
     *out = NULL;
 
     enc = calloc(n > 0 ? n : 1, sizeof(*enc));
@@ -199,13 +167,13 @@ ferry_rc ferry_s3_query_build(const ferry_s3_param *params, size_t n, char **out
             goto oom;
     }
     qsort(enc, n, sizeof(*enc), enc_param_cmp);
-    sb_add(&b, "");
+    ferry_buf_add(&b, "");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            sb_add(&b, "&");
-        sb_add(&b, enc[i].name);
-        sb_add(&b, "=");
-        sb_add(&b, enc[i].value);
+            ferry_buf_add(&b, "&");
+        ferry_buf_add(&b, enc[i].name);
+        ferry_buf_add(&b, "=");
+        ferry_buf_add(&b, enc[i].value);
     }
     if (b.oom)
         goto oom;
@@ -232,7 +200,7 @@ static ferry_rc s3_url(const ferry_s3 *s3, const char *bucket, const char *key,
     ferry_rc rc = FERRY_OK;
     char *ekey = NULL;
     char *query = NULL;
-    strbuf b = {0};
+    ferry_buf b = {0};
     *out = NULL;
 
     if (!bucket_valid(bucket)) {
@@ -251,16 +219,16 @@ static ferry_rc s3_url(const ferry_s3 *s3, const char *bucket, const char *key,
         if (rc != FERRY_OK)
             goto out;
     }
-    sb_add(&b, s3->endpoint);
-    sb_add(&b, "/");
-    sb_add(&b, bucket);
+    ferry_buf_add(&b, s3->endpoint);
+    ferry_buf_add(&b, "/");
+    ferry_buf_add(&b, bucket);
     if (ekey != NULL) {
-        sb_add(&b, "/");
-        sb_add(&b, ekey);
+        ferry_buf_add(&b, "/");
+        ferry_buf_add(&b, ekey);
     }
     if (query != NULL) {
-        sb_add(&b, "?");
-        sb_add(&b, query);
+        ferry_buf_add(&b, "?");
+        ferry_buf_add(&b, query);
     }
     if (b.oom) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "building S3 URL");
@@ -797,15 +765,15 @@ static ferry_rc reply_etag(const s3_call *c, const ferry_http_response *resp,
 ferry_rc ferry_s3_bucket_create(ferry_s3 *s3, const char *bucket, ferry_err *err)
 {
     ferry_http_response resp = {0};
-    strbuf body = {0};
+    ferry_buf body = {0};
     char code[S3_CODE_MAX];
     s3_call c = {.op = "CreateBucket", .method = "PUT", .bucket = bucket};
     if (!s3->us_east_1) {
-        sb_add(&body,
-               "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-               "<LocationConstraint>");
+        ferry_buf_add(
+            &body, "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                   "<LocationConstraint>");
         sb_add_xml(&body, s3->region);
-        sb_add(&body, "</LocationConstraint></CreateBucketConfiguration>");
+        ferry_buf_add(&body, "</LocationConstraint></CreateBucketConfiguration>");
         if (body.oom) {
             free(body.p);
             return ferry_err_set(err, FERRY_ERR_NOMEM, "S3 CreateBucket");
@@ -1088,7 +1056,7 @@ ferry_rc ferry_s3_multipart_complete(ferry_s3 *s3, const char *bucket, const cha
 {
     ferry_rc rc = FERRY_OK;
     ferry_http_response resp = {0};
-    strbuf body = {0};
+    ferry_buf body = {0};
     char *etag = NULL;
     char num[16], code[S3_CODE_MAX];
     const ferry_s3_param params[] = {{"uploadId", upload_id}};
@@ -1105,7 +1073,8 @@ ferry_rc ferry_s3_multipart_complete(ferry_s3 *s3, const char *bucket, const cha
                            "S3 CompleteMultipartUpload: needs an upload id and 1..10000 parts");
         goto out;
     }
-    sb_add(&body, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    ferry_buf_add(&body,
+                  "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for (size_t i = 0; i < nparts; i++) {
         if (parts[i].number < 1 || parts[i].number > 10000 || is_empty(parts[i].etag) ||
             (i > 0 && parts[i].number <= parts[i - 1].number)) {
@@ -1116,13 +1085,13 @@ ferry_rc ferry_s3_multipart_complete(ferry_s3 *s3, const char *bucket, const cha
             goto out;
         }
         (void)snprintf(num, sizeof(num), "%d", parts[i].number); /* fits: <= 10000 */
-        sb_add(&body, "<Part><PartNumber>");
-        sb_add(&body, num);
-        sb_add(&body, "</PartNumber><ETag>");
+        ferry_buf_add(&body, "<Part><PartNumber>");
+        ferry_buf_add(&body, num);
+        ferry_buf_add(&body, "</PartNumber><ETag>");
         sb_add_xml(&body, parts[i].etag);
-        sb_add(&body, "</ETag></Part>");
+        ferry_buf_add(&body, "</ETag></Part>");
     }
-    sb_add(&body, "</CompleteMultipartUpload>");
+    ferry_buf_add(&body, "</CompleteMultipartUpload>");
     if (body.oom) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "S3 CompleteMultipartUpload");
         goto out;

@@ -14,6 +14,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlstring.h>
 
+#include "ferry/buf.h"
 #include "ferry/http.h"
 #include "ferry/log.h"
 
@@ -154,40 +155,8 @@ fail:
 
 /* ---------------------------------------------------------------- building a call */
 
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (grown == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* Appends s escaped for XML character data. Refuses what XML 1.0 cannot carry. */
-static bool sb_escaped(strbuf *b, const char *s)
+static bool sb_escaped(ferry_buf *b, const char *s)
 {
     if (xmlCheckUTF8((const xmlChar *)s) == 0)
         return false;
@@ -195,21 +164,21 @@ static bool sb_escaped(strbuf *b, const char *s)
         unsigned char c = (unsigned char)*p;
         switch (c) {
         case '&':
-            sb_str(b, "&amp;");
+            ferry_buf_add(b, "&amp;");
             break;
         case '<':
-            sb_str(b, "&lt;");
+            ferry_buf_add(b, "&lt;");
             break;
         case '>':
-            sb_str(b, "&gt;");
+            ferry_buf_add(b, "&gt;");
             break;
         case '\r': /* a raw CR would be normalised away by the server's parser */
-            sb_str(b, "&#13;");
+            ferry_buf_add(b, "&#13;");
             break;
         default:
             if (c < 0x20 && c != '\t' && c != '\n')
                 return false;
-            sb_add(b, p, 1);
+            ferry_buf_addn(b, p, 1);
             break;
         }
     }
@@ -231,7 +200,7 @@ ferry_rc ferry_xmlrpc_request_build(const char *method, const ferry_xmlrpc_param
                                     size_t nparams, char **out, size_t *out_len, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
-    strbuf b = {0};
+    ferry_buf b = {0};
     *out = NULL;
     *out_len = 0;
     if (!method_name_ok(method)) {
@@ -239,34 +208,34 @@ ferry_rc ferry_xmlrpc_request_build(const char *method, const ferry_xmlrpc_param
                            method != NULL ? method : "(null)");
         goto out;
     }
-    sb_str(&b, "<?xml version=\"1.0\"?>\n<methodCall><methodName>");
-    sb_str(&b, method);
-    sb_str(&b, "</methodName><params>");
+    ferry_buf_add(&b, "<?xml version=\"1.0\"?>\n<methodCall><methodName>");
+    ferry_buf_add(&b, method);
+    ferry_buf_add(&b, "</methodName><params>");
     for (size_t i = 0; i < nparams; i++) {
         const ferry_xmlrpc_param *p = &params[i];
         char num[32];
-        sb_str(&b, "<param><value>");
+        ferry_buf_add(&b, "<param><value>");
         switch (p->type) {
         case FERRY_XMLRPC_STRING:
-            sb_str(&b, "<string>");
+            ferry_buf_add(&b, "<string>");
             if (p->s == NULL || !sb_escaped(&b, p->s)) {
                 rc = ferry_err_set(err, FERRY_ERR_INVALID,
                                    "%s: parameter %zu is not text XML can carry", method, i + 1);
                 goto out;
             }
-            sb_str(&b, "</string>");
+            ferry_buf_add(&b, "</string>");
             break;
         case FERRY_XMLRPC_INT: {
             /* <int> is 32 bits in the spec; larger values go as the common <i8> extension. */
             bool small = p->i >= INT32_MIN && p->i <= INT32_MAX;
             (void)snprintf(num, sizeof(num), "%" PRId64, p->i);
-            sb_str(&b, small ? "<int>" : "<i8>");
-            sb_str(&b, num);
-            sb_str(&b, small ? "</int>" : "</i8>");
+            ferry_buf_add(&b, small ? "<int>" : "<i8>");
+            ferry_buf_add(&b, num);
+            ferry_buf_add(&b, small ? "</int>" : "</i8>");
             break;
         }
         case FERRY_XMLRPC_BOOL:
-            sb_str(&b, p->b ? "<boolean>1</boolean>" : "<boolean>0</boolean>");
+            ferry_buf_add(&b, p->b ? "<boolean>1</boolean>" : "<boolean>0</boolean>");
             break;
         case FERRY_XMLRPC_NIL:
         case FERRY_XMLRPC_DOUBLE:
@@ -276,9 +245,9 @@ ferry_rc ferry_xmlrpc_request_build(const char *method, const ferry_xmlrpc_param
                                method, i + 1);
             goto out;
         }
-        sb_str(&b, "</value></param>");
+        ferry_buf_add(&b, "</value></param>");
     }
-    sb_str(&b, "</params></methodCall>\n");
+    ferry_buf_add(&b, "</params></methodCall>\n");
     if (b.oom) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "building XML-RPC call %s", method);
         goto out;
