@@ -1,7 +1,7 @@
 # Ferry: a thin wrapper over CMake and the local stack. See README.md.
 #   make test   install deps, build (normal + sanitizers), stack up, ctest both, stack down
 #   make demo   install deps, build, stack up, run the demo
-.PHONY: all deps build build-asan test unit demo stack-up stack-down format format-check clean
+.PHONY: all deps build build-asan test unit demo stack-up stack-down format format-check banned-check clean
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
@@ -43,6 +43,12 @@ format:
 
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# Functions STYLE.md bans: unbounded copies and unchecked conversions.
+BANNED = sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|atoll|gets
+banned-check:
+	@if grep -nE '(^|[^[:alnum:]_])($(BANNED))[[:space:]]*\(' $(FORMAT_FILES); then \
+	    echo "banned functions used (see STYLE.md)"; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)

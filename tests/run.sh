@@ -15,8 +15,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== format check"
-make --no-print-directory format-check
+echo "== format and banned-function checks"
+make --no-print-directory format-check banned-check
 
 echo "== build (RelWithDebInfo)"
 make --no-print-directory build
