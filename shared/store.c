@@ -16,15 +16,9 @@
 #include "ferry/log.h"
 #include "ferry_lua_embedded.h"
 
-/* The embedded scripts this module runs, loaded with SCRIPT LOAD and called with EVALSHA. */
-enum { SCRIPT_TRANSITION, SCRIPT_COUNT };
-
-static const struct {
-    const char *name;
-    const char *source;
-} scripts[SCRIPT_COUNT] = {
-    [SCRIPT_TRANSITION] = {"transition", ferry_lua_transition},
-};
+/* Every script in shared/lua/ is embedded (ferry_lua_files), loaded with SCRIPT LOAD at open
+ * and called with EVALSHA. The transition script is called by its index. */
+#define SCRIPTS_MAX 32
 
 #define STATES_MAX 16
 #define FIELDS_MAX 64
@@ -37,7 +31,8 @@ struct ferry_store {
     int timeout_ms;  /* connect and reply timeout */
     char name[64];   /* CLIENT SETNAME after every connect; "" for none */
     char where[300]; /* "host:port/db", the prefix of every message */
-    char sha[SCRIPT_COUNT][41];
+    int script_transition; /* index of "transition" in ferry_lua_files */
+    char sha[SCRIPTS_MAX][41];
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -115,16 +110,16 @@ static void args_add(cmd_args *a, const char *s)
 }
 
 /* "HGETALL", or "SCRIPT LOAD" for commands with a subcommand; never an argument's value. */
-static void args_label(const cmd_args *a, char *out, size_t outsz)
+static void args_label(int argc, const char *const *argv, char *out, size_t outsz)
 {
     static const char *const with_sub[] = {"SCRIPT", "XGROUP", "CLIENT", "CONFIG", "INFO"};
     bool sub = false;
     for (size_t i = 0; i < sizeof(with_sub) / sizeof(with_sub[0]); i++)
-        sub = sub || (a->argc > 1 && strcasecmp(a->argv[0], with_sub[i]) == 0);
+        sub = sub || (argc > 1 && strcasecmp(argv[0], with_sub[i]) == 0);
     if (sub)
-        (void)snprintf(out, outsz, "%s %s", a->argv[0], a->argv[1]);
+        (void)snprintf(out, outsz, "%.24s %.24s", argv[0], argv[1]);
     else
-        (void)snprintf(out, outsz, "%s", a->argc > 0 ? a->argv[0] : "?");
+        (void)snprintf(out, outsz, "%.32s", argc > 0 ? argv[0] : "?");
 }
 
 /* ------------------------------------------------------------------ errors */
@@ -238,20 +233,18 @@ static void pipe_guard_off(pipe_guard *g)
  * it); for a failed connection, its code with *out NULL (ctx is then unusable). The caller
  * frees *out with freeReplyObject().
  */
-static ferry_rc ctx_call(redisContext *ctx, const char *where, const cmd_args *a, redisReply **out,
-                         ferry_err *err)
+static ferry_rc ctx_call_argv(redisContext *ctx, const char *where, int argc,
+                              const char *const *argv, const size_t *len, redisReply **out,
+                              ferry_err *err)
 {
     char label[64];
-    args_label(a, label, sizeof(label));
+    args_label(argc, argv, label, sizeof(label));
     *out = NULL;
-    if (a->argc > ARGS_CAP)
-        return ferry_err_set(err, FERRY_ERR_INTERNAL, "redis %s: %s: too many arguments", where,
-                             label);
     pipe_guard guard;
     pipe_guard_on(&guard);
     errno = 0;
     /* hiredis 0.14 takes `const char **` but only reads the array. */
-    redisReply *reply = redisCommandArgv(ctx, a->argc, (const char **)a->argv, a->len);
+    redisReply *reply = redisCommandArgv(ctx, argc, (const char **)argv, len);
     int saved_errno = errno;
     pipe_guard_off(&guard);
     if (reply == NULL)
@@ -261,6 +254,16 @@ static ferry_rc ctx_call(redisContext *ctx, const char *where, const cmd_args *a
         return FERRY_OK;
     return ferry_err_set(err, ferry_store_error_rc(reply->str), "redis %s: %s: %s", where, label,
                          reply->str);
+}
+
+static ferry_rc ctx_call(redisContext *ctx, const char *where, const cmd_args *a, redisReply **out,
+                         ferry_err *err)
+{
+    *out = NULL;
+    if (a->argc > ARGS_CAP)
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "redis %s: %s: too many arguments", where,
+                             a->argv[0]);
+    return ctx_call_argv(ctx, where, a->argc, a->argv, a->len, out, err);
 }
 
 /* Opens a connection: connect, timeouts, AUTH, SELECT, CLIENT SETNAME. Sets store->ctx. */
@@ -375,21 +378,32 @@ static ferry_rc store_ready(ferry_store *store, ferry_err *err)
  * connection fails during the call drop it; if `retry` (the command is safe to repeat), do it
  * once more on a new connection. Same reply contract as ctx_call().
  */
-static ferry_rc store_call(ferry_store *store, bool retry, const cmd_args *a, redisReply **out,
-                           ferry_err *err)
+static ferry_rc store_call_argv(ferry_store *store, bool retry, int argc,
+                                const char *const *argv, const size_t *len, redisReply **out,
+                                ferry_err *err)
 {
     *out = NULL;
     for (int round = 0;; round++) {
         ferry_rc rc = store_ready(store, err);
         if (rc != FERRY_OK)
             return rc;
-        rc = ctx_call(store->ctx, store->where, a, out, err);
+        rc = ctx_call_argv(store->ctx, store->where, argc, argv, len, out, err);
         if (rc == FERRY_OK || *out != NULL)
             return rc; /* a reply, even an error reply, means the connection is fine */
         store_drop(store);
         if (!retry || round > 0 || rc != FERRY_ERR_UNAVAILABLE)
             return rc;
     }
+}
+
+static ferry_rc store_call(ferry_store *store, bool retry, const cmd_args *a, redisReply **out,
+                           ferry_err *err)
+{
+    *out = NULL;
+    if (a->argc > ARGS_CAP)
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "redis %s: %s: too many arguments",
+                             store->where, a->argv[0]);
+    return store_call_argv(store, retry, a->argc, a->argv, a->len, out, err);
 }
 
 /* ------------------------------------------------------------------ URL */
@@ -496,22 +510,32 @@ ferry_rc ferry_store_url_parse(const char *url, ferry_store_url *out, ferry_err 
 
 /* ------------------------------------------------------------------ open, close */
 
+/* The index of the embedded script `name` in ferry_lua_files, or -1. */
+static int script_index(const char *name)
+{
+    for (unsigned i = 0; i < ferry_lua_count; i++) {
+        if (strcmp(ferry_lua_files[i].name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 static ferry_rc script_load(ferry_store *store, int idx, ferry_err *err)
 {
     redisReply *reply = NULL;
     cmd_args a = {0};
     args_add(&a, "SCRIPT");
     args_add(&a, "LOAD");
-    args_add(&a, scripts[idx].source);
+    args_add(&a, ferry_lua_files[idx].text);
     ferry_rc rc = store_call(store, true, &a, &reply, err);
     if (rc != FERRY_OK) {
-        (void)ferry_err_prefix(err, "loading script %s", scripts[idx].name);
+        (void)ferry_err_prefix(err, "loading script %s", ferry_lua_files[idx].name);
         goto out;
     }
     if (reply->type != REDIS_REPLY_STRING ||
         !copy_text(store->sha[idx], sizeof(store->sha[idx]), reply->str, reply->len)) {
         rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "redis %s: SCRIPT LOAD %s: unexpected reply",
-                           store->where, scripts[idx].name);
+                           store->where, ferry_lua_files[idx].name);
         goto out;
     }
 out:
@@ -553,7 +577,12 @@ ferry_rc ferry_store_open(const char *url, const char *password, int timeout_ms,
     rc = store_connect(store, err);
     if (rc != FERRY_OK)
         goto out;
-    for (int i = 0; i < SCRIPT_COUNT; i++) {
+    store->script_transition = script_index("transition");
+    if (store->script_transition < 0 || ferry_lua_count > SCRIPTS_MAX) {
+        rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "redis: embedded scripts missing or too many");
+        goto out;
+    }
+    for (int i = 0; i < (int)ferry_lua_count; i++) {
         rc = script_load(store, i, err);
         if (rc != FERRY_OK)
             goto out;
@@ -749,7 +778,7 @@ ferry_rc ferry_store_transition(ferry_store *store, const ferry_store_change *ch
 
     cmd_args a = {0};
     args_add(&a, "EVALSHA");
-    args_add(&a, store->sha[SCRIPT_TRANSITION]); /* the buffer is refreshed in place below */
+    args_add(&a, store->sha[store->script_transition]); /* the buffer is refreshed in place below */
     args_add(&a, "3");
     args_add(&a, record);
     args_add(&a, history);
@@ -776,7 +805,7 @@ ferry_rc ferry_store_transition(ferry_store *store, const ferry_store_change *ch
     if (rc == FERRY_ERR_NOT_FOUND && reply != NULL && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(reply);
         reply = NULL;
-        rc = script_load(store, SCRIPT_TRANSITION, err);
+        rc = script_load(store, store->script_transition, err);
         if (rc == FERRY_OK)
             rc = store_call(store, false, &a, &reply, err);
     }
@@ -1112,4 +1141,167 @@ ferry_rc ferry_store_ack(ferry_store *store, const char *stream, const char *gro
     ferry_rc rc = store_call(store, true, &a, &reply, err);
     freeReplyObject(reply);
     return rc;
+}
+
+/* ------------------------------------------------------------------ any command */
+
+void ferry_store_reply_free(ferry_store_reply *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->count; i++)
+        ferry_store_reply_free(r->elements[i]);
+    free(r->elements);
+    free(r->str);
+    free(r);
+}
+
+/* Deep copy of a hiredis reply (not an error reply) into Ferry's own type; NULL when out of
+ * memory or nested deeper than Redis ever nests a reply. */
+static ferry_store_reply *reply_copy(const redisReply *src, int depth)
+{
+    if (depth > 16)
+        return NULL;
+    ferry_store_reply *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    switch (src->type) {
+    case REDIS_REPLY_INTEGER:
+        r->type = FERRY_STORE_REPLY_INT;
+        r->integer = src->integer;
+        return r;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        r->type = FERRY_STORE_REPLY_STR;
+        r->str = dup_len(src->str, src->len);
+        r->len = src->len;
+        if (r->str == NULL)
+            break;
+        return r;
+    case REDIS_REPLY_ARRAY:
+        r->type = FERRY_STORE_REPLY_ARRAY;
+        if (src->elements == 0)
+            return r;
+        r->elements = calloc(src->elements, sizeof(*r->elements));
+        if (r->elements == NULL)
+            break;
+        for (size_t i = 0; i < src->elements; i++) {
+            r->elements[i] = reply_copy(src->element[i], depth + 1);
+            r->count = i + 1;
+            if (r->elements[i] == NULL)
+                goto fail;
+        }
+        return r;
+    default: /* NIL; hiredis 0.14 has no other types */
+        r->type = FERRY_STORE_REPLY_NIL;
+        return r;
+    }
+fail:
+    ferry_store_reply_free(r);
+    return NULL;
+}
+
+static ferry_rc reply_out(ferry_store *store, const redisReply *reply, ferry_store_reply **out,
+                          ferry_err *err)
+{
+    if (out == NULL)
+        return FERRY_OK;
+    *out = reply_copy(reply, 0);
+    if (*out == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "redis %s: out of memory copying a reply",
+                             store->where);
+    return FERRY_OK;
+}
+
+ferry_rc ferry_store_command(ferry_store *store, bool retry, size_t argc, const char *const *argv,
+                             const size_t *lens, ferry_store_reply **out, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    redisReply *reply = NULL;
+    size_t *len = NULL;
+    if (out != NULL)
+        *out = NULL;
+    if (store == NULL || argc == 0 || argc > INT_MAX || argv == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: bad command");
+    len = malloc(argc * sizeof(*len));
+    if (len == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "redis: out of memory");
+    for (size_t i = 0; i < argc; i++)
+        len[i] = lens != NULL ? lens[i] : strlen(argv[i]);
+    rc = store_call_argv(store, retry, (int)argc, argv, len, &reply, err);
+    if (rc == FERRY_OK)
+        rc = reply_out(store, reply, out, err);
+    freeReplyObject(reply);
+    free(len);
+    return rc;
+}
+
+ferry_rc ferry_store_script(ferry_store *store, const char *name, bool retry, size_t nkeys,
+                            const char *const *keys, size_t nargs, const char *const *args,
+                            ferry_store_reply **out, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    redisReply *reply = NULL;
+    const char **argv = NULL;
+    size_t *len = NULL;
+    if (out != NULL)
+        *out = NULL;
+    int idx = name != NULL ? script_index(name) : -1;
+    if (store == NULL || idx < 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: no embedded script named '%s'",
+                             name != NULL ? name : "(null)");
+    size_t argc = 3 + nkeys + nargs;
+    if (nkeys > 64 || nargs > 4096)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: script %s: too many arguments",
+                             name);
+    char numkeys[24];
+    (void)snprintf(numkeys, sizeof(numkeys), "%zu", nkeys);
+    argv = malloc(argc * sizeof(*argv));
+    len = malloc(argc * sizeof(*len));
+    if (argv == NULL || len == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "redis: out of memory");
+        goto out;
+    }
+    argv[0] = "EVALSHA";
+    argv[1] = store->sha[idx]; /* refreshed in place when the script is loaded again */
+    argv[2] = numkeys;
+    for (size_t i = 0; i < nkeys; i++)
+        argv[3 + i] = keys[i];
+    for (size_t i = 0; i < nargs; i++)
+        argv[3 + nkeys + i] = args[i];
+    for (size_t i = 0; i < argc; i++)
+        len[i] = strlen(argv[i]);
+
+    rc = store_call_argv(store, retry, (int)argc, argv, len, &reply, err);
+    if (rc == FERRY_ERR_NOT_FOUND && reply != NULL && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(reply);
+        reply = NULL;
+        rc = script_load(store, idx, err);
+        if (rc == FERRY_OK)
+            rc = store_call_argv(store, retry, (int)argc, argv, len, &reply, err);
+    }
+    if (rc != FERRY_OK) {
+        (void)ferry_err_prefix(err, "script %s", name);
+        goto out;
+    }
+    rc = reply_out(store, reply, out, err);
+out:
+    freeReplyObject(reply);
+    free(argv);
+    free(len);
+    return rc;
+}
+
+const ferry_store_reply *ferry_store_reply_at(const ferry_store_reply *r, size_t i)
+{
+    if (r == NULL || r->type != FERRY_STORE_REPLY_ARRAY || i >= r->count)
+        return NULL;
+    return r->elements[i];
+}
+
+const char *ferry_store_reply_str(const ferry_store_reply *r)
+{
+    if (r == NULL || r->type != FERRY_STORE_REPLY_STR)
+        return NULL;
+    return r->str;
 }

@@ -26,9 +26,12 @@ enum {
     FERRY_COMP_DNS = 1u << 4,
     FERRY_COMP_APP = 1u << 5,
     FERRY_COMP_TEST = 1u << 6, /* the integration tests: they use every service */
+    FERRY_COMP_NOOP = 1u << 7, /* workers with no system of their own: the tests' executor and
+                                  the benchmark's no-op worker */
 };
 #define FERRY_COMP_WORKERS                                                                         \
-    (FERRY_COMP_DUMP_RESTORE | FERRY_COMP_FILE_SYNC | FERRY_COMP_DNS | FERRY_COMP_APP)
+    (FERRY_COMP_DUMP_RESTORE | FERRY_COMP_FILE_SYNC | FERRY_COMP_DNS | FERRY_COMP_APP |            \
+     FERRY_COMP_NOOP)
 
 typedef enum ferry_cfg_type {
     FERRY_CFG_STRING,   /* any text */

@@ -218,6 +218,55 @@ void ferry_store_entries_free(ferry_store_entries *entries);
 ferry_rc ferry_store_ack(ferry_store *store, const char *stream, const char *group, const char *id,
                          ferry_err *err);
 
+/* ------------------------------------------------------------------ any command */
+
+/* A reply, copied out of hiredis into Ferry's own type. Status replies are strings; error
+ * replies never come back as a reply (they are the call's error). */
+typedef enum ferry_store_reply_type {
+    FERRY_STORE_REPLY_NIL = 0,
+    FERRY_STORE_REPLY_INT = 1,
+    FERRY_STORE_REPLY_STR = 2,
+    FERRY_STORE_REPLY_ARRAY = 3,
+} ferry_store_reply_type;
+
+typedef struct ferry_store_reply {
+    ferry_store_reply_type type;
+    long long integer;                    /* INT */
+    char *str;                            /* STR: NUL-terminated (may hold NULs within len) */
+    size_t len;                           /* STR */
+    size_t count;                         /* ARRAY */
+    struct ferry_store_reply **elements;  /* ARRAY: count of them, none NULL */
+} ferry_store_reply;
+
+/* Frees a reply and everything in it (NULL is fine). */
+void ferry_store_reply_free(ferry_store_reply *r);
+
+/* Element i of an array reply, borrowed from r; NULL when r is not an array or too short. */
+const ferry_store_reply *ferry_store_reply_at(const ferry_store_reply *r, size_t i);
+
+/* The text of a string reply, borrowed from r; NULL when r is not a string. */
+const char *ferry_store_reply_str(const ferry_store_reply *r);
+
+/*
+ * Sends one command: argv[0..argc) (lens NULL: each is NUL-terminated; else their lengths).
+ * retry: the command is safe to repeat, so it is sent once more on a fresh connection when the
+ * connection is lost during the call. An error reply is an error code (ferry_store_error_rc())
+ * with Redis's text in err. On success *out (when out is not NULL) is the reply; caller frees it
+ * with ferry_store_reply_free(). Everything passed in is borrowed for the call.
+ */
+ferry_rc ferry_store_command(ferry_store *store, bool retry, size_t argc, const char *const *argv,
+                             const size_t *lens, ferry_store_reply **out, ferry_err *err);
+
+/*
+ * Runs the embedded script shared/lua/<name>.lua with EVALSHA (loading it again after a
+ * NOSCRIPT reply, which means it did not run). Keys and args are NUL-terminated strings,
+ * borrowed. retry as for ferry_store_command(): pass true only for scripts that are safe to
+ * run twice. Reply ownership as for ferry_store_command().
+ */
+ferry_rc ferry_store_script(ferry_store *store, const char *name, bool retry, size_t nkeys,
+                            const char *const *keys, size_t nargs, const char *const *args,
+                            ferry_store_reply **out, ferry_err *err);
+
 /* ------------------------------------------------------------------ for tests */
 
 /* Maps the text of a Redis error reply ("WRONGPASS ...", "NOSCRIPT ...") to a result code. */

@@ -1,0 +1,106 @@
+/*
+ * steps.h - the fenced changes of a step record: dispatch, claim, renew, finish, expire, cancel.
+ *
+ * Each call runs one script of shared/lua/step_*.lua through ferry_store_script(): the script
+ * checks the step's state, attempt and (for a worker) owner before it writes anything, uses
+ * Redis's clock, and keeps the global indexes (ferry:queued:<kind>, ferry:leases) in step with
+ * the record. docs/orchestration.md has the states and fields. Every change but a renewal
+ * appends an event to ferry:events and to the migration's history.
+ *
+ * A refused change returns FERRY_ERR_CONFLICT (FERRY_ERR_LEASE_LOST for a renewal) with the
+ * record's current state, attempt and owner in the ferry_step_seen the caller passed.
+ */
+#ifndef FERRY_STEPS_H
+#define FERRY_STEPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "ferry/store.h"
+
+/* Which attempt of which step; strings borrowed for the call. */
+typedef struct ferry_step_ref {
+    const char *migration; /* "shop.production" */
+    const char *step;      /* "dr-3" */
+    int64_t attempt;       /* >= 1 */
+} ferry_step_ref;
+
+/* What a refused (or accepted) change found. */
+typedef struct ferry_step_seen {
+    char state[32];
+    int64_t attempt;
+    char owner[FERRY_STORE_NAME_MAX + 1];
+    int64_t lease_until; /* ms since the epoch, Redis clock; 0 when none */
+    int64_t now;         /* Redis's time when the script ran, ms */
+} ferry_step_seen;
+
+/* Progress of a running attempt. detail and unit borrowed for the call; NULL for none. */
+typedef struct ferry_step_progress {
+    uint64_t done, total;
+    const char *unit;
+    uint64_t bytes_done, bytes_total;
+    uint64_t rows;
+    const char *detail;
+} ferry_step_progress;
+
+/* The end of an attempt. */
+typedef enum ferry_step_outcome {
+    FERRY_STEP_SUCCEEDED = 0,
+    FERRY_STEP_FAILED = 1,
+    FERRY_STEP_RELEASED = 2, /* given back unfinished (shutdown) */
+} ferry_step_outcome;
+
+/*
+ * Coordinator: pending at ref->attempt -> dispatched; adds "<mig> <step> <attempt>" to
+ * ferry:queued:<kind> scored by now. kind: wire kind name. Not retried on a lost connection.
+ */
+ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                              const char *actor, ferry_step_seen *seen, ferry_err *err);
+
+/*
+ * Worker: dispatched at ref->attempt -> running, owned by worker until now + lease_ms.
+ * FERRY_ERR_CONFLICT when the attempt is not there to take (running elsewhere, finished,
+ * superseded, canceled): seen says what it is. Not retried on a lost connection (a retried
+ * claim would then be refused as "running, owned by this worker": see ferry_steps_claim's
+ * caller in worker.c, which treats that case as claimed).
+ */
+ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                           const char *worker, int64_t lease_ms, ferry_step_seen *seen,
+                           ferry_err *err);
+
+/* Worker: extends the lease of a running attempt it owns to now + lease_ms and stores progress
+ * (may be NULL). FERRY_ERR_LEASE_LOST when the attempt is no longer running under worker. */
+ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const char *worker,
+                           int64_t lease_ms, const ferry_step_progress *progress,
+                           ferry_step_seen *seen, ferry_err *err);
+
+/*
+ * Worker: ends a running attempt it owns. For FAILED, error holds code and message (without
+ * secrets) and retryable says whether a retry can help. results: n name/value pairs stored as
+ * r.<name> (names: printable ASCII, no space). progress may be NULL.
+ */
+ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const char *worker,
+                            ferry_step_outcome outcome, const ferry_err *error, bool retryable,
+                            const ferry_step_progress *progress, const ferry_store_field *results,
+                            size_t n_results, ferry_step_seen *seen, ferry_err *err);
+
+/* Coordinator: running at ref->attempt with lease_until < now -> expired (error: lease lost by
+ * its owner). FERRY_ERR_CONFLICT when not running at that attempt; FERRY_ERR_BUSY when the lease
+ * has not expired yet (seen->lease_until says until when). */
+ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const char *actor,
+                            ferry_step_seen *seen, ferry_err *err);
+
+/* Coordinator: any state but a final one -> canceled, dropping its queued and lease entries.
+ * reason is stored as error_message. FERRY_ERR_CONFLICT when the step is already final. */
+ferry_rc ferry_steps_cancel(ferry_store *store, const char *migration, const char *step,
+                            const char *actor, const char *reason, ferry_step_seen *seen,
+                            ferry_err *err);
+
+/* The "<mig> <step> <attempt>" member of ferry:queued:<kind> and ferry:leases, parsed. Writes
+ * into the caller's buffers; false when member is not of that form. */
+bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,
+                              size_t stepsz, int64_t *attempt);
+
+#endif
