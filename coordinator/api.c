@@ -1,0 +1,1091 @@
+/* api.c - the coordinator's HTTP+JSON API (see api.h and docs/api.md). */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "ferry/log.h"
+#include "ferry/store.h"
+#include "machine.h"
+#include "migstore.h"
+#include "spec.h"
+
+#define BODY_MAX    (1024 * 1024)
+#define SEGMENTS    6
+#define STEPS_LIST  5000
+#define DLQ_STREAM  "ferry:dead_letters"
+#define DLQ_REPLAYS "ferry:dead_letters:replayed"
+
+struct api {
+    api_cfg cfg;
+    char *token;
+    struct MHD_Daemon *daemon;
+    ferry_store *store; /* used only on the server's thread */
+    ferry_bus_producer *producer;
+};
+
+/* One request: its body as it arrives. */
+typedef struct req {
+    char *body;
+    size_t len;
+    bool too_large;
+} req;
+
+/* What a handler answers. */
+typedef struct answer {
+    unsigned status;
+    json_t *json; /* owned */
+} answer;
+
+/* ------------------------------------------------------------------ answers */
+
+static answer reply(unsigned status, json_t *json)
+{
+    answer a = {status, json};
+    return a;
+}
+
+static answer error_answer(unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static answer error_answer(unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return reply(status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+/* An error from a store or bus call: 503 when a service is away, 500 otherwise. */
+static answer failure_answer(const ferry_err *err)
+{
+    if (err->code == FERRY_ERR_UNAVAILABLE || err->code == FERRY_ERR_TIMEOUT)
+        return error_answer(503, "unavailable", "%s", err->msg);
+    if (err->code == FERRY_ERR_NOT_FOUND)
+        return error_answer(404, "not_found", "%s", err->msg);
+    if (err->code == FERRY_ERR_CONFLICT)
+        return error_answer(409, "conflict", "%s", err->msg);
+    return error_answer(500, "internal", "%s", err->msg);
+}
+
+/* ------------------------------------------------------------------ Redis helpers */
+
+static ferry_rc rcall(ferry_store *store, ferry_store_reply **out, ferry_err *err, ...)
+{
+    const char *argv[16];
+    size_t argc = 0;
+    va_list ap;
+    va_start(ap, err);
+    for (const char *a = va_arg(ap, const char *); a != NULL && argc < 16;
+         a = va_arg(ap, const char *))
+        argv[argc++] = a;
+    va_end(ap);
+    return ferry_store_command(store, true, argc, argv, NULL, out, err);
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    (void)gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ------------------------------------------------------------------ rendering */
+
+/* An integer field as JSON, or null when absent (or, with zero_null, when 0). */
+static json_t *jint(const ferry_store_record *rec, const char *name, bool zero_null)
+{
+    const char *v = ferry_store_record_value(rec, name);
+    if (v == NULL || v[0] == '\0')
+        return json_null();
+    int64_t n = ms_int(rec, name, 0);
+    if (zero_null && n == 0)
+        return json_null();
+    return json_integer(n);
+}
+
+static json_t *jstr(const ferry_store_record *rec, const char *name)
+{
+    const char *v = ferry_store_record_value(rec, name);
+    return v != NULL && v[0] != '\0' ? json_string(v) : json_null();
+}
+
+/* A step record (docs/api.md <step>). */
+static json_t *step_json(const char *mig, const char *id, const ferry_store_record *rec)
+{
+    json_t *results = json_object();
+    for (size_t i = 0; rec != NULL && i < rec->count; i++) {
+        if (strncmp(rec->pairs[i].name, "r.", 2) == 0)
+            json_object_set_new(results, rec->pairs[i].name + 2, json_string(rec->pairs[i].value));
+    }
+    json_t *error = json_null();
+    const char *code = ferry_store_record_value(rec, "error_code");
+    const char *msg = ferry_store_record_value(rec, "error_message");
+    if ((code != NULL && code[0] != '\0') || (msg != NULL && msg[0] != '\0')) {
+        json_decref(error);
+        error = json_pack("{s:o,s:o,s:o,s:b}", "code", jint(rec, "error_code", false), "name",
+                          jstr(rec, "error_name"), "message", jstr(rec, "error_message"),
+                          "retryable", ms_int(rec, "error_retryable", 0) == 1);
+    }
+    json_t *progress = json_pack(
+        "{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "done", jint(rec, "p_done", false), "total",
+        jint(rec, "p_total", false), "unit", jstr(rec, "p_unit"), "bytes_done",
+        jint(rec, "p_bytes_done", false), "bytes_total", jint(rec, "p_bytes_total", false), "rows",
+        jint(rec, "p_rows", false), "detail", jstr(rec, "p_detail"));
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+                     "s:o,s:o}",
+                     "migration", mig, "id", id, "kind", jstr(rec, "kind"), "operation",
+                     jstr(rec, "operation"), "purpose", jstr(rec, "purpose"), "state",
+                     jstr(rec, "state"), "attempt", jint(rec, "attempt", false), "retries",
+                     jint(rec, "retries", false), "worker", jstr(rec, "owner"), "lease_until",
+                     jint(rec, "lease_until", true), "dispatched_at",
+                     jint(rec, "dispatched_at", true), "started_at", jint(rec, "started_at", true),
+                     "finished_at", jint(rec, "finished_at", true), "duration_ms",
+                     jint(rec, "duration_ms", false), "deadline", jint(rec, "deadline", false),
+                     "cycle", jint(rec, "cycle", false), "pass", jint(rec, "pass", true),
+                     "progress", progress, "error", error, "results", results);
+}
+
+/* Every step of a migration, oldest first. */
+static ferry_rc steps_json(ferry_store *store, const char *mig, json_t *into, ferry_err *err)
+{
+    char key[FERRY_STORE_KEY_MAX];
+    ferry_rc rc = ferry_store_key(mig, "steps", key, sizeof(key), err);
+    if (rc != FERRY_OK)
+        return rc;
+    ferry_store_reply *ids = NULL;
+    char last[24];
+    (void)snprintf(last, sizeof(last), "%d", STEPS_LIST - 1);
+    rc = rcall(store, &ids, err, "ZRANGE", key, "0", last, NULL);
+    if (rc != FERRY_OK)
+        return rc;
+    for (size_t i = 0; i < ids->count; i++) {
+        const char *id = ferry_store_reply_str(ids->elements[i]);
+        char entity[FERRY_STORE_NAME_MAX + 8];
+        (void)snprintf(entity, sizeof(entity), "step:%s", id != NULL ? id : "");
+        ferry_store_record *rec = NULL;
+        rc = ferry_store_record_get(store, mig, entity, &rec, err);
+        if (rc == FERRY_ERR_NOT_FOUND)
+            continue;
+        if (rc != FERRY_OK)
+            break;
+        json_array_append_new(into, step_json(mig, id, rec));
+        ferry_store_record_free(rec);
+    }
+    ferry_store_reply_free(ids);
+    return rc == FERRY_ERR_NOT_FOUND ? FERRY_OK : rc;
+}
+
+/* A migration (docs/api.md <migration>), from a loaded view. */
+static json_t *migration_json(const ms_view *v)
+{
+    const ferry_store_record *r = v->rec;
+    const fm_mig *m = &v->mig;
+    json_t *active = json_array();
+    double percent = 0;
+    int64_t fdone = ms_int(r, "files_synced", 0), ftotal = ms_int(r, "files_total", 0);
+    int64_t bdone = ms_int(r, "bytes_synced", 0), btotal = ms_int(r, "bytes_total", 0);
+    for (size_t i = 0; i < v->n_steps; i++) {
+        const fm_step *s = &v->steps[i];
+        if (s->cycle != m->cycle || !fm_sstate_active(s->state))
+            continue;
+        json_array_append_new(active, step_json(m->id, s->id, v->step_recs[i]));
+        const fm_purpose *p = fm_purpose_find(s->purpose);
+        int64_t total = ms_int(v->step_recs[i], "p_total", 0);
+        if (p != NULL && strcmp(p->kind, "file_sync") == 0 && s->state == FM_S_RUNNING &&
+            total > 0) {
+            fdone = ms_int(v->step_recs[i], "p_done", 0);
+            ftotal = total;
+            bdone = ms_int(v->step_recs[i], "p_bytes_done", 0);
+            btotal = ms_int(v->step_recs[i], "p_bytes_total", 0);
+        }
+    }
+    if (ftotal > 0)
+        percent = (double)(fdone * 1000 / ftotal) / 10.0;
+    json_t *error = json_null();
+    const char *emsg = ferry_store_record_value(r, "error_message");
+    if (emsg != NULL && emsg[0] != '\0') {
+        json_decref(error);
+        error = json_pack("{s:o,s:o,s:o,s:s,s:o}", "step", jstr(r, "error_step"), "code",
+                          jint(r, "error_code", false), "name", jstr(r, "error_name"), "message",
+                          emsg, "at", jint(r, "error_at", true));
+    }
+    return json_pack(
+        "{s:s,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o},s:s,s:o,s:b,s:b,s:b,s:o,s:{s:I,s:I,s:f,s:I,s:I},"
+        "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o}",
+        "id", m->id, "app", jstr(r, "app"), "env", jstr(r, "env"), "source", "env", jstr(r, "env"),
+        "id", jstr(r, "source_id"), "target", "env", jstr(r, "env"), "id", jstr(r, "target_id"),
+        "state", m->state, "phase", jstr(r, "phase"), "reached_100", m->reached_100,
+        "target_incomplete", ms_int(r, "target_incomplete", 0) == 1, "replayable", m->replayable,
+        "pass", jint(r, "pass", false), "files", "done", (json_int_t)fdone, "total",
+        (json_int_t)ftotal, "percent", percent, "bytes_done", (json_int_t)bdone, "bytes_total",
+        (json_int_t)btotal, "rows", jint(r, "rows", false), "last", "dump_restore_ms",
+        jint(r, "last_dr_ms", false), "file_sync_ms", jint(r, "last_fs_ms", false),
+        "dump_restore_at", jint(r, "last_dr_at", true), "file_sync_at", jint(r, "last_fs_at", true),
+        "error", error, "active_steps", active, "updated_at", jint(r, "updated_at", true), "cycle",
+        jint(r, "cycle", false));
+}
+
+/* Loads and renders migration id; with_steps adds every step. NULL with err on failure. */
+static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err *err)
+{
+    ms_view v;
+    if (ms_load(a->store, id, &v, err) != FERRY_OK)
+        return NULL;
+    if (v.rec == NULL) {
+        ms_view_cleanup(&v);
+        (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no migration %s", id);
+        return NULL;
+    }
+    json_t *j = migration_json(&v);
+    ms_view_cleanup(&v);
+    if (j != NULL && with_steps) {
+        json_t *steps = json_array();
+        if (steps_json(a->store, id, steps, err) != FERRY_OK) {
+            json_decref(steps);
+            json_decref(j);
+            return NULL;
+        }
+        json_object_set_new(j, "steps", steps);
+    }
+    return j;
+}
+
+/* The app's environments, in spec order, from ferry:app:<app>. NULL with err when absent. */
+static json_t *app_envs(api *a, const char *app, ferry_err *err)
+{
+    char key[128];
+    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
+    ferry_store_reply *r = NULL;
+    if (rcall(a->store, &r, err, "HGET", key, "environments", NULL) != FERRY_OK)
+        return NULL;
+    const char *envs = ferry_store_reply_str(r);
+    if (envs == NULL) {
+        ferry_store_reply_free(r);
+        (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no app %s", app);
+        return NULL;
+    }
+    json_t *list = json_array();
+    char buf[2048];
+    (void)snprintf(buf, sizeof(buf), "%s", envs);
+    ferry_store_reply_free(r);
+    for (char *p = buf; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        json_array_append_new(list, json_stringn(p, len));
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return list;
+}
+
+static json_t *app_json(api *a, const char *app, ferry_err *err)
+{
+    json_t *envs = app_envs(a, app, err);
+    if (envs == NULL)
+        return NULL;
+    char key[128];
+    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
+    ferry_store_reply *r = NULL;
+    if (rcall(a->store, &r, err, "HGET", key, "created_at", NULL) != FERRY_OK) {
+        json_decref(envs);
+        return NULL;
+    }
+    const char *created = ferry_store_reply_str(r);
+    json_t *j = json_pack("{s:s,s:I,s:o,s:[]}", "app", app,
+                          (json_int_t)(created != NULL ? strtoll(created, NULL, 10) : 0),
+                          "environments", envs, "migrations");
+    ferry_store_reply_free(r);
+    json_t *migs = json_object_get(j, "migrations");
+    size_t i;
+    json_t *env;
+    json_array_foreach(envs, i, env)
+    {
+        char id[FERRY_STORE_NAME_MAX + 1];
+        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
+        json_t *m = load_migration(a, id, false, err);
+        if (m == NULL) {
+            json_decref(j);
+            return NULL;
+        }
+        json_array_append_new(migs, m);
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ creating an app */
+
+static answer create_app(api *a, const req *rq)
+{
+    ferry_err err = {0};
+    ferry_spec_problems problems = {0};
+    ferry_spec *spec = NULL;
+    answer out;
+    if (ferry_spec_parse(rq->body != NULL ? rq->body : "", rq->len, &spec, &problems, &err) !=
+        FERRY_OK) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < problems.count; i++)
+            json_array_append_new(list, json_pack("{s:s,s:s}", "path", problems.items[i].path,
+                                                  "message", problems.items[i].message));
+        out = reply(422, json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "invalid_spec", "message",
+                                   err.msg, "problems", list));
+        ferry_spec_problems_cleanup(&problems);
+        return out;
+    }
+    char key[128], created[24], envs[2048] = "";
+    (void)snprintf(key, sizeof(key), "ferry:app:%s", spec->app);
+    (void)snprintf(created, sizeof(created), "%" PRId64, now_ms());
+    size_t used = 0;
+    for (size_t i = 0; i < spec->n_envs; i++) {
+        int w =
+            snprintf(envs + used, sizeof(envs) - used, "%s%s", i ? "," : "", spec->envs[i].name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    ferry_store_reply *r = NULL;
+    ferry_rc rc = rcall(a->store, &r, &err, "HSETNX", key, "spec", rq->body, NULL);
+    if (rc != FERRY_OK) {
+        out = failure_answer(&err);
+        goto done;
+    }
+    if (r->integer == 0) {
+        out = error_answer(409, "conflict",
+                           "app %s exists already; delete it first to change its spec", spec->app);
+        goto done;
+    }
+    rc =
+        rcall(a->store, NULL, &err, "HSET", key, "created_at", created, "environments", envs, NULL);
+    if (rc == FERRY_OK)
+        rc = rcall(a->store, NULL, &err, "SADD", "ferry:apps", spec->app, NULL);
+    json_t *ids = json_array();
+    for (size_t i = 0; rc == FERRY_OK && i < spec->n_envs; i++) {
+        const ferry_spec_env *e = &spec->envs[i];
+        char id[FERRY_STORE_NAME_MAX + 1], pause[24];
+        (void)snprintf(id, sizeof(id), "%s.%s", spec->app, e->name);
+        (void)snprintf(pause, sizeof(pause), "%" PRId64,
+                       spec->options.file_sync_pause_ms > 0 ? spec->options.file_sync_pause_ms
+                                                            : a->cfg.default_pause_ms);
+        ferry_store_field extra[] = {
+            {"app", spec->app},
+            {"env", e->name},
+            {"production", strcmp(e->name, "production") == 0 ? "1" : "0"},
+            {"pause_ms", pause},
+            {"source_id", e->source.id != NULL ? e->source.id : ""},
+            {"target_id", e->target.id != NULL ? e->target.id : ""},
+            {"created_at", created},
+        };
+        fm_plan plan;
+        memset(&plan, 0, sizeof(plan));
+        plan.change = true;
+        (void)snprintf(plan.to, sizeof(plan.to), "new");
+        (void)snprintf(plan.what, sizeof(plan.what), "created");
+        const char *expect[] = {""};
+        rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, -1, &plan, extra,
+                      sizeof(extra) / sizeof(extra[0]), true, NULL, &err);
+        if (rc == FERRY_OK)
+            json_array_append_new(ids, json_string(id));
+    }
+    if (rc != FERRY_OK) {
+        json_decref(ids);
+        out = failure_answer(&err);
+        goto done;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "app %s created with %zu environment%s", spec->app,
+              spec->n_envs, spec->n_envs == 1 ? "" : "s");
+    out = reply(201, json_pack("{s:s,s:o}", "app", spec->app, "migrations", ids));
+done:
+    ferry_store_reply_free(r);
+    ferry_spec_free(spec);
+    return out;
+}
+
+static answer delete_app(api *a, const char *app)
+{
+    ferry_err err = {0};
+    static const char *const resting[] = {"new", "stopped", "failed", "migrated", "rolled_back"};
+    json_t *envs = app_envs(a, app, &err);
+    if (envs == NULL)
+        return failure_answer(&err);
+    size_t i;
+    json_t *env;
+    json_array_foreach(envs, i, env)
+    {
+        char id[FERRY_STORE_NAME_MAX + 1];
+        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
+        ms_view v;
+        if (ms_load(a->store, id, &v, &err) != FERRY_OK) {
+            json_decref(envs);
+            return failure_answer(&err);
+        }
+        bool ok = v.rec == NULL;
+        for (size_t k = 0; !ok && k < sizeof(resting) / sizeof(resting[0]); k++)
+            ok = strcmp(v.mig.state, resting[k]) == 0;
+        char state[FM_NAME_MAX];
+        (void)snprintf(state, sizeof(state), "%s", v.mig.state);
+        ms_view_cleanup(&v);
+        if (!ok) {
+            json_decref(envs);
+            return error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
+        }
+    }
+    json_array_foreach(envs, i, env)
+    {
+        char id[FERRY_STORE_NAME_MAX + 1], k_steps[FERRY_STORE_KEY_MAX];
+        char k_mig[FERRY_STORE_KEY_MAX], k_hist[FERRY_STORE_KEY_MAX];
+        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
+        if (ferry_store_key(id, "steps", k_steps, sizeof(k_steps), &err) != FERRY_OK ||
+            ferry_store_key(id, "migration", k_mig, sizeof(k_mig), &err) != FERRY_OK ||
+            ferry_store_key(id, "history", k_hist, sizeof(k_hist), &err) != FERRY_OK)
+            continue;
+        ferry_store_reply *ids = NULL;
+        if (rcall(a->store, &ids, &err, "ZRANGE", k_steps, "0", "-1", NULL) == FERRY_OK) {
+            for (size_t s = 0; s < ids->count; s++) {
+                char entity[FERRY_STORE_NAME_MAX + 8], k_step[FERRY_STORE_KEY_MAX];
+                (void)snprintf(entity, sizeof(entity), "step:%s",
+                               ferry_store_reply_str(ids->elements[s]));
+                if (ferry_store_key(id, entity, k_step, sizeof(k_step), &err) == FERRY_OK)
+                    (void)rcall(a->store, NULL, &err, "DEL", k_step, NULL);
+            }
+        }
+        ferry_store_reply_free(ids);
+        (void)rcall(a->store, NULL, &err, "DEL", k_steps, k_mig, k_hist, NULL);
+        (void)rcall(a->store, NULL, &err, "SREM", "ferry:migrations", id, NULL);
+        (void)rcall(a->store, NULL, &err, "ZREM", "ferry:timers", id, NULL);
+    }
+    json_decref(envs);
+    char key[128];
+    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
+    if (rcall(a->store, NULL, &err, "DEL", key, NULL) != FERRY_OK ||
+        rcall(a->store, NULL, &err, "SREM", "ferry:apps", app, NULL) != FERRY_OK)
+        return failure_answer(&err);
+    ferry_log(FERRY_LOG_INFO, NULL, "app %s deleted", app);
+    return reply(200, json_pack("{s:s}", "app", app));
+}
+
+/* ------------------------------------------------------------------ commands */
+
+/* Which environments a command applies to by default. */
+typedef enum env_default { ENV_ALL, ENV_PRODUCTION, ENV_FAILED } env_default;
+
+static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
+{
+    ferry_err err = {0};
+    json_t *body = NULL;
+    json_t *envs = NULL;
+    answer out;
+    if (rq->len > 0) {
+        json_error_t jerr;
+        body = json_loadb(rq->body, rq->len, 0, &jerr);
+        if (body == NULL || !json_is_object(body)) {
+            json_decref(body);
+            return error_answer(400, "bad_request", "the body is not a JSON object: %s", jerr.text);
+        }
+    }
+    json_t *jenv = json_object_get(body, "env");
+    json_t *jstep = json_object_get(body, "step");
+    json_t *jint_ = json_object_get(body, "interrupt");
+    if ((jenv != NULL && !json_is_string(jenv) && !json_is_null(jenv)) ||
+        (jstep != NULL && !json_is_string(jstep) && !json_is_null(jstep)) ||
+        (jint_ != NULL && !json_is_boolean(jint_))) {
+        json_decref(body);
+        return error_answer(400, "bad_request",
+                            "env and step are strings, interrupt is true or false");
+    }
+    if (cmd == FM_CMD_STOP && json_is_true(jint_))
+        cmd = FM_CMD_INTERRUPT;
+    const char *want_env = json_string_value(jenv);
+    const char *step = json_string_value(jstep);
+
+    envs = app_envs(a, app, &err);
+    if (envs == NULL) {
+        json_decref(body);
+        return failure_answer(&err);
+    }
+    env_default def = ENV_ALL;
+    if (cmd == FM_CMD_MIGRATE || cmd == FM_CMD_ROLLBACK || cmd == FM_CMD_TEST_START ||
+        cmd == FM_CMD_TEST_STOP)
+        def = ENV_PRODUCTION;
+    if (cmd == FM_CMD_REPLAY)
+        def = ENV_FAILED;
+    if (cmd == FM_CMD_MIGRATE || cmd == FM_CMD_ROLLBACK)
+        want_env = "production"; /* the final migration is the production's (it renames all) */
+
+    json_t *done = json_array();
+    json_t *refused = json_array();
+    size_t i;
+    json_t *env;
+    bool matched = false;
+    char first_refusal[600] = "";
+    json_array_foreach(envs, i, env)
+    {
+        const char *name = json_string_value(env);
+        if (want_env != NULL && strcmp(want_env, name) != 0)
+            continue;
+        if (want_env == NULL && def == ENV_PRODUCTION && strcmp(name, "production") != 0)
+            continue;
+        char id[FERRY_STORE_NAME_MAX + 1];
+        (void)snprintf(id, sizeof(id), "%s.%s", app, name);
+        ms_view v;
+        if (ms_load(a->store, id, &v, &err) != FERRY_OK) {
+            out = failure_answer(&err);
+            goto fail;
+        }
+        if (want_env == NULL && def == ENV_FAILED &&
+            (strcmp(v.mig.state, "failed") != 0 || !v.mig.replayable)) {
+            ms_view_cleanup(&v);
+            continue;
+        }
+        matched = true;
+        fm_plan plan;
+        char why[512] = "";
+        if (!fm_command(&v.mig, v.steps, v.n_steps, cmd, step, a->cfg.instance, v.now, &plan, why,
+                        sizeof(why))) {
+            json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", why));
+            if (first_refusal[0] == '\0')
+                (void)snprintf(first_refusal, sizeof(first_refusal), "%s: %s", id, why);
+            ms_view_cleanup(&v);
+            continue;
+        }
+        const char *expect[] = {v.mig.state};
+        ferry_rc rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, v.mig.cycle, &plan, NULL,
+                               0, false, NULL, &err);
+        ms_view_cleanup(&v);
+        if (rc == FERRY_ERR_CONFLICT) {
+            json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", err.msg));
+            continue;
+        }
+        if (rc != FERRY_OK) {
+            out = failure_answer(&err);
+            goto fail;
+        }
+        ferry_log_ctx ctx = {.migration = id};
+        ferry_log(FERRY_LOG_INFO, &ctx, "%s accepted", fm_cmd_name(cmd));
+        json_t *m = load_migration(a, id, false, &err);
+        if (m != NULL)
+            json_array_append_new(done, m);
+    }
+    if (!matched) {
+        if (want_env != NULL)
+            out = error_answer(404, "not_found", "app %s has no environment %s", app, want_env);
+        else if (def == ENV_PRODUCTION)
+            out = error_answer(404, "not_found", "app %s has no production environment", app);
+        else
+            out = error_answer(409, "conflict",
+                               "%s: nothing to %s: no migration of %s is failed "
+                               "and replayable",
+                               app, fm_cmd_name(cmd), app);
+        goto fail;
+    }
+    if (json_array_size(done) == 0) {
+        out = reply(409, json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "conflict", "message",
+                                   first_refusal, "refused", refused));
+        refused = NULL;
+        goto fail;
+    }
+    out = reply(202, json_pack("{s:o,s:o}", "migrations", done, "refused", refused));
+    json_decref(envs);
+    json_decref(body);
+    return out;
+fail:
+    json_decref(done);
+    json_decref(refused);
+    json_decref(envs);
+    json_decref(body);
+    return out;
+}
+
+/* ------------------------------------------------------------------ other reads */
+
+static answer list_migrations(api *a)
+{
+    ferry_err err = {0};
+    ferry_store_reply *ids = NULL;
+    if (rcall(a->store, &ids, &err, "SORT", "ferry:migrations", "ALPHA", NULL) != FERRY_OK)
+        return failure_answer(&err);
+    json_t *list = json_array();
+    for (size_t i = 0; i < ids->count; i++) {
+        json_t *m = load_migration(a, ferry_store_reply_str(ids->elements[i]), false, &err);
+        if (m != NULL)
+            json_array_append_new(list, m);
+    }
+    ferry_store_reply_free(ids);
+    return reply(200, json_pack("{s:o}", "migrations", list));
+}
+
+static answer list_apps(api *a)
+{
+    ferry_err err = {0};
+    ferry_store_reply *names = NULL;
+    if (rcall(a->store, &names, &err, "SORT", "ferry:apps", "ALPHA", NULL) != FERRY_OK)
+        return failure_answer(&err);
+    json_t *list = json_array();
+    for (size_t i = 0; i < names->count; i++) {
+        json_t *j = app_json(a, ferry_store_reply_str(names->elements[i]), &err);
+        if (j != NULL)
+            json_array_append_new(list, j);
+    }
+    ferry_store_reply_free(names);
+    return reply(200, json_pack("{s:o}", "apps", list));
+}
+
+static answer app_steps(api *a, const char *app)
+{
+    ferry_err err = {0};
+    json_t *envs = app_envs(a, app, &err);
+    if (envs == NULL)
+        return failure_answer(&err);
+    json_t *list = json_array();
+    size_t i;
+    json_t *env;
+    json_array_foreach(envs, i, env)
+    {
+        char id[FERRY_STORE_NAME_MAX + 1];
+        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
+        if (steps_json(a->store, id, list, &err) != FERRY_OK) {
+            json_decref(list);
+            json_decref(envs);
+            return failure_answer(&err);
+        }
+    }
+    json_decref(envs);
+    return reply(200, json_pack("{s:o}", "steps", list));
+}
+
+static int64_t count_param(struct MHD_Connection *conn, int64_t def, int64_t max)
+{
+    const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
+    if (c == NULL)
+        return def;
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(c, &end, 10);
+    if (errno != 0 || end == c || *end != '\0' || n < 1)
+        return -1;
+    return n > max ? max : n;
+}
+
+/* Stream entries (XREVRANGE reply) -> JSON objects, oldest first. */
+static json_t *entries_json(const ferry_store_reply *r, bool dead_letters, api *a)
+{
+    json_t *list = json_array();
+    for (size_t i = r->count; i-- > 0;) {
+        const ferry_store_reply *e = r->elements[i];
+        const char *id = ferry_store_reply_str(ferry_store_reply_at(e, 0));
+        const ferry_store_reply *f = ferry_store_reply_at(e, 1);
+        if (id == NULL || f == NULL)
+            continue;
+        json_t *o = json_pack("{s:s}", "id", id);
+        for (size_t k = 0; k + 1 < f->count; k += 2) {
+            const char *name = ferry_store_reply_str(f->elements[k]);
+            const ferry_store_reply *val = f->elements[k + 1];
+            if (name == NULL || val->type != FERRY_STORE_REPLY_STR)
+                continue;
+            if (strcmp(name, "payload") == 0) {
+                json_object_set_new(o, "size", json_integer((json_int_t)val->len));
+                continue;
+            }
+            bool number = strcmp(name, "at") == 0 || strcmp(name, "attempt") == 0 ||
+                          strcmp(name, "partition") == 0 || strcmp(name, "offset") == 0;
+            json_object_set_new(o, name,
+                                number ? json_integer(strtoll(val->str, NULL, 10))
+                                       : json_stringn(val->str, val->len));
+        }
+        if (dead_letters) {
+            ferry_err err = {0};
+            ferry_store_reply *rp = NULL;
+            bool replayed =
+                rcall(a->store, &rp, &err, "HEXISTS", DLQ_REPLAYS, id, NULL) == FERRY_OK &&
+                rp->integer == 1;
+            ferry_store_reply_free(rp);
+            json_object_set_new(o, "replayed", json_boolean(replayed));
+        }
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
+static answer history(api *a, struct MHD_Connection *conn, const char *mig)
+{
+    ferry_err err = {0};
+    int64_t count = count_param(conn, 100, 10000);
+    if (count < 0)
+        return error_answer(400, "bad_request", "count: a number from 1 to 10000");
+    char key[FERRY_STORE_KEY_MAX], n[24];
+    if (ferry_store_key(mig, "history", key, sizeof(key), &err) != FERRY_OK)
+        return error_answer(404, "not_found", "no migration %s", mig);
+    (void)snprintf(n, sizeof(n), "%" PRId64, count);
+    ferry_store_reply *r = NULL;
+    if (rcall(a->store, &r, &err, "XREVRANGE", key, "+", "-", "COUNT", n, NULL) != FERRY_OK)
+        return failure_answer(&err);
+    json_t *list = entries_json(r, false, a);
+    ferry_store_reply_free(r);
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        return error_answer(404, "not_found", "no migration %s", mig);
+    }
+    return reply(200, json_pack("{s:o}", "history", list));
+}
+
+static answer workers(api *a)
+{
+    ferry_err err = {0};
+    int64_t now = now_ms();
+    char old[24];
+    /* Forget workers silent for a day. */
+    (void)snprintf(old, sizeof(old), "%" PRId64, now - 86400000);
+    (void)rcall(a->store, NULL, &err, "ZREMRANGEBYSCORE", "ferry:workers", "-inf", old, NULL);
+    ferry_store_reply *ids = NULL;
+    if (rcall(a->store, &ids, &err, "ZRANGE", "ferry:workers", "0", "-1", "WITHSCORES", NULL) !=
+        FERRY_OK)
+        return failure_answer(&err);
+    json_t *list = json_array();
+    for (size_t i = 0; i + 1 < ids->count; i += 2) {
+        const char *id = ferry_store_reply_str(ids->elements[i]);
+        int64_t beat = strtoll(ferry_store_reply_str(ids->elements[i + 1]), NULL, 10);
+        char key[300];
+        (void)snprintf(key, sizeof(key), "ferry:worker:%s", id);
+        ferry_store_reply *h = NULL;
+        if (rcall(a->store, &h, &err, "HGETALL", key, NULL) != FERRY_OK)
+            continue;
+        json_t *o = json_pack("{s:s,s:I,s:I}", "id", id, "heartbeat_at", (json_int_t)beat, "age_ms",
+                              (json_int_t)(now - beat));
+        json_t *steps = json_array();
+        for (size_t k = 0; k + 1 < h->count; k += 2) {
+            const char *name = ferry_store_reply_str(h->elements[k]);
+            const char *val = ferry_store_reply_str(h->elements[k + 1]);
+            if (name == NULL || val == NULL || strcmp(name, "heartbeat_at") == 0)
+                continue;
+            if (strcmp(name, "steps") == 0) {
+                char buf[4096];
+                (void)snprintf(buf, sizeof(buf), "%s", val);
+                for (char *p = buf; *p != '\0';) {
+                    size_t len = strcspn(p, " ");
+                    if (len > 0)
+                        json_array_append_new(steps, json_stringn(p, len));
+                    p += len;
+                    if (*p == ' ')
+                        p++;
+                }
+                continue;
+            }
+            bool number = strcmp(name, "capacity") == 0 || strcmp(name, "running") == 0 ||
+                          strcmp(name, "pid") == 0 || strcmp(name, "started_at") == 0;
+            json_object_set_new(o, name,
+                                number ? json_integer(strtoll(val, NULL, 10)) : json_string(val));
+        }
+        json_object_set_new(o, "steps", steps);
+        json_object_set_new(o, "alive",
+                            json_boolean(h->count > 0 && now - beat < a->cfg.worker_alive_ms));
+        ferry_store_reply_free(h);
+        json_array_append_new(list, o);
+    }
+    ferry_store_reply_free(ids);
+    return reply(200, json_pack("{s:o}", "workers", list));
+}
+
+static answer dead_letters(api *a, struct MHD_Connection *conn)
+{
+    ferry_err err = {0};
+    int64_t count = count_param(conn, 100, 10000);
+    if (count < 0)
+        return error_answer(400, "bad_request", "count: a number from 1 to 10000");
+    char n[24];
+    (void)snprintf(n, sizeof(n), "%" PRId64, count);
+    ferry_store_reply *r = NULL;
+    if (rcall(a->store, &r, &err, "XREVRANGE", DLQ_STREAM, "+", "-", "COUNT", n, NULL) != FERRY_OK)
+        return failure_answer(&err);
+    json_t *list = entries_json(r, true, a);
+    ferry_store_reply_free(r);
+    return reply(200, json_pack("{s:o}", "dead_letters", list));
+}
+
+static answer dead_letter_replay(api *a, const char *id)
+{
+    ferry_err err = {0};
+    ferry_store_reply *r = NULL;
+    if (rcall(a->store, &r, &err, "XRANGE", DLQ_STREAM, id, id, NULL) != FERRY_OK)
+        return err.code == FERRY_ERR_PROTOCOL || err.code == FERRY_ERR_INVALID
+                   ? error_answer(404, "not_found", "no dead letter %s", id)
+                   : failure_answer(&err);
+    const ferry_store_reply *f = ferry_store_reply_at(ferry_store_reply_at(r, 0), 1);
+    const ferry_store_reply *payload = NULL;
+    const char *topic = NULL, *key = NULL;
+    for (size_t k = 0; f != NULL && k + 1 < f->count; k += 2) {
+        const char *name = ferry_store_reply_str(f->elements[k]);
+        if (name == NULL)
+            continue;
+        if (strcmp(name, "payload") == 0)
+            payload = f->elements[k + 1];
+        else if (strcmp(name, "topic") == 0)
+            topic = ferry_store_reply_str(f->elements[k + 1]);
+        else if (strcmp(name, "key") == 0)
+            key = ferry_store_reply_str(f->elements[k + 1]);
+    }
+    if (payload == NULL || topic == NULL || topic[0] == '\0') {
+        ferry_store_reply_free(r);
+        return error_answer(404, "not_found", "no dead letter %s", id);
+    }
+    answer out;
+    if (ferry_bus_publish(a->producer, topic, key, key != NULL ? strlen(key) : 0, payload->str,
+                          payload->len, &err) != FERRY_OK) {
+        out = error_answer(503, "unavailable", "replaying %s to %s: %s", id, topic, err.msg);
+    } else {
+        char at[24];
+        (void)snprintf(at, sizeof(at), "%" PRId64, now_ms());
+        (void)rcall(a->store, NULL, &err, "HSET", DLQ_REPLAYS, id, at, NULL);
+        ferry_log(FERRY_LOG_INFO, NULL, "dead letter %s replayed to %s", id, topic);
+        out = reply(202, json_pack("{s:s,s:s}", "id", id, "topic", topic));
+    }
+    ferry_store_reply_free(r);
+    return out;
+}
+
+/* ------------------------------------------------------------------ routing */
+
+static bool token_ok(const api *a, struct MHD_Connection *conn)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    size_t n = strlen(a->token), m = strlen(h);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n; i++) /* constant time in the token's length */
+        diff |= (unsigned char)(a->token[i] ^ (i < m ? h[i] : 0));
+    return diff == 0;
+}
+
+static answer route(api *a, struct MHD_Connection *conn, const char *method, const char *url,
+                    const req *rq)
+{
+    char path[512];
+    char *seg[SEGMENTS] = {0};
+    size_t n = 0;
+    if (strlen(url) >= sizeof(path))
+        return error_answer(404, "not_found", "no such endpoint");
+    (void)snprintf(path, sizeof(path), "%s", url);
+    for (char *p = path; *p != '\0' && n < SEGMENTS;) {
+        while (*p == '/')
+            p++;
+        if (*p == '\0')
+            break;
+        seg[n++] = p;
+        p += strcspn(p, "/");
+        if (*p == '/')
+            *p++ = '\0';
+    }
+    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    bool del = strcmp(method, "DELETE") == 0;
+    if (n < 2 || strcmp(seg[0], "v1") != 0)
+        return error_answer(404, "not_found", "no such endpoint: %s", url);
+
+    if (n == 2 && strcmp(seg[1], "health") == 0) {
+        ferry_err err = {0};
+        bool redis = ferry_store_ping(a->store, &err) == FERRY_OK;
+        return reply(redis ? 200 : 503, json_pack("{s:b,s:b}", "ok", redis, "redis", redis));
+    }
+    if (!token_ok(a, conn))
+        return error_answer(401, "unauthorized", "missing or wrong bearer token");
+    if (rq->too_large)
+        return error_answer(413, "too_large", "the body is larger than %d bytes", BODY_MAX);
+
+    ferry_err err = {0};
+    if (strcmp(seg[1], "apps") == 0) {
+        if (n == 2 && post)
+            return create_app(a, rq);
+        if (n == 2 && get)
+            return list_apps(a);
+        if (n == 3 && get) {
+            json_t *j = app_json(a, seg[2], &err);
+            return j != NULL ? reply(200, j) : failure_answer(&err);
+        }
+        if (n == 3 && del)
+            return delete_app(a, seg[2]);
+        if (n == 4 && get && strcmp(seg[3], "steps") == 0)
+            return app_steps(a, seg[2]);
+        static const struct {
+            const char *name;
+            fm_cmd cmd;
+        } verbs[] = {{"replicate", FM_CMD_REPLICATE},   {"stop", FM_CMD_STOP},
+                     {"test-start", FM_CMD_TEST_START}, {"test-stop", FM_CMD_TEST_STOP},
+                     {"migrate", FM_CMD_MIGRATE},       {"rollback", FM_CMD_ROLLBACK},
+                     {"replay", FM_CMD_REPLAY}};
+        for (size_t i = 0; n == 4 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+            if (strcmp(seg[3], verbs[i].name) == 0)
+                return post ? command(a, seg[2], verbs[i].cmd, rq)
+                            : error_answer(405, "method_not_allowed", "%s needs POST", url);
+        }
+    } else if (strcmp(seg[1], "migrations") == 0) {
+        if (n == 2 && get)
+            return list_migrations(a);
+        if (n == 3 && get) {
+            json_t *j = load_migration(a, seg[2], true, &err);
+            return j != NULL ? reply(200, j) : failure_answer(&err);
+        }
+        if (n == 4 && get && strcmp(seg[3], "history") == 0)
+            return history(a, conn, seg[2]);
+    } else if (strcmp(seg[1], "workers") == 0 && n == 2 && get) {
+        return workers(a);
+    } else if (strcmp(seg[1], "dead-letters") == 0) {
+        if (n == 2 && get)
+            return dead_letters(a, conn);
+        if (n == 4 && post && strcmp(seg[3], "replay") == 0)
+            return dead_letter_replay(a, seg[2]);
+    }
+    return error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    api *a = cls;
+    req *rq = *con_cls;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t add = *upload_data_size;
+        if (!rq->too_large && rq->len + add <= BODY_MAX) {
+            char *grown = realloc(rq->body, rq->len + add + 1);
+            if (grown == NULL)
+                return MHD_NO;
+            memcpy(grown + rq->len, upload_data, add);
+            rq->len += add;
+            grown[rq->len] = '\0';
+            rq->body = grown;
+        } else {
+            rq->too_large = true;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    answer ans = route(a, conn, method, url, rq);
+    char *text = ans.json != NULL ? json_dumps(ans.json, JSON_COMPACT) : NULL;
+    json_decref(ans.json);
+    if (text == NULL)
+        return MHD_NO;
+    size_t len = strlen(text);
+    /* libmicrohttpd frees text with free() once sent. */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    (void)MHD_add_response_header(resp, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, ans.status, resp);
+    MHD_destroy_response(resp);
+    if (ans.status >= 500)
+        ferry_log(FERRY_LOG_WARN, NULL, "%s %s -> %u", method, url, ans.status);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    req *rq = *con_cls;
+    if (rq != NULL) {
+        free(rq->body);
+        free(rq);
+    }
+    *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------------ life */
+
+ferry_rc api_start(const api_cfg *cfg, ferry_bus_producer *producer, api **out, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    *out = NULL;
+    api *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "api: out of memory");
+    a->cfg = *cfg;
+    a->producer = producer;
+    a->token = strdup(cfg->token != NULL ? cfg->token : "");
+    if (a->token == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "api: out of memory");
+        goto fail;
+    }
+    if (strlen(a->token) < 16) {
+        rc = ferry_err_set(err, FERRY_ERR_CONFIG,
+                           "FERRY_COORDINATOR_TOKEN: at least 16 characters are required");
+        goto fail;
+    }
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    char host[64];
+    const char *colon = strrchr(cfg->listen, ':');
+    char *end = NULL;
+    long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || end == colon + 1 || *end != '\0' || port < 0 || port > 65535 ||
+        (size_t)(colon - cfg->listen) >= sizeof(host)) {
+        rc =
+            ferry_err_set(err, FERRY_ERR_CONFIG,
+                          "FERRY_COORDINATOR_LISTEN: expected address:port, got '%s'", cfg->listen);
+        goto fail;
+    }
+    (void)snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->listen), cfg->listen);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        rc = ferry_err_set(err, FERRY_ERR_CONFIG,
+                           "FERRY_COORDINATOR_LISTEN: '%s' is not an IPv4 address", host);
+        goto fail;
+    }
+    sa.sin_port = htons((uint16_t)port);
+    rc = ferry_store_open(cfg->redis_url, cfg->redis_password, 5000, &a->store, err);
+    if (rc != FERRY_OK)
+        goto fail;
+    (void)ferry_store_set_name(a->store, "ferry-coordinator-api", err);
+    a->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+                                 handle, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (a->daemon == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_IO, "cannot listen on %s (in use?)", cfg->listen);
+        goto fail;
+    }
+    *out = a;
+    return FERRY_OK;
+fail:
+    api_stop(a);
+    return rc;
+}
+
+int api_port(const api *a)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info != NULL ? (int)info->port : -1;
+}
+
+void api_stop(api *a)
+{
+    if (a == NULL)
+        return;
+    if (a->daemon != NULL)
+        MHD_stop_daemon(a->daemon);
+    ferry_store_close(a->store);
+    if (a->token != NULL) {
+        memset(a->token, 0, strlen(a->token));
+        free(a->token);
+    }
+    free(a);
+}

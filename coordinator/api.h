@@ -1,0 +1,40 @@
+/*
+ * api.h - the coordinator's HTTP+JSON API (libmicrohttpd, jansson), as docs/api.md describes it.
+ * Commands are checked against the migration's state (machine.h) and applied atomically
+ * (migstore.h); the engine then carries them out. Reads render what Redis holds.
+ *
+ * The server runs one thread of its own (libmicrohttpd's internal polling thread) with its own
+ * Redis connection, so requests are served one at a time.
+ */
+#ifndef FERRY_API_H
+#define FERRY_API_H
+
+#include <stdint.h>
+
+#include "ferry/bus.h"
+#include "ferry/error.h"
+
+typedef struct api_cfg {
+    const char *listen;         /* "127.0.0.1:18700" (IPv4 address and port) */
+    const char *token;          /* the bearer token; borrowed for the server's life */
+    const char *instance;       /* actor of commands in history: "api@coordinator-host:pid" */
+    const char *topic_prefix;   /* for dead-letter replays */
+    const char *redis_url;      /* the API opens its own connection */
+    const char *redis_password; /* may be NULL */
+    int64_t worker_alive_ms;    /* a worker whose heartbeat is older is shown as not alive */
+    int64_t default_pause_ms;   /* stored with each migration when its spec sets none */
+} api_cfg;
+
+typedef struct api api;
+
+/* Starts serving. producer is borrowed (dead-letter replays) and must outlive the server.
+ * Caller stops and frees with api_stop(). */
+ferry_rc api_start(const api_cfg *cfg, ferry_bus_producer *producer, api **out, ferry_err *err);
+
+/* Stops serving (waits for the request in progress) and frees (NULL is fine). */
+void api_stop(api *a);
+
+/* The port actually bound (useful with port 0). */
+int api_port(const api *a);
+
+#endif

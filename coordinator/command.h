@@ -1,0 +1,61 @@
+/*
+ * command.h - builds the StepCommand a step's worker receives, from the app's spec: which
+ * database, file store, DNS names or app the step's purpose acts on. Nothing here talks to
+ * Kafka or Redis.
+ */
+#ifndef FERRY_COMMAND_H
+#define FERRY_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry.pb-c.h"
+#include "ferry/error.h"
+#include "machine.h"
+#include "spec.h"
+
+#define CMD_NAMES_MAX 128
+
+/* A built command and everything it points into. Strings from the spec are borrowed: keep the
+ * spec alive while the command is used. Clean up with cmd_cleanup(). */
+typedef struct cmd_built {
+    Ferry__V1__StepCommand cmd;
+    Ferry__V1__DumpRestoreParams dr;
+    Ferry__V1__FileSyncParams fs;
+    Ferry__V1__DnsParams dns;
+    Ferry__V1__AppParams app;
+    Ferry__V1__Database db[2];
+    Ferry__V1__FileStore store[2];
+    Ferry__V1__S3Location s3[2];
+    Ferry__V1__SecretRef secrets[8];
+    size_t n_secrets;
+    char *names[CMD_NAMES_MAX];
+    Ferry__V1__DnsRename renames[CMD_NAMES_MAX];
+    Ferry__V1__DnsRename *rename_ptrs[CMD_NAMES_MAX];
+    char *owned[2 * CMD_NAMES_MAX]; /* strings built here, freed by cmd_cleanup() */
+    size_t n_owned;
+} cmd_built;
+
+/* The step to build a command for. */
+typedef struct cmd_step {
+    const char *migration; /* "shop.production" */
+    const char *env;       /* "production" */
+    const char *step;      /* "dr-3" */
+    const char *purpose;   /* "replicate.dr" */
+    int64_t attempt;
+    int64_t deadline; /* ms, 0 none */
+    int64_t pass;     /* file passes */
+    const char *issued_by;
+    int64_t issued_at; /* ms */
+} cmd_step;
+
+/* Builds *out (zeroed first). FERRY_ERR_INVALID when the purpose is unknown or the spec has no
+ * such environment. Call cmd_cleanup() whatever the result. */
+ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *step, cmd_built *out, ferry_err *err);
+void cmd_cleanup(cmd_built *b);
+
+/* The wire operation for a kind and operation name ("dump_restore", "copy"). */
+ferry_rc cmd_operation(const char *kind, const char *op, Ferry__V1__StepKind *k,
+                       Ferry__V1__Operation *o);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * coord_main.c - ferry-coordinator: loads its settings, serves the HTTP API, keeps the
+ * dead-letter topic in Redis, and runs the engine until SIGTERM or SIGINT.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "dlq.h"
+#include "engine.h"
+#include "ferry/bus.h"
+#include "ferry/config.h"
+#include "ferry/log.h"
+#include "ferry/store.h"
+#include "ferry/wire.h"
+
+enum { EXIT_USAGE = 2, EXIT_CONFIG = 3, EXIT_UNAVAILABLE = 4 };
+
+static atomic_bool stop_flag;
+static volatile sig_atomic_t signals_seen;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (++signals_seen > 1)
+        _exit(1); /* a second signal: leave at once, Redis has everything */
+    atomic_store(&stop_flag, true);
+}
+
+static void usage(FILE *out)
+{
+    (void)fprintf(out, "usage: ferry-coordinator [--check-config] [--help] [--version]\n"
+                       "\n"
+                       "Runs Ferry's coordinator: the HTTP API (FERRY_COORDINATOR_LISTEN), the\n"
+                       "migrations' state machines and the dispatch of their steps to Kafka.\n"
+                       "Settings come from FERRY_* environment variables (docs/api.md,\n"
+                       "docs/orchestration.md); --check-config prints them and exits.\n");
+}
+
+static ferry_rc create_topics(const ferry_cfg *cfg, ferry_err *err)
+{
+    const char *prefix = ferry_cfg_str(cfg, "kafka.topic_prefix");
+    char names[5][256];
+    const char *list[5];
+    static const Ferry__V1__StepKind kinds[] = {
+        FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC,
+        FERRY__V1__STEP_KIND__STEP_KIND_DNS, FERRY__V1__STEP_KIND__STEP_KIND_APP};
+    for (size_t i = 0; i < 4; i++) {
+        if (ferry_wire_step_topic(prefix, kinds[i], names[i], sizeof(names[i])) != 0)
+            return ferry_err_set(err, FERRY_ERR_CONFIG, "FERRY_KAFKA_TOPIC_PREFIX: too long");
+        list[i] = names[i];
+    }
+    if (ferry_wire_dead_letter_topic(prefix, names[4], sizeof(names[4])) != 0)
+        return ferry_err_set(err, FERRY_ERR_CONFIG, "FERRY_KAFKA_TOPIC_PREFIX: too long");
+    list[4] = names[4];
+    return ferry_bus_create_topics(ferry_cfg_str(cfg, "kafka.brokers"), list, 5,
+                                   (int)ferry_cfg_int(cfg, "kafka.partitions"), -1, 30000, err);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"check-config", no_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    bool check = false;
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'c':
+            check = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            (void)printf("ferry-coordinator %s\n", FERRY_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    int status = 1;
+    ferry_cfg *cfg = NULL;
+    char *problems = NULL;
+    ferry_bus_producer *producer = NULL;
+    ferry_store *store = NULL;
+    engine *eng = NULL;
+    api *server = NULL;
+    dlq *dead = NULL;
+    ferry_err err = {0};
+
+    if (ferry_cfg_load(FERRY_COMP_COORDINATOR, NULL, NULL, &cfg, &problems) != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-coordinator: bad configuration:\n%s",
+                      problems != NULL ? problems : "out of memory\n");
+        free(problems);
+        return EXIT_CONFIG;
+    }
+    if (check) {
+        ferry_cfg_dump(cfg, stdout);
+        ferry_cfg_free(cfg);
+        return 0;
+    }
+    ferry_log_level level = FERRY_LOG_INFO;
+    ferry_log_format format = FERRY_LOG_KV;
+    (void)ferry_log_level_parse(ferry_cfg_str(cfg, "log.level"), &level);
+    (void)ferry_log_format_parse(ferry_cfg_str(cfg, "log.format"), &format);
+    ferry_log_init("coordinator", format, level, 2);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    (void)sigaction(SIGTERM, &sa, NULL);
+    (void)sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    (void)sigaction(SIGPIPE, &sa, NULL);
+
+    char host[128] = "localhost", instance[300], api_actor[320];
+    (void)gethostname(host, sizeof(host) - 1);
+    /* One logical coordinator per host and listen address: a restart takes its lease back at
+     * once instead of waiting for it to expire. */
+    (void)snprintf(instance, sizeof(instance), "coordinator@%s/%s", host,
+                   ferry_cfg_str(cfg, "coordinator.listen"));
+    (void)snprintf(api_actor, sizeof(api_actor), "api@%s", host);
+
+    const char *brokers = ferry_cfg_str(cfg, "kafka.brokers");
+    const char *prefix = ferry_cfg_str(cfg, "kafka.topic_prefix");
+    const char *redis_url = ferry_cfg_str(cfg, "redis.url");
+    const char *redis_pw = ferry_cfg_str(cfg, "redis.password");
+
+    if (ferry_store_open(redis_url, redis_pw, 5000, &store, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot reach Redis: %s", err.msg);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    (void)ferry_store_set_name(store, "ferry-coordinator-engine", &err);
+    bool aof = false;
+    if (ferry_store_aof_enabled(store, &aof, &err) == FERRY_OK && !aof)
+        ferry_log(FERRY_LOG_WARN, NULL,
+                  "Redis runs without AOF persistence: a Redis crash can lose migrations' state");
+    if (create_topics(cfg, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "cannot create Kafka topics: %s", err.msg);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    ferry_bus_config bc = {.brokers = brokers, .client_id = "ferry-coordinator"};
+    if (ferry_bus_producer_new(&bc, &producer, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "Kafka producer: %s", err.msg);
+        goto out;
+    }
+
+    api_cfg acfg = {.listen = ferry_cfg_str(cfg, "coordinator.listen"),
+                    .token = ferry_cfg_str(cfg, "coordinator.token"),
+                    .instance = api_actor,
+                    .topic_prefix = prefix,
+                    .redis_url = redis_url,
+                    .redis_password = redis_pw,
+                    .worker_alive_ms = 15000,
+                    .default_pause_ms = 300000};
+    if (api_start(&acfg, producer, &server, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "API: %s", err.msg);
+        status = err.code == FERRY_ERR_CONFIG ? EXIT_CONFIG : 1;
+        goto out;
+    }
+    dlq_cfg dcfg = {.brokers = brokers,
+                    .topic_prefix = prefix,
+                    .redis_url = redis_url,
+                    .redis_password = redis_pw,
+                    .stop = &stop_flag};
+    if (dlq_start(&dcfg, &dead, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "dead-letter consumer: %s", err.msg);
+        goto out;
+    }
+
+    engine_cfg ecfg = {
+        .topic_prefix = prefix,
+        .instance = instance,
+        .policy = {.max_retries = ferry_cfg_int(cfg, "coordinator.max_retries"),
+                   .backoff_ms = ferry_cfg_int(cfg, "coordinator.backoff"),
+                   .backoff_max_ms = ferry_cfg_int(cfg, "coordinator.backoff_max"),
+                   .pause_ms = 300000,
+                   .cutover_margin_ms = ferry_cfg_int(cfg, "coordinator.cutover_margin")},
+        .tick_ms = ferry_cfg_int(cfg, "coordinator.tick"),
+        .redispatch_ms = ferry_cfg_int(cfg, "coordinator.redispatch"),
+        .worker_alive_ms = 15000,
+        .limit_kind = {0, ferry_cfg_int(cfg, "coordinator.limit.dump_restore"),
+                       ferry_cfg_int(cfg, "coordinator.limit.file_sync"), 0, 0},
+        .limit_db_host = ferry_cfg_int(cfg, "coordinator.limit.db_host"),
+        .limit_bucket = ferry_cfg_int(cfg, "coordinator.limit.bucket"),
+    };
+    if (engine_new(&ecfg, store, producer, &eng, &err) != FERRY_OK) {
+        ferry_log(FERRY_LOG_ERROR, NULL, "engine: %s", err.msg);
+        goto out;
+    }
+    ferry_log(FERRY_LOG_INFO, NULL, "serving on %s as %s", acfg.listen, instance);
+    (void)engine_run(eng, &stop_flag, &err);
+    ferry_log(FERRY_LOG_INFO, NULL, "shutting down");
+    status = 0;
+out:
+    atomic_store(&stop_flag, true);
+    api_stop(server);
+    dlq_stop(dead);
+    engine_free(eng);
+    if (producer != NULL && ferry_bus_flush(producer, 5000, &err) != FERRY_OK)
+        ferry_log(FERRY_LOG_WARN, NULL, "flushing the producer: %s", err.msg);
+    ferry_bus_producer_free(producer);
+    ferry_store_close(store);
+    ferry_cfg_free(cfg);
+    return status;
+}

@@ -1,0 +1,175 @@
+/*
+ * machine.h - a migration's state machine, as pure functions: given what Redis holds about one
+ * migration (its record and the latest step of each purpose in the current cycle), decide what
+ * happens next. No I/O: the engine (engine.c) loads the view, calls these, and applies the plan
+ * atomically (shared/lua/mig_apply.lua). Deciding from state alone, never from the event that
+ * woke us, makes a repeated event or a restarted coordinator reach the same decisions.
+ *
+ * The states, phases and failure rules are in docs/orchestration.md ("Migration states").
+ */
+#ifndef FERRY_MACHINE_H
+#define FERRY_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FM_NAME_MAX   48
+#define FM_ID_MAX     64
+#define FM_TEXT_MAX   400
+#define FM_STEPS_MAX  32
+#define FM_ACTS_MAX   16
+#define FM_FIELDS_MAX 40
+
+/* A step's state, as stored. */
+typedef enum fm_sstate {
+    FM_S_UNKNOWN = 0,
+    FM_S_PENDING,
+    FM_S_DISPATCHED,
+    FM_S_RUNNING,
+    FM_S_SUCCEEDED,
+    FM_S_FAILED,
+    FM_S_RELEASED,
+    FM_S_EXPIRED,
+    FM_S_CANCELED,
+} fm_sstate;
+
+fm_sstate fm_sstate_parse(const char *text);
+const char *fm_sstate_name(fm_sstate s);
+/* pending, dispatched or running */
+bool fm_sstate_active(fm_sstate s);
+
+/* The latest step of one purpose, as the machine needs it. */
+typedef struct fm_step {
+    char id[FM_ID_MAX];
+    char purpose[FM_NAME_MAX];
+    int64_t cycle;
+    fm_sstate state;
+    int64_t attempt;
+    int64_t retries;
+    int64_t error_code;
+    bool error_retryable;
+    char error_message[FM_TEXT_MAX];
+    int64_t duration_ms;
+    int64_t finished_at;
+    /* results (-1: not reported) */
+    int64_t rows;
+    int64_t files_total, files_synced, bytes_total, bytes_synced;
+    int running; /* app.status: 1 running, 0 stopped, -1 unknown */
+} fm_step;
+
+/* The migration record. */
+typedef struct fm_mig {
+    char id[FM_ID_MAX];
+    char env[FM_NAME_MAX];
+    char state[FM_NAME_MAX]; /* "" when it does not exist */
+    char phase[FM_NAME_MAX];
+    int64_t cycle;
+    bool production;
+    bool reached_100;
+    bool ttl_lowered;
+    bool replayable;
+    int64_t pass;
+    int64_t pause_until;   /* ms; 0 none */
+    int64_t sync_deadline; /* ms; 0 none */
+    int64_t last_dr_ms, last_fs_ms;
+    char failed_from[FM_NAME_MAX];
+    char failed_phase[FM_NAME_MAX];
+    char error_step[FM_ID_MAX];
+} fm_mig;
+
+typedef struct fm_policy {
+    int64_t max_retries;
+    int64_t backoff_ms, backoff_max_ms;
+    int64_t pause_ms;          /* between file passes (from the spec) */
+    int64_t cutover_margin_ms; /* added to the last measured duration */
+} fm_policy;
+
+typedef struct fm_field {
+    char name[FM_NAME_MAX];
+    char value[FM_TEXT_MAX];
+} fm_field;
+
+typedef enum fm_act_kind {
+    FM_ACT_CREATE = 1, /* a new step of `purpose` (pending, attempt 1) */
+    FM_ACT_RETRY = 2,  /* step `step` at `attempt` -> pending at attempt + 1 */
+    FM_ACT_CANCEL = 3, /* step `step` -> canceled, unless final */
+} fm_act_kind;
+
+typedef struct fm_action {
+    fm_act_kind kind;
+    char purpose[FM_NAME_MAX]; /* CREATE */
+    char step[FM_ID_MAX];      /* RETRY, CANCEL */
+    int64_t attempt;           /* RETRY: the attempt that ended */
+    int64_t not_before;        /* RETRY: ms; 0 at once */
+    bool count;                /* RETRY: counts against max_retries (releases do not) */
+    bool reset_retries;        /* RETRY: a replay starts counting again from 0 */
+    int64_t deadline;          /* CREATE: ms; 0 none */
+    int64_t pass;              /* CREATE of a file pass: its number */
+    char reason[FM_TEXT_MAX];  /* CANCEL */
+} fm_action;
+
+/* What to change, applied atomically by the engine. */
+typedef struct fm_plan {
+    bool change;            /* set the migration's state and fields below */
+    char to[FM_NAME_MAX];   /* the new state (may equal the current one) */
+    char what[FM_NAME_MAX]; /* event type: "phase", "replicating", "failed", ... */
+    bool new_cycle;         /* cycle + 1 (a new command: steps of the old cycle are history) */
+    fm_field fields[FM_FIELDS_MAX];
+    size_t n_fields;
+    fm_action acts[FM_ACTS_MAX];
+    size_t n_acts;
+    int64_t wake_at; /* ms when to look again without an event; 0: only on events */
+} fm_plan;
+
+/* The purposes: kind and operation of each, and which side it acts on. */
+typedef struct fm_purpose {
+    const char *name;      /* "replicate.dr" */
+    const char *kind;      /* wire kind name: "dump_restore" */
+    const char *operation; /* wire operation name: "copy" */
+    const char *side;      /* "source", "target", "both" */
+    const char *prefix;    /* step id prefix: "dr" */
+    bool reverse;          /* DNS: the rollback direction */
+} fm_purpose;
+
+/* The purpose named name, NULL when unknown. */
+const fm_purpose *fm_purpose_find(const char *name);
+
+/*
+ * Decides what comes next for mig, from the latest step of each purpose in steps (steps of other
+ * cycles are ignored). now: ms, Redis's clock. Fills *plan (zeroed first); a plan with no change
+ * and no actions means "nothing to do until the next event or plan->wake_at".
+ */
+void fm_advance(const fm_mig *mig, const fm_step *steps, size_t n_steps, const fm_policy *policy,
+                int64_t now, fm_plan *plan);
+
+/* A user's command. */
+typedef enum fm_cmd {
+    FM_CMD_REPLICATE = 1,
+    FM_CMD_STOP,
+    FM_CMD_INTERRUPT,
+    FM_CMD_TEST_START,
+    FM_CMD_TEST_STOP,
+    FM_CMD_MIGRATE,
+    FM_CMD_ROLLBACK,
+    FM_CMD_REPLAY,
+} fm_cmd;
+
+const char *fm_cmd_name(fm_cmd cmd);
+
+/*
+ * Decides whether cmd is allowed now, and if so the plan that starts it. replay_step: for
+ * FM_CMD_REPLAY, the step to run again (NULL: the one that failed). steps as for fm_advance (for
+ * cancels and replays). Returns true with *plan filled, or false with the reason in refusal
+ * ("cannot migrate: production has never reached 100%").
+ */
+bool fm_command(const fm_mig *mig, const fm_step *steps, size_t n_steps, fm_cmd cmd,
+                const char *replay_step, const char *actor, int64_t now, fm_plan *plan,
+                char *refusal, size_t refusal_sz);
+
+/* Adds a field to plan (silently dropped when full: FM_FIELDS_MAX is sized for the largest
+ * plan, and a unit test checks it). Exposed for the engine's own bookkeeping fields. */
+void fm_plan_set(fm_plan *plan, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,698 @@
+/*
+ * test_machine.c - the migration state machine (coordinator/machine.c), flow by flow.
+ *
+ * A small simulator applies each plan the way shared/lua/mig_apply.lua does (state and fields,
+ * cancels, retries, new steps), and the tests finish steps the way workers would. Every
+ * transition of docs/orchestration.md "Migration states" is walked, with its failure paths.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/error.h"
+#include "ferry_test.h"
+#include "machine.h"
+
+#define SIM_STEPS 128
+
+typedef struct sim {
+    fm_mig m;
+    fm_step steps[SIM_STEPS];
+    size_t n;
+    int64_t now;
+    int64_t seq;
+    fm_policy pol;
+    fm_plan last; /* the last plan applied */
+} sim;
+
+static sim S;
+
+static void sim_init(const char *env)
+{
+    memset(&S, 0, sizeof(S));
+    (void)snprintf(S.m.id, sizeof(S.m.id), "shop.%s", env);
+    (void)snprintf(S.m.env, sizeof(S.m.env), "%s", env);
+    (void)snprintf(S.m.state, sizeof(S.m.state), "new");
+    S.m.production = strcmp(env, "production") == 0;
+    S.now = 1000000;
+    S.pol = (fm_policy){.max_retries = 2,
+                        .backoff_ms = 1000,
+                        .backoff_max_ms = 8000,
+                        .pause_ms = 300000,
+                        .cutover_margin_ms = 1200000};
+}
+
+static int64_t i64(const char *v)
+{
+    return strtoll(v, NULL, 10);
+}
+
+/* A step that is not there: the test has failed, and this keeps it from crashing. */
+static fm_step missing;
+
+static fm_step *find(const char *id)
+{
+    for (size_t i = 0; i < S.n; i++) {
+        if (strcmp(S.steps[i].id, id) == 0)
+            return &S.steps[i];
+    }
+    CU_FAIL("no such step");
+    return &missing;
+}
+
+/* Applies a plan as mig_apply.lua does. */
+static void sim_apply(const fm_plan *p)
+{
+    S.last = *p;
+    if (p->change) {
+        if (p->new_cycle)
+            S.m.cycle++;
+        (void)snprintf(S.m.state, sizeof(S.m.state), "%s", p->to);
+        for (size_t i = 0; i < p->n_fields; i++) {
+            const char *n = p->fields[i].name, *v = p->fields[i].value;
+            if (strcmp(n, "phase") == 0)
+                (void)snprintf(S.m.phase, sizeof(S.m.phase), "%s", v);
+            else if (strcmp(n, "reached_100") == 0)
+                S.m.reached_100 = i64(v) == 1;
+            else if (strcmp(n, "ttl_lowered") == 0)
+                S.m.ttl_lowered = i64(v) == 1;
+            else if (strcmp(n, "replayable") == 0)
+                S.m.replayable = i64(v) == 1;
+            else if (strcmp(n, "pass") == 0)
+                S.m.pass = i64(v);
+            else if (strcmp(n, "pause_until") == 0)
+                S.m.pause_until = i64(v);
+            else if (strcmp(n, "sync_deadline") == 0)
+                S.m.sync_deadline = i64(v);
+            else if (strcmp(n, "last_dr_ms") == 0)
+                S.m.last_dr_ms = i64(v);
+            else if (strcmp(n, "last_fs_ms") == 0)
+                S.m.last_fs_ms = i64(v);
+            else if (strcmp(n, "failed_from") == 0)
+                (void)snprintf(S.m.failed_from, sizeof(S.m.failed_from), "%s", v);
+            else if (strcmp(n, "failed_phase") == 0)
+                (void)snprintf(S.m.failed_phase, sizeof(S.m.failed_phase), "%s", v);
+            else if (strcmp(n, "error_step") == 0)
+                (void)snprintf(S.m.error_step, sizeof(S.m.error_step), "%s", v);
+        }
+    }
+    for (size_t i = 0; i < p->n_acts; i++) {
+        const fm_action *a = &p->acts[i];
+        if (a->kind == FM_ACT_CANCEL) {
+            fm_step *s = find(a->step);
+            if (fm_sstate_active(s->state))
+                s->state = FM_S_CANCELED;
+        } else if (a->kind == FM_ACT_RETRY) {
+            fm_step *s = find(a->step);
+            CU_ASSERT_FALSE(fm_sstate_active(s->state));
+            CU_ASSERT_EQUAL(s->attempt, a->attempt);
+            s->state = FM_S_PENDING;
+            s->attempt++;
+            s->retries = a->reset_retries ? 0 : s->retries + (a->count ? 1 : 0);
+        } else {
+            CU_ASSERT_FATAL(S.n < SIM_STEPS);
+            const fm_purpose *pu = fm_purpose_find(a->purpose);
+            if (pu == NULL) {
+                CU_FAIL("unknown purpose");
+                continue;
+            }
+            fm_step *s = &S.steps[S.n++];
+            memset(s, 0, sizeof(*s));
+            (void)snprintf(s->id, sizeof(s->id), "%s-%" PRId64, pu->prefix, ++S.seq);
+            (void)snprintf(s->purpose, sizeof(s->purpose), "%s", a->purpose);
+            s->cycle = S.m.cycle;
+            s->state = FM_S_PENDING;
+            s->attempt = 1;
+            s->rows = s->files_total = s->files_synced = s->bytes_total = s->bytes_synced = -1;
+            s->running = -1;
+        }
+    }
+}
+
+/* Advances until nothing changes; returns the number of plans applied. */
+static int run(void)
+{
+    int n = 0;
+    for (; n < 20; n++) {
+        fm_plan p;
+        fm_advance(&S.m, S.steps, S.n, &S.pol, S.now, &p);
+        if (!p.change && p.n_acts == 0)
+            break;
+        sim_apply(&p);
+    }
+    CU_ASSERT(n < 20); /* no endless loop */
+    return n;
+}
+
+static bool cmd(fm_cmd c, const char *step, char *why, size_t whysz)
+{
+    fm_plan p;
+    char local[512];
+    if (why == NULL) {
+        why = local;
+        whysz = sizeof(local);
+    }
+    why[0] = '\0';
+    bool ok = fm_command(&S.m, S.steps, S.n, c, step, "test", S.now, &p, why, whysz);
+    if (ok)
+        sim_apply(&p);
+    return ok;
+}
+
+/* The latest step of purpose in the current cycle, or NULL. */
+static fm_step *latest(const char *purpose)
+{
+    fm_step *best = NULL;
+    for (size_t i = 0; i < S.n; i++) {
+        if (S.steps[i].cycle == S.m.cycle && strcmp(S.steps[i].purpose, purpose) == 0)
+            best = &S.steps[i];
+    }
+    return best;
+}
+
+/* The same, where the test expects one: a missing step fails the test. */
+static fm_step *cur(const char *purpose)
+{
+    fm_step *s = latest(purpose);
+    if (s != NULL)
+        return s;
+    CU_FAIL("expected step missing");
+    return &missing;
+}
+
+static size_t count_purpose(const char *purpose)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < S.n; i++)
+        c += strcmp(S.steps[i].purpose, purpose) == 0;
+    return c;
+}
+
+/* Finishes the active step of purpose as a worker would, then advances. */
+static void ok_step(const char *purpose)
+{
+    fm_step *s = cur(purpose);
+    CU_ASSERT_FATAL(fm_sstate_active(s->state));
+    s->state = FM_S_SUCCEEDED;
+    s->duration_ms = 60000;
+    s->finished_at = S.now;
+    if (strstr(purpose, ".dr") != NULL)
+        s->rows = 1234;
+    if (strstr(purpose, ".fs") != NULL) {
+        s->files_total = 10;
+        s->files_synced = 10;
+    }
+    if (strcmp(purpose, "replicate.check_target") == 0)
+        s->running = 0;
+    run();
+}
+
+static void fail_step(const char *purpose, ferry_rc code, bool retryable)
+{
+    fm_step *s = cur(purpose);
+    CU_ASSERT_FATAL(fm_sstate_active(s->state));
+    s->state = FM_S_FAILED;
+    s->error_code = code;
+    s->error_retryable = retryable;
+    (void)snprintf(s->error_message, sizeof(s->error_message), "boom (%s)", ferry_rc_str(code));
+    run();
+}
+
+static void assert_state(const char *state, const char *phase)
+{
+    CU_ASSERT_STRING_EQUAL(S.m.state, state);
+    if (phase != NULL)
+        CU_ASSERT_STRING_EQUAL(S.m.phase, phase);
+}
+
+/* Brings a fresh migration to replicating/pause after its first full cycle. */
+static void to_replicating(const char *env)
+{
+    sim_init(env);
+    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    assert_state("replicating", "check_target");
+    ok_step("replicate.check_target");
+    assert_state("replicating", "lower_ttl");
+    ok_step("replicate.ttl");
+    assert_state("replicating", "dump_restore");
+    ok_step("replicate.dr");
+    assert_state("replicating", "file_sync");
+    CU_ASSERT_EQUAL(S.m.pass, 1);
+    ok_step("replicate.fs");
+    assert_state("replicating", "pause");
+}
+
+/* ------------------------------------------------------------------ replication */
+
+static void test_replicate_cycle(void)
+{
+    to_replicating("production");
+    CU_ASSERT_TRUE(S.m.reached_100);
+    CU_ASSERT_TRUE(S.m.ttl_lowered);
+    CU_ASSERT_EQUAL(S.m.last_dr_ms, 60000);
+    /* The pause: nothing happens before it ends, and the plan asks to be woken. */
+    fm_plan p;
+    fm_advance(&S.m, S.steps, S.n, &S.pol, S.now + 1000, &p);
+    CU_ASSERT_FALSE(p.change);
+    CU_ASSERT_EQUAL(p.wake_at, S.m.pause_until);
+    S.now = S.m.pause_until;
+    run();
+    assert_state("replicating", "file_sync");
+    CU_ASSERT_EQUAL(S.m.pass, 2);
+    CU_ASSERT_EQUAL(count_purpose("replicate.fs"), 2);
+    ok_step("replicate.fs");
+    assert_state("replicating", "pause");
+    /* A second activation after a stop does not lower the TTL again. */
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    ok_step("stop.dr");
+    ok_step("stop.fs");
+    assert_state("stopped", "");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    assert_state("replicating", "dump_restore");
+    CU_ASSERT_EQUAL(count_purpose("replicate.ttl"), 1);
+}
+
+static void test_replicate_refused_target_running(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    fm_step *s = cur("replicate.check_target");
+    s->state = FM_S_SUCCEEDED;
+    s->running = 1;
+    run();
+    assert_state("failed", NULL);
+    CU_ASSERT_FALSE(S.m.replayable);
+    CU_ASSERT_EQUAL(count_purpose("replicate.dr"), 0);
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "cannot be replayed"));
+    /* Once the target is stopped, activating again works. */
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    assert_state("replicating", "check_target");
+}
+
+static void test_partial_pass_does_not_reach_100(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    ok_step("replicate.ttl");
+    ok_step("replicate.dr");
+    fm_step *s = cur("replicate.fs");
+    s->state = FM_S_SUCCEEDED;
+    s->files_total = 10;
+    s->files_synced = 7;
+    run();
+    assert_state("replicating", "pause");
+    CU_ASSERT_FALSE(S.m.reached_100);
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "never reached 100%"));
+}
+
+/* ------------------------------------------------------------------ stop, interrupt */
+
+static void test_stop_waits_for_running_step(void)
+{
+    to_replicating("production");
+    S.now = S.m.pause_until;
+    run();
+    fm_step *fs = cur("replicate.fs");
+    fs->state = FM_S_RUNNING;
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    assert_state("stopping", "wait");
+    CU_ASSERT_EQUAL(fs->state, FM_S_RUNNING); /* not canceled: it ends first */
+    CU_ASSERT_PTR_NULL(latest("stop.dr"));
+    ok_step("replicate.fs");
+    assert_state("stopping", "final");
+    /* The last dump-restore and file pass run in parallel. */
+    CU_ASSERT_PTR_NOT_NULL(latest("stop.dr"));
+    CU_ASSERT_PTR_NOT_NULL(latest("stop.fs"));
+    ok_step("stop.fs");
+    assert_state("stopping", "final");
+    ok_step("stop.dr");
+    assert_state("stopped", "");
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_STOP, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "stopped"));
+}
+
+static void test_stop_cancels_queued_step(void)
+{
+    to_replicating("production");
+    S.now = S.m.pause_until;
+    run();
+    fm_step *fs = cur("replicate.fs");
+    CU_ASSERT_EQUAL(fs->state, FM_S_PENDING);
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED);
+    run();
+    CU_ASSERT_PTR_NOT_NULL(latest("stop.dr"));
+}
+
+static void test_interrupt(void)
+{
+    to_replicating("production");
+    S.now = S.m.pause_until;
+    run();
+    fm_step *fs = cur("replicate.fs");
+    fs->state = FM_S_RUNNING;
+    CU_ASSERT_TRUE(cmd(FM_CMD_INTERRUPT, NULL, NULL, 0));
+    assert_state("failed", NULL);
+    CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED);
+    CU_ASSERT_FALSE(S.m.replayable);
+    bool incomplete = false;
+    for (size_t i = 0; i < S.last.n_fields; i++)
+        incomplete |= strcmp(S.last.fields[i].name, "target_incomplete") == 0 &&
+                      strcmp(S.last.fields[i].value, "1") == 0;
+    CU_ASSERT_TRUE(incomplete);
+    CU_ASSERT_EQUAL(run(), 0); /* failed waits for a command */
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    assert_state("replicating", "check_target");
+}
+
+/* ------------------------------------------------------------------ retries and replay */
+
+static void test_retry_then_fail_then_replay(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    ok_step("replicate.ttl");
+    fail_step("replicate.dr", FERRY_ERR_UNAVAILABLE, true);
+    fm_step *dr = cur("replicate.dr");
+    CU_ASSERT_EQUAL(dr->state, FM_S_PENDING);
+    CU_ASSERT_EQUAL(dr->attempt, 2);
+    CU_ASSERT_EQUAL(dr->retries, 1);
+    /* The retry waits its backoff: 1 s after the first failure. */
+    CU_ASSERT_EQUAL(S.last.acts[0].not_before, S.now + 1000);
+    fail_step("replicate.dr", FERRY_ERR_UNAVAILABLE, true);
+    CU_ASSERT_EQUAL(S.last.acts[0].not_before, S.now + 2000);
+    CU_ASSERT_EQUAL(dr->attempt, 3);
+    fail_step("replicate.dr", FERRY_ERR_UNAVAILABLE, true); /* max_retries = 2: for good */
+    assert_state("failed", "dump_restore");
+    CU_ASSERT_TRUE(S.m.replayable);
+    CU_ASSERT_STRING_EQUAL(S.m.error_step, dr->id);
+    CU_ASSERT_STRING_EQUAL(S.m.failed_from, "replicating");
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
+    assert_state("replicating", "dump_restore");
+    CU_ASSERT_EQUAL(dr->state, FM_S_PENDING);
+    CU_ASSERT_EQUAL(dr->attempt, 4);
+    CU_ASSERT_EQUAL(dr->retries, 0);
+    ok_step("replicate.dr");
+    assert_state("replicating", "file_sync"); /* and on from there */
+}
+
+static void test_non_retryable_fails_at_once(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    fail_step("replicate.ttl", FERRY_ERR_AUTH, false);
+    assert_state("failed", "lower_ttl");
+    CU_ASSERT_EQUAL(cur("replicate.ttl")->attempt, 1);
+}
+
+static void test_expired_and_released(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    fm_step *s = cur("replicate.check_target");
+    s->state = FM_S_EXPIRED; /* its worker died */
+    run();
+    CU_ASSERT_EQUAL(s->state, FM_S_PENDING);
+    CU_ASSERT_EQUAL(s->attempt, 2);
+    CU_ASSERT_EQUAL(s->retries, 1);
+    s->state = FM_S_RELEASED; /* its worker shut down: not counted */
+    run();
+    CU_ASSERT_EQUAL(s->attempt, 3);
+    CU_ASSERT_EQUAL(s->retries, 1);
+    CU_ASSERT_EQUAL(S.last.acts[0].not_before, 0);
+}
+
+/* ------------------------------------------------------------------ test */
+
+static void test_test_start_stop(void)
+{
+    to_replicating("production");
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "stop replication first"));
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    ok_step("stop.dr");
+    ok_step("stop.fs");
+    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    run();
+    assert_state("testing", "starting");
+    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_STOP, NULL, why, sizeof(why))); /* still starting */
+    CU_ASSERT_FALSE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "test-stop it first"));
+    ok_step("test.start");
+    assert_state("testing", "running");
+    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_STOP, NULL, why, sizeof(why)));
+    run();
+    ok_step("test.stop");
+    assert_state("stopped", "");
+    /* A start that fails leaves the migration stopped, with the reason. */
+    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    run();
+    fail_step("test.start", FERRY_ERR_SERVER, false);
+    assert_state("stopped", "");
+}
+
+/* ------------------------------------------------------------------ cutover */
+
+static void test_migrate_refusals(void)
+{
+    char why[512];
+    to_replicating("test");
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "production"));
+    sim_init("production");
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "replicating"));
+    to_replicating("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    ok_step("stop.dr");
+    ok_step("stop.fs");
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "stopped"));
+}
+
+static void test_cutover_happy(void)
+{
+    to_replicating("production");
+    S.now = S.m.pause_until;
+    run();
+    fm_step *fs = cur("replicate.fs");
+    fs->state = FM_S_RUNNING;
+    CU_ASSERT_TRUE(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED); /* the sync does it all again */
+    run();
+    assert_state("cutover", "stop_target");
+    ok_step("cutover.stop_target");
+    assert_state("cutover", "stop_source");
+    ok_step("cutover.stop_source");
+    assert_state("cutover", "sync");
+    /* Both in parallel, each limited to its last measured duration + 20 minutes. */
+    CU_ASSERT_PTR_NOT_NULL(latest("cutover.dr"));
+    CU_ASSERT_PTR_NOT_NULL(latest("cutover.fs"));
+    int64_t want = S.now + 60000 + 1200000;
+    bool deadlines = false;
+    for (size_t i = 0; i < S.last.n_acts; i++)
+        deadlines |= S.last.acts[i].kind == FM_ACT_CREATE && S.last.acts[i].deadline == want;
+    CU_ASSERT_TRUE(deadlines);
+    CU_ASSERT_EQUAL(S.m.sync_deadline, want);
+    ok_step("cutover.dr");
+    assert_state("cutover", "sync");
+    ok_step("cutover.fs");
+    assert_state("cutover", "rename");
+    ok_step("cutover.rename");
+    assert_state("cutover", "check");
+    ok_step("cutover.check");
+    ok_step("cutover.start_target");
+    ok_step("cutover.start_source");
+    assert_state("migrated", "");
+    CU_ASSERT_PTR_NULL(latest("rollback.rename"));
+}
+
+static void to_sync(void)
+{
+    to_replicating("production");
+    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    run();
+    ok_step("cutover.stop_target");
+    ok_step("cutover.stop_source");
+    assert_state("cutover", "sync");
+}
+
+static void test_cutover_sync_failure(void)
+{
+    to_sync();
+    fail_step("cutover.dr", FERRY_ERR_NO_SPACE, false);
+    assert_state("cutover", "restart_source");
+    CU_ASSERT_EQUAL(cur("cutover.fs")->state, FM_S_CANCELED);
+    CU_ASSERT_PTR_NULL(latest("cutover.rename")); /* nothing renamed */
+    ok_step("cutover.restart_source");
+    assert_state("failed", "restart_source");
+    CU_ASSERT_FALSE(S.m.replayable);
+    CU_ASSERT_STRING_EQUAL(S.m.failed_from, "cutover");
+    /* It is safe to replicate again. */
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    assert_state("replicating", "check_target");
+}
+
+static void test_cutover_timeout(void)
+{
+    to_sync();
+    cur("cutover.dr")->state = FM_S_RUNNING;
+    ok_step("cutover.fs");
+    assert_state("cutover", "sync");
+    S.now = S.m.sync_deadline;
+    run();
+    assert_state("cutover", "restart_source");
+    CU_ASSERT_EQUAL(cur("cutover.dr")->state, FM_S_CANCELED);
+    CU_ASSERT_PTR_NULL(latest("cutover.rename"));
+}
+
+static void test_cutover_incomplete_pass(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    fm_step *fs = cur("cutover.fs");
+    fs->state = FM_S_SUCCEEDED;
+    fs->files_total = 10;
+    fs->files_synced = 9;
+    run();
+    assert_state("cutover", "restart_source");
+}
+
+static void test_cutover_rename_failure_rolls_back(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true); /* retried twice */
+    assert_state("cutover", "rename");
+    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
+    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
+    assert_state("rolling_back", "stop_target");
+    ok_step("rollback.stop_target");
+    ok_step("rollback.stop_source");
+    assert_state("rolling_back", "rename");
+    ok_step("rollback.rename");
+    ok_step("rollback.check");
+    ok_step("rollback.start_source");
+    assert_state("rolled_back", "");
+}
+
+static void test_cutover_start_failure_rolls_back(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    fail_step("cutover.start_target", FERRY_ERR_TIMEOUT, false);
+    assert_state("rolling_back", "stop_target");
+}
+
+static void test_manual_rollback_and_replay(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    ok_step("cutover.start_target");
+    ok_step("cutover.start_source");
+    assert_state("migrated", "");
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_CMD_ROLLBACK, NULL, why, sizeof(why)));
+    run();
+    ok_step("rollback.stop_target");
+    ok_step("rollback.stop_source");
+    fail_step("rollback.rename", FERRY_ERR_PERMISSION, false);
+    assert_state("failed", "rename");
+    CU_ASSERT_TRUE(S.m.replayable);
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
+    assert_state("rolling_back", "rename");
+    ok_step("rollback.rename");
+    ok_step("rollback.check");
+    ok_step("rollback.start_source");
+    assert_state("rolled_back", "");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
+}
+
+static void test_replay_named_step(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    fail_step("replicate.ttl", FERRY_ERR_INVALID, false);
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, "nope-99", why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "nope-99"));
+    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, cur("replicate.check_target")->id, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "has not failed"));
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, cur("replicate.ttl")->id, why, sizeof(why)));
+}
+
+static void test_names(void)
+{
+    for (int s = FM_S_PENDING; s <= FM_S_CANCELED; s++)
+        CU_ASSERT_EQUAL(fm_sstate_parse(fm_sstate_name((fm_sstate)s)), s);
+    CU_ASSERT_EQUAL(fm_sstate_parse("bogus"), FM_S_UNKNOWN);
+    CU_ASSERT_PTR_NULL(fm_purpose_find("nope"));
+    CU_ASSERT_STRING_EQUAL(fm_purpose_find("cutover.rename")->kind, "dns");
+    CU_ASSERT_TRUE(fm_purpose_find("rollback.rename")->reverse);
+    CU_ASSERT_STRING_EQUAL(fm_cmd_name(FM_CMD_TEST_START), "test-start");
+}
+
+static const ferry_test_case cases[] = {
+    {"replicate: a whole cycle, passes repeat after the pause", test_replicate_cycle},
+    {"replicate: refused when the target app runs", test_replicate_refused_target_running},
+    {"replicate: a partial pass does not count as 100%", test_partial_pass_does_not_reach_100},
+    {"stop: waits for the running step, then final dr and pass", test_stop_waits_for_running_step},
+    {"stop: cancels a queued step", test_stop_cancels_queued_step},
+    {"interrupt: failed, incomplete, not replayable", test_interrupt},
+    {"retry with backoff, fail for good, replay", test_retry_then_fail_then_replay},
+    {"a non-retryable failure fails at once", test_non_retryable_fails_at_once},
+    {"expired lease retries, release does not count", test_expired_and_released},
+    {"test: start and stop the target", test_test_start_stop},
+    {"migrate: refusals", test_migrate_refusals},
+    {"cutover: all the way to migrated", test_cutover_happy},
+    {"cutover: sync failure restarts the source", test_cutover_sync_failure},
+    {"cutover: sync timeout", test_cutover_timeout},
+    {"cutover: a pass short of 100% aborts", test_cutover_incomplete_pass},
+    {"cutover: rename failure rolls back", test_cutover_rename_failure_rolls_back},
+    {"cutover: start failure rolls back", test_cutover_start_failure_rolls_back},
+    {"rollback by hand, failure, replay", test_manual_rollback_and_replay},
+    {"replay a named step", test_replay_named_step},
+    {"names", test_names},
+    {NULL, NULL},
+};
+
+int main(void)
+{
+    static const ferry_test_suite suites[] = {{"machine", NULL, NULL, cases}, {NULL}};
+    return ferry_test_main(suites);
+}
