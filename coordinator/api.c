@@ -303,7 +303,7 @@ static json_t *app_json(api *a, const char *app, ferry_err *err)
         return NULL;
     }
     const char *created = ferry_store_reply_str(r);
-    json_t *j = json_pack("{s:s,s:I,s:o,s:[]}", "app", app,
+    json_t *j = json_pack("{s:s,s:I,s:o,s:[]}", "app", app, "created_at",
                           (json_int_t)(created != NULL ? strtoll(created, NULL, 10) : 0),
                           "environments", envs, "migrations");
     ferry_store_reply_free(r);
