@@ -531,6 +531,11 @@ int engine_dispatch(engine *eng)
         int64_t cap[KINDS];
         capacity(eng, cap);
         for (size_t i = 0; i < due->count; i++) {
+            int64_t free_slots = 0;
+            for (int k = 1; k < KINDS; k++)
+                free_slots += cap[k] > 0 ? cap[k] : 0;
+            if (free_slots == 0)
+                break; /* every worker is busy: the rest waits for the next round */
             const char *member = ferry_store_reply_str(due->elements[i]);
             if (member != NULL && dispatch_one(eng, member, cap) == 1)
                 published++;
