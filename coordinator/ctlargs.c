@@ -1,0 +1,406 @@
+/* ctlargs.c - ferryctl's command line: verbs, options, list files, exit codes (ctlargs.h). */
+#include "ctlargs.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/config.h"
+
+/* Options that only some verbs take; --url, --quiet, --help and --version go with any verb. */
+enum {
+    O_ENV = 1u << 0,
+    O_ALL = 1u << 1,
+    O_FILE = 1u << 2,
+    O_INTERRUPT = 1u << 3,
+    O_STEP = 1u << 4,
+    O_COUNT = 1u << 5,
+    O_INTERVAL = 1u << 6,
+    O_JSON = 1u << 7,
+};
+
+static const char *const option_names[] = {"--env",  "--all",   "--file",     "--interrupt",
+                                           "--step", "--count", "--interval", "--json"};
+
+/* What a verb takes after its name. */
+typedef enum arg_kind {
+    ARG_NONE,        /* nothing */
+    ARG_ONE,         /* exactly one */
+    ARG_OPTIONAL,    /* zero or one */
+    ARG_APP_OR_BULK, /* one app, or --all, or --file LIST */
+} arg_kind;
+
+typedef struct verb_row {
+    const char *name;
+    const char *sub; /* second word ("dead-letter list"), or NULL */
+    const char *full;
+    ferry_ctl_verb verb;
+    unsigned opts;
+    arg_kind arg;
+    const char *arg_name;
+} verb_row;
+
+static const verb_row verbs[] = {
+    {"create", NULL, "create", FERRY_CTL_CREATE, O_JSON, ARG_ONE, "SPECFILE"},
+    {"replicate", NULL, "replicate", FERRY_CTL_REPLICATE, O_ENV | O_ALL | O_FILE | O_JSON,
+     ARG_APP_OR_BULK, "APP"},
+    {"stop", NULL, "stop", FERRY_CTL_STOP, O_ENV | O_ALL | O_FILE | O_INTERRUPT | O_JSON,
+     ARG_APP_OR_BULK, "APP"},
+    {"test-start", NULL, "test-start", FERRY_CTL_TEST_START, O_ENV | O_JSON, ARG_ONE, "APP"},
+    {"test-stop", NULL, "test-stop", FERRY_CTL_TEST_STOP, O_ENV | O_JSON, ARG_ONE, "APP"},
+    {"migrate", NULL, "migrate", FERRY_CTL_MIGRATE, O_ALL | O_FILE | O_JSON, ARG_APP_OR_BULK,
+     "APP"},
+    {"rollback", NULL, "rollback", FERRY_CTL_ROLLBACK, O_JSON, ARG_ONE, "APP"},
+    {"replay", NULL, "replay", FERRY_CTL_REPLAY, O_ENV | O_STEP | O_JSON, ARG_ONE, "APP"},
+    {"status", NULL, "status", FERRY_CTL_STATUS, O_ENV | O_JSON, ARG_OPTIONAL, "APP"},
+    {"watch", NULL, "watch", FERRY_CTL_WATCH, O_INTERVAL, ARG_ONE, "APP"},
+    {"steps", NULL, "steps", FERRY_CTL_STEPS, O_JSON, ARG_ONE, "APP"},
+    {"workers", NULL, "workers", FERRY_CTL_WORKERS, O_JSON, ARG_NONE, NULL},
+    {"history", NULL, "history", FERRY_CTL_HISTORY, O_COUNT | O_JSON, ARG_ONE, "MIGRATION"},
+    {"dead-letter", "list", "dead-letter list", FERRY_CTL_DL_LIST, O_COUNT | O_JSON, ARG_NONE,
+     NULL},
+    {"dead-letter", "replay", "dead-letter replay", FERRY_CTL_DL_REPLAY, O_JSON, ARG_ONE, "ID"},
+    {"delete", NULL, "delete", FERRY_CTL_DELETE, O_JSON, ARG_ONE, "APP"},
+};
+
+enum { LONG_INTERVAL = 256 };
+
+static const struct option long_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"url", required_argument, NULL, 'u'},
+    {"json", no_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"env", required_argument, NULL, 'e'},
+    {"all", no_argument, NULL, 'a'},
+    {"file", required_argument, NULL, 'f'},
+    {"interrupt", no_argument, NULL, 'i'},
+    {"step", required_argument, NULL, 's'},
+    {"count", required_argument, NULL, 'n'},
+    {"interval", required_argument, NULL, LONG_INTERVAL},
+    {NULL, 0, NULL, 0},
+};
+
+/* Leading ':' makes a missing value return ':' instead of printing a message. */
+static const char short_options[] = ":hVu:jqe:af:is:n:";
+
+static ferry_rc usage_error(ferry_err *err, const char *verb, const char *what)
+{
+    if (verb != NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "%s: %s", verb, what);
+    return ferry_err_set(err, FERRY_ERR_INVALID, "%s", what);
+}
+
+/* Names the option getopt just refused: the long option as typed (argv[optind - 1], without
+ * any "=value"), else the short option in optopt. */
+static ferry_rc bad_option(ferry_err *err, int argc, char **argv, bool missing_value)
+{
+    const char *text = optind >= 1 && optind <= argc ? argv[optind - 1] : NULL;
+    char name[3] = {'-', '?', '\0'};
+    if (text == NULL || strncmp(text, "--", 2) != 0) {
+        if (optopt > 0 && optopt < 128)
+            name[1] = (char)optopt;
+        text = name;
+    }
+    int len = (int)strcspn(text, "=");
+    if (text[len] == '=' && optopt != 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "option %.*s takes no value", len, text);
+    if (missing_value)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "option %.*s needs a value", len, text);
+    return ferry_err_set(err, FERRY_ERR_INVALID, "unknown option %.*s", len, text);
+}
+
+static ferry_rc parse_count(const char *text, long *out, ferry_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 1 || v > FERRY_CTL_COUNT_MAX)
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "--count: want a number from 1 to %d, not '%s'", FERRY_CTL_COUNT_MAX,
+                             text);
+    *out = v;
+    return FERRY_OK;
+}
+
+static ferry_rc parse_interval(const char *text, int64_t *out, ferry_err *err)
+{
+    int64_t ms = 0;
+    if (ferry_parse_duration_ms(text, &ms) != 0 || ms < 100 || ms > 3600000)
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "--interval: want a duration from 100ms to 1h (500ms, 2s), not '%s'",
+                             text);
+    *out = ms;
+    return FERRY_OK;
+}
+
+static const verb_row *verb_find(const char *name, const char *sub, bool *needs_sub)
+{
+    *needs_sub = false;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (strcmp(verbs[i].name, name) != 0)
+            continue;
+        if (verbs[i].sub == NULL)
+            return &verbs[i];
+        *needs_sub = true;
+        if (sub != NULL && strcmp(verbs[i].sub, sub) == 0)
+            return &verbs[i];
+    }
+    return NULL;
+}
+
+ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry_err *err)
+{
+    const char *count_text = NULL, *interval_text = NULL;
+    unsigned seen = 0;
+    bool help = false, version = false;
+
+    memset(args, 0, sizeof(*args));
+    args->verb = FERRY_CTL_HELP;
+    args->verb_name = "ferryctl";
+    args->interval_ms = FERRY_CTL_DEFAULT_INTERVAL_MS;
+    args->count = FERRY_CTL_DEFAULT_COUNT;
+
+    /* optind = 0 makes glibc's getopt start over (it keeps state between calls). */
+    optind = 0;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, short_options, long_options, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'h':
+            help = true;
+            break;
+        case 'V':
+            version = true;
+            break;
+        case 'u':
+            args->url = optarg;
+            break;
+        case 'j':
+            args->json = true;
+            seen |= O_JSON;
+            break;
+        case 'q':
+            args->quiet = true;
+            break;
+        case 'e':
+            args->env = optarg;
+            seen |= O_ENV;
+            break;
+        case 'a':
+            args->all = true;
+            seen |= O_ALL;
+            break;
+        case 'f':
+            args->file = optarg;
+            seen |= O_FILE;
+            break;
+        case 'i':
+            args->interrupt = true;
+            seen |= O_INTERRUPT;
+            break;
+        case 's':
+            args->step = optarg;
+            seen |= O_STEP;
+            break;
+        case 'n':
+            count_text = optarg;
+            seen |= O_COUNT;
+            break;
+        case LONG_INTERVAL:
+            interval_text = optarg;
+            seen |= O_INTERVAL;
+            break;
+        case ':':
+            return bad_option(err, argc, argv, true);
+        default:
+            return bad_option(err, argc, argv, false);
+        }
+    }
+    if (help)
+        return FERRY_OK;
+    if (version) {
+        args->verb = FERRY_CTL_VERSION;
+        return FERRY_OK;
+    }
+    if (optind >= argc)
+        return FERRY_OK; /* no verb: help */
+
+    int pos = optind;
+    bool needs_sub = false;
+    const char *name = argv[pos++];
+    const char *sub = pos < argc ? argv[pos] : NULL;
+    const verb_row *row = verb_find(name, sub, &needs_sub);
+    if (row == NULL && needs_sub)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "%s: want 'list' or 'replay' after it", name);
+    if (row == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "unknown verb '%s' (see ferryctl --help)",
+                             name);
+    if (row->sub != NULL)
+        pos++;
+    args->verb = row->verb;
+    args->verb_name = row->full;
+
+    for (size_t i = 0; i < sizeof(option_names) / sizeof(option_names[0]); i++) {
+        if ((seen & (1u << i)) != 0 && (row->opts & (1u << i)) == 0)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "%s: %s is not an option of this verb",
+                                 row->full, option_names[i]);
+    }
+
+    int left = argc - pos;
+    if (left > 1 || (left == 1 && row->arg == ARG_NONE))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "%s: unexpected argument '%s'", row->full,
+                             argv[row->arg == ARG_NONE ? pos : pos + 1]);
+    if (left == 1)
+        args->target = argv[pos];
+    if (args->target != NULL && args->target[0] == '\0')
+        return ferry_err_set(err, FERRY_ERR_INVALID, "%s: %s is empty", row->full, row->arg_name);
+
+    switch (row->arg) {
+    case ARG_NONE:
+    case ARG_OPTIONAL:
+        break;
+    case ARG_ONE:
+        if (args->target == NULL)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "%s: missing %s", row->full,
+                                 row->arg_name);
+        break;
+    case ARG_APP_OR_BULK: {
+        int forms = (args->target != NULL) + args->all + (args->file != NULL);
+        if (forms != 1)
+            return usage_error(err, row->full,
+                               forms == 0 ? "name an app, or use --all or --file LIST"
+                                          : "name one app, or use --all, or --file LIST: only one "
+                                            "of them");
+        break;
+    }
+    }
+
+    if (args->file != NULL && args->file[0] == '\0')
+        return usage_error(err, row->full, "--file is empty");
+    if (args->env != NULL && args->env[0] == '\0')
+        return usage_error(err, row->full, "--env is empty");
+    if (args->step != NULL && args->step[0] == '\0')
+        return usage_error(err, row->full, "--step is empty");
+    if (row->verb == FERRY_CTL_STATUS && args->env != NULL && args->target == NULL)
+        return usage_error(err, row->full, "--env needs an APP");
+    if (count_text != NULL && parse_count(count_text, &args->count, err) != FERRY_OK)
+        return ferry_err_prefix(err, "%s", row->full);
+    if (interval_text != NULL && parse_interval(interval_text, &args->interval_ms, err) != FERRY_OK)
+        return ferry_err_prefix(err, "%s", row->full);
+    return FERRY_OK;
+}
+
+bool ferry_ctl_args_bulk(const ferry_ctl_args *args)
+{
+    return args->all || args->file != NULL;
+}
+
+void ferry_ctl_list_free(char **apps, size_t n)
+{
+    if (apps == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(apps[i]);
+    free(apps);
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+ferry_rc ferry_ctl_list_parse(const char *text, char ***apps, size_t *n, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    char **list = NULL;
+    size_t count = 0, cap = 0;
+    unsigned line_no = 0;
+    const char *line = text;
+
+    *apps = NULL;
+    *n = 0;
+    while (line != NULL && *line != '\0') {
+        line_no++;
+        const char *eol = strchr(line, '\n');
+        const char *end = eol != NULL ? eol : line + strlen(line);
+        const char *hash = memchr(line, '#', (size_t)(end - line));
+        if (hash != NULL)
+            end = hash;
+        while (line < end && is_blank(*line))
+            line++;
+        while (end > line && is_blank(end[-1]))
+            end--;
+        size_t len = (size_t)(end - line);
+        if (len > 0) {
+            for (const char *p = line; p < end; p++) {
+                if (is_blank(*p) || (unsigned char)*p < 0x20) {
+                    rc = ferry_err_set(err, FERRY_ERR_INVALID,
+                                       "line %u: one app per line, without blanks inside", line_no);
+                    goto out;
+                }
+            }
+            bool duplicate = false;
+            for (size_t i = 0; i < count && !duplicate; i++)
+                duplicate = strlen(list[i]) == len && memcmp(list[i], line, len) == 0;
+            if (!duplicate) {
+                if (count == cap) {
+                    size_t grown_cap = cap ? cap * 2 : 16;
+                    char **grown = realloc(list, grown_cap * sizeof(*grown));
+                    if (grown == NULL) {
+                        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading the list");
+                        goto out;
+                    }
+                    list = grown;
+                    cap = grown_cap;
+                }
+                list[count] = strndup(line, len);
+                if (list[count] == NULL) {
+                    rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading the list");
+                    goto out;
+                }
+                count++;
+            }
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    if (count == 0) {
+        rc = ferry_err_set(err, FERRY_ERR_INVALID, "the list names no app");
+        goto out;
+    }
+    *apps = list;
+    *n = count;
+    list = NULL;
+    count = 0;
+out:
+    ferry_ctl_list_free(list, count);
+    return rc;
+}
+
+int ferry_ctl_exit_for_status(long status)
+{
+    if (status >= 200 && status <= 299)
+        return FERRY_CTL_EXIT_OK;
+    switch (status) {
+    case 401:
+    case 403:
+        return FERRY_CTL_EXIT_AUTH;
+    case 404:
+        return FERRY_CTL_EXIT_NOT_FOUND;
+    case 409:
+        return FERRY_CTL_EXIT_REFUSED;
+    default:
+        break;
+    }
+    if (status >= 400 && status <= 499)
+        return FERRY_CTL_EXIT_INVALID; /* 400, 413, 422, and requests the server does not know */
+    return FERRY_CTL_EXIT_UNAVAILABLE; /* no answer, 5xx, anything unexpected */
+}
+
+int ferry_ctl_exit_worst(int a, int b)
+{
+    return a > b ? a : b;
+}

@@ -1,0 +1,246 @@
+/* Unit tests for ctlargs.c: ferryctl's verbs and options, list files and exit codes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctlargs.h"
+#include "ferry_test.h"
+
+#define MAX_ARGS 16
+
+/* A mutable argv (getopt_long permutes it) built from a space-separated line. */
+typedef struct argv_buf {
+    char text[512];
+    char *argv[MAX_ARGS + 1];
+    int argc;
+} argv_buf;
+
+static ferry_rc parse(argv_buf *a, const char *line, ferry_ctl_args *args, ferry_err *err)
+{
+    int n = snprintf(a->text, sizeof(a->text), "ferryctl %s", line);
+    CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof(a->text));
+    a->argc = 0;
+    char *p = a->text;
+    while (*p != '\0' && a->argc < MAX_ARGS) {
+        while (*p == ' ')
+            *p++ = '\0';
+        if (*p == '\0')
+            break;
+        a->argv[a->argc++] = p;
+        while (*p != '\0' && *p != ' ')
+            p++;
+    }
+    a->argv[a->argc] = NULL;
+    ferry_err_clear(err);
+    return ferry_ctl_args_parse(a->argc, a->argv, args, err);
+}
+
+/* Parses a line that must be refused; returns the message. */
+static const char *refused(const char *line)
+{
+    static ferry_err err;
+    argv_buf a;
+    ferry_ctl_args args;
+    ferry_rc rc = parse(&a, line, &args, &err);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_INVALID);
+    if (rc != FERRY_ERR_INVALID)
+        fprintf(stderr, "accepted: %s\n", line);
+    return err.msg;
+}
+
+static void verbs_and_targets(void)
+{
+    argv_buf a;
+    ferry_ctl_args args;
+    ferry_err err;
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "replicate shop --env test", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_REPLICATE);
+    CU_ASSERT_STRING_EQUAL(args.verb_name, "replicate");
+    CU_ASSERT_STRING_EQUAL(args.target, "shop");
+    CU_ASSERT_STRING_EQUAL(args.env, "test");
+    CU_ASSERT_FALSE(ferry_ctl_args_bulk(&args));
+
+    /* Options before the verb, short forms, "--opt=value". */
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "-j --url=http://h:1 status shop", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_STATUS);
+    CU_ASSERT_TRUE(args.json);
+    CU_ASSERT_STRING_EQUAL(args.url, "http://h:1");
+    CU_ASSERT_STRING_EQUAL(args.target, "shop");
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "stop --all --interrupt -q", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_STOP);
+    CU_ASSERT_TRUE(args.all);
+    CU_ASSERT_TRUE(args.interrupt);
+    CU_ASSERT_TRUE(args.quiet);
+    CU_ASSERT_PTR_NULL(args.target);
+    CU_ASSERT_TRUE(ferry_ctl_args_bulk(&args));
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "migrate --file apps.txt", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_MIGRATE);
+    CU_ASSERT_STRING_EQUAL(args.file, "apps.txt");
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "replay shop --env production --step dr-3", &args, &err),
+                          FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_REPLAY);
+    CU_ASSERT_STRING_EQUAL(args.step, "dr-3");
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "dead-letter list --count 5", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_DL_LIST);
+    CU_ASSERT_STRING_EQUAL(args.verb_name, "dead-letter list");
+    CU_ASSERT_EQUAL(args.count, 5);
+    CU_ASSERT_PTR_NULL(args.target);
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "dead-letter replay 1795300000000-0", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_DL_REPLAY);
+    CU_ASSERT_STRING_EQUAL(args.target, "1795300000000-0");
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "history shop.production", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_HISTORY);
+    CU_ASSERT_EQUAL(args.count, FERRY_CTL_DEFAULT_COUNT);
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "watch shop --interval 500ms", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.interval_ms, 500);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "watch shop", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.interval_ms, FERRY_CTL_DEFAULT_INTERVAL_MS);
+
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "status", &args, &err), FERRY_OK);
+    CU_ASSERT_PTR_NULL(args.target);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "workers", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_WORKERS);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "create shop.json", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_CREATE);
+    CU_ASSERT_STRING_EQUAL(args.target, "shop.json");
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "delete shop", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_DELETE);
+
+    /* "--" ends the options: an app may start with a dash. */
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "steps -- -odd", &args, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(args.target, "-odd");
+}
+
+static void help_and_version(void)
+{
+    argv_buf a;
+    ferry_ctl_args args;
+    ferry_err err;
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_HELP);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "status --help", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_HELP);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "-V", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_VERSION);
+}
+
+static void usage_errors(void)
+{
+    CU_ASSERT_STRING_EQUAL(refused("bogus"), "unknown verb 'bogus' (see ferryctl --help)");
+    CU_ASSERT_STRING_EQUAL(refused("dead-letter"), "dead-letter: want 'list' or 'replay' after it");
+    CU_ASSERT_STRING_EQUAL(refused("dead-letter purge"),
+                           "dead-letter: want 'list' or 'replay' after it");
+    CU_ASSERT_STRING_EQUAL(refused("replicate"),
+                           "replicate: name an app, or use --all or --file LIST");
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("stop shop --all"), "only one of them"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("migrate --all --file x"), "only one of them"));
+    CU_ASSERT_STRING_EQUAL(refused("workers --env test"),
+                           "workers: --env is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("watch shop --json"),
+                           "watch: --json is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("migrate shop --env test"),
+                           "migrate: --env is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("replicate shop --interrupt"),
+                           "replicate: --interrupt is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("history"), "history: missing MIGRATION");
+    CU_ASSERT_STRING_EQUAL(refused("workers extra"), "workers: unexpected argument 'extra'");
+    CU_ASSERT_STRING_EQUAL(refused("status a b"), "status: unexpected argument 'b'");
+    CU_ASSERT_STRING_EQUAL(refused("status --env test"), "status: --env needs an APP");
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("history m --count 0"), "--count"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("history m --count 10001"), "--count"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("history m --count 12abc"), "'12abc'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("watch shop --interval 5"), "--interval"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(refused("watch shop --interval soon"), "'soon'"));
+    CU_ASSERT_STRING_EQUAL(refused("status --bogus"), "unknown option --bogus");
+    CU_ASSERT_STRING_EQUAL(refused("status -x"), "unknown option -x");
+    CU_ASSERT_STRING_EQUAL(refused("status --env"), "option --env needs a value");
+    CU_ASSERT_STRING_EQUAL(refused("status -e"), "option -e needs a value");
+    CU_ASSERT_STRING_EQUAL(refused("status --json=yes"), "option --json takes no value");
+    /* The token has no option: it never appears on a command line. */
+    CU_ASSERT_STRING_EQUAL(refused("status --token abc"), "unknown option --token");
+}
+
+static void parsing_twice_starts_over(void)
+{
+    argv_buf a, b;
+    ferry_ctl_args args;
+    ferry_err err;
+    CU_ASSERT_EQUAL(parse(&a, "steps shop --json", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(parse(&b, "stop crm --interrupt", &args, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(args.verb, FERRY_CTL_STOP);
+    CU_ASSERT_STRING_EQUAL(args.target, "crm");
+    CU_ASSERT_TRUE(args.interrupt);
+    CU_ASSERT_FALSE(args.json); /* nothing left over from the first line */
+}
+
+static void list_files(void)
+{
+    char **apps = NULL;
+    size_t n = 0;
+    ferry_err err;
+    const char *text = "# wave 1\n"
+                       "shop\n"
+                       "  crm   # the CRM\r\n"
+                       "\n"
+                       "\t\n"
+                       "shop\n"
+                       "billing";
+    CU_ASSERT_EQUAL_FATAL(ferry_ctl_list_parse(text, &apps, &n, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 3); /* the second "shop" is dropped */
+    CU_ASSERT_STRING_EQUAL(apps[0], "shop");
+    CU_ASSERT_STRING_EQUAL(apps[1], "crm");
+    CU_ASSERT_STRING_EQUAL(apps[2], "billing");
+    ferry_ctl_list_free(apps, n);
+
+    CU_ASSERT_EQUAL(ferry_ctl_list_parse("shop\nmy app\n", &apps, &n, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "line 2"));
+    CU_ASSERT_PTR_NULL(apps);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(ferry_ctl_list_parse("# nothing\n\n", &apps, &n, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_ctl_list_parse("", &apps, &n, &err), FERRY_ERR_INVALID);
+    ferry_ctl_list_free(NULL, 0);
+}
+
+static void exit_codes(void)
+{
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(200), FERRY_CTL_EXIT_OK);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(201), FERRY_CTL_EXIT_OK);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(202), FERRY_CTL_EXIT_OK);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(409), 1);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(404), 3);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(422), 4);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(400), 4);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(413), 4);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(503), 5);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(500), 5);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(0), 5);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_for_status(401), 6);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_worst(0, 1), 1);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_worst(3, 1), 3);
+    CU_ASSERT_EQUAL(ferry_ctl_exit_worst(5, 6), 6);
+}
+
+static const ferry_test_case cases[] = {
+    {"verbs and targets", verbs_and_targets},
+    {"help and version", help_and_version},
+    {"usage errors", usage_errors},
+    {"parsing twice starts over", parsing_twice_starts_over},
+    {"list files", list_files},
+    {"exit codes", exit_codes},
+    {NULL, NULL},
+};
+
+int main(void)
+{
+    static const ferry_test_suite suites[] = {{"ctl_args", NULL, NULL, cases},
+                                              {NULL, NULL, NULL, NULL}};
+    return ferry_test_main(suites);
+}
