@@ -525,7 +525,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
     size_t i;
     json_t *env;
     bool matched = false;
-    char first_refusal[600] = "";
+    char first_refusal[FERRY_STORE_NAME_MAX + 520] = "";
     json_array_foreach(envs, i, env)
     {
         const char *name = json_string_value(env);

@@ -107,6 +107,8 @@ static void secret_from_file_and_conflicts(void)
                             "redis://h:1",
                             "FERRY_REDIS_PASSWORD_FILE",
                             path,
+                            "FERRY_COORDINATOR_TOKEN",
+                            "coordinator-token-0123456789",
                             NULL};
     ferry_cfg *cfg = NULL;
     char *problems = NULL;
@@ -129,6 +131,8 @@ static void secret_from_file_and_conflicts(void)
     fclose(f);
     CU_ASSERT_PTR_NOT_NULL(strstr(dump, "FERRY_REDIS_PASSWORD=***"));
     CU_ASSERT_PTR_NULL(strstr(dump, "s3cr3t-from-file"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(dump, "FERRY_COORDINATOR_TOKEN=***"));
+    CU_ASSERT_PTR_NULL(strstr(dump, "coordinator-token-0123456789"));
     free(dump);
     ferry_cfg_free(cfg);
 

@@ -43,6 +43,14 @@ static void sim_init(const char *env)
                         .cutover_margin_ms = 1200000};
 }
 
+/* Copies src into dst (size n), truncating. */
+static void set_text(char *dst, size_t n, const char *src)
+{
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 static int64_t i64(const char *v)
 {
     return strtoll(v, NULL, 10);
@@ -68,11 +76,11 @@ static void sim_apply(const fm_plan *p)
     if (p->change) {
         if (p->new_cycle)
             S.m.cycle++;
-        (void)snprintf(S.m.state, sizeof(S.m.state), "%s", p->to);
+        set_text(S.m.state, sizeof(S.m.state), p->to);
         for (size_t i = 0; i < p->n_fields; i++) {
             const char *n = p->fields[i].name, *v = p->fields[i].value;
             if (strcmp(n, "phase") == 0)
-                (void)snprintf(S.m.phase, sizeof(S.m.phase), "%s", v);
+                set_text(S.m.phase, sizeof(S.m.phase), v);
             else if (strcmp(n, "reached_100") == 0)
                 S.m.reached_100 = i64(v) == 1;
             else if (strcmp(n, "ttl_lowered") == 0)
@@ -90,11 +98,11 @@ static void sim_apply(const fm_plan *p)
             else if (strcmp(n, "last_fs_ms") == 0)
                 S.m.last_fs_ms = i64(v);
             else if (strcmp(n, "failed_from") == 0)
-                (void)snprintf(S.m.failed_from, sizeof(S.m.failed_from), "%s", v);
+                set_text(S.m.failed_from, sizeof(S.m.failed_from), v);
             else if (strcmp(n, "failed_phase") == 0)
-                (void)snprintf(S.m.failed_phase, sizeof(S.m.failed_phase), "%s", v);
+                set_text(S.m.failed_phase, sizeof(S.m.failed_phase), v);
             else if (strcmp(n, "error_step") == 0)
-                (void)snprintf(S.m.error_step, sizeof(S.m.error_step), "%s", v);
+                set_text(S.m.error_step, sizeof(S.m.error_step), v);
         }
     }
     for (size_t i = 0; i < p->n_acts; i++) {
