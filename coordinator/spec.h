@@ -48,8 +48,8 @@ typedef struct ferry_spec_runtime {
 
 /* DNS names of one side, all in one zone. */
 typedef struct ferry_spec_dns {
-    char *zone;           /* fully qualified, trailing dot */
-    char **names;         /* fully qualified, trailing dot; at least one */
+    char *zone;   /* fully qualified, trailing dot */
+    char **names; /* fully qualified, trailing dot; at least one */
     size_t n_names;
     char *api_key_secret; /* NULL: the DNS worker's own configuration */
 } ferry_spec_dns;

@@ -231,11 +231,11 @@ typedef enum ferry_store_reply_type {
 
 typedef struct ferry_store_reply {
     ferry_store_reply_type type;
-    long long integer;                    /* INT */
-    char *str;                            /* STR: NUL-terminated (may hold NULs within len) */
-    size_t len;                           /* STR */
-    size_t count;                         /* ARRAY */
-    struct ferry_store_reply **elements;  /* ARRAY: count of them, none NULL */
+    long long integer;                   /* INT */
+    char *str;                           /* STR: NUL-terminated (may hold NULs within len) */
+    size_t len;                          /* STR */
+    size_t count;                        /* ARRAY */
+    struct ferry_store_reply **elements; /* ARRAY: count of them, none NULL */
 } ferry_store_reply;
 
 /* Frees a reply and everything in it (NULL is fine). */

@@ -44,7 +44,7 @@ typedef struct ferry_worker_def {
     unsigned component;       /* FERRY_COMP_* whose settings to load */
     const char *name;         /* binary name for logs, usage and the Redis client name */
     ferry_step_execute_fn execute;
-    void *ud;                 /* passed to execute */
+    void *ud; /* passed to execute */
 } ferry_worker_def;
 
 /*
