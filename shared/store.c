@@ -27,10 +27,10 @@
 struct ferry_store {
     redisContext *ctx; /* NULL when there is no usable connection: the next call opens one */
     ferry_store_url url;
-    char *password;  /* NULL, or an owned copy kept for reconnects; wiped on close */
-    int timeout_ms;  /* connect and reply timeout */
-    char name[64];   /* CLIENT SETNAME after every connect; "" for none */
-    char where[300]; /* "host:port/db", the prefix of every message */
+    char *password;        /* NULL, or an owned copy kept for reconnects; wiped on close */
+    int timeout_ms;        /* connect and reply timeout */
+    char name[64];         /* CLIENT SETNAME after every connect; "" for none */
+    char where[300];       /* "host:port/db", the prefix of every message */
     int script_transition; /* index of "transition" in ferry_lua_files */
     char sha[SCRIPTS_MAX][41];
 };
@@ -378,9 +378,8 @@ static ferry_rc store_ready(ferry_store *store, ferry_err *err)
  * connection fails during the call drop it; if `retry` (the command is safe to repeat), do it
  * once more on a new connection. Same reply contract as ctx_call().
  */
-static ferry_rc store_call_argv(ferry_store *store, bool retry, int argc,
-                                const char *const *argv, const size_t *len, redisReply **out,
-                                ferry_err *err)
+static ferry_rc store_call_argv(ferry_store *store, bool retry, int argc, const char *const *argv,
+                                const size_t *len, redisReply **out, ferry_err *err)
 {
     *out = NULL;
     for (int round = 0;; round++) {
@@ -1252,8 +1251,7 @@ ferry_rc ferry_store_script(ferry_store *store, const char *name, bool retry, si
                              name != NULL ? name : "(null)");
     size_t argc = 3 + nkeys + nargs;
     if (nkeys > 64 || nargs > 4096)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: script %s: too many arguments",
-                             name);
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: script %s: too many arguments", name);
     char numkeys[24];
     (void)snprintf(numkeys, sizeof(numkeys), "%zu", nkeys);
     argv = malloc(argc * sizeof(*argv));

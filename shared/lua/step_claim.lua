@@ -1,0 +1,93 @@
+#!lua
+-- step_claim.lua - a worker takes a dispatched attempt (ferry_steps_claim): dispatched at
+-- attempt n -> running, owned by the worker until now + lease.
+--
+-- KEYS[1]  the step record         ferry:{<migration>}:step:<id>
+-- KEYS[2]  the migration history   ferry:{<migration>}:history
+-- KEYS[3]  the global event stream ferry:events
+-- KEYS[4]  the kind's queue        ferry:queued:<kind>
+-- KEYS[5]  the leases              ferry:leases
+-- ARGV[1]  migration id            ARGV[2]  step id
+-- ARGV[3]  attempt n               ARGV[4]  kind (wire name)
+-- ARGV[5]  worker id (the owner)   ARGV[6]  lease in ms (> 0)
+-- ARGV[7]  MAXLEN ~ of KEYS[3]     ARGV[8]  MAXLEN ~ of KEYS[2]
+--
+-- Requires state "dispatched" at attempt n, of kind ARGV[4]. Drops what an earlier attempt
+-- left on the record (finished_at, duration_ms, progress p_*, error_*, results r.*), sets
+-- state "running", owner, lease_until = now + lease, started_at and updated_at; ZREM KEYS[4]
+-- and ZADD KEYS[5] lease_until, both of member "<migration> <step> <n>"; appends the event
+-- {migration, entity, from, to, attempt, actor, what, at} to KEYS[2] and KEYS[3].
+--
+-- Returns {"ok", "running", n, owner, lease_until, now, ""} after the change, or
+-- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or
+-- "kind") when the attempt is not there to take; nothing is written then.
+--
+-- Every check that can fail comes before the first write: Redis does not undo a script's
+-- writes when a later command fails, so a change is refused whole or applied whole. The
+-- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
+-- memory, rather than at its first write.
+
+local record, history, events, queued, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local migration, step, want_attempt, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local worker, lease_ms = ARGV[5], tonumber(ARGV[6])
+local events_max, history_max = ARGV[7], ARGV[8]
+
+if #KEYS ~= 5 or #ARGV ~= 8 or migration == '' or step == '' or kind == '' or worker == ''
+    or tonumber(want_attempt) == nil or lease_ms == nil or lease_ms <= 0 then
+    return redis.error_reply('ERR ferry step_claim: bad arguments')
+end
+if tonumber(events_max) == nil or tonumber(history_max) == nil then
+    return redis.error_reply('ERR ferry step_claim: bad MAXLEN')
+end
+local want_type = {[record] = 'hash', [history] = 'stream', [events] = 'stream',
+                   [queued] = 'zset', [leases] = 'zset'}
+for key, want in pairs(want_type) do
+    local t = redis.call('TYPE', key).ok
+    if t ~= 'none' and t ~= want then
+        return redis.error_reply('WRONGTYPE ferry step_claim: ' .. key .. ' is a ' .. t)
+    end
+end
+
+local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until', 'kind')
+local state, attempt = cur[1] or '', cur[2] or '0'
+local owner, lease_until, cur_kind = cur[3] or '', cur[4] or '0', cur[5] or ''
+
+-- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
+-- effects, so a non-deterministic read is safe.
+local t = redis.call('TIME')
+local at = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+
+local why = ''
+if state ~= 'dispatched' then
+    why = 'state'
+elseif tonumber(attempt) ~= tonumber(want_attempt) then
+    why = 'attempt'
+elseif cur_kind ~= kind then
+    why = 'kind'
+end
+if why ~= '' then
+    return {'conflict', state, attempt, owner, lease_until, at, why}
+end
+
+local until_ms = string.format('%.0f', tonumber(at) + lease_ms)
+local stale = {'finished_at', 'duration_ms', 'p_done', 'p_total', 'p_unit', 'p_bytes_done',
+               'p_bytes_total', 'p_rows', 'p_detail', 'error_code', 'error_name',
+               'error_message', 'error_retryable'}
+for _, name in ipairs(redis.call('HKEYS', record)) do
+    if string.sub(name, 1, 2) == 'r.' then
+        stale[#stale + 1] = name
+    end
+end
+redis.call('HDEL', record, unpack(stale))
+redis.call('HSET', record, 'state', 'running', 'owner', worker, 'lease_until', until_ms,
+           'started_at', at, 'updated_at', at)
+local member = migration .. ' ' .. step .. ' ' .. attempt
+redis.call('ZREM', queued, member)
+redis.call('ZADD', leases, until_ms, member)
+
+local event = {'migration', migration, 'entity', 'step:' .. step, 'from', state,
+               'to', 'running', 'attempt', attempt, 'actor', worker, 'what', 'claimed',
+               'at', at}
+redis.call('XADD', history, 'MAXLEN', '~', history_max, '*', unpack(event))
+redis.call('XADD', events, 'MAXLEN', '~', events_max, '*', unpack(event))
+return {'ok', 'running', attempt, worker, until_ms, at, ''}

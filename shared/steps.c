@@ -1,0 +1,514 @@
+/* steps.c - the fenced changes of a step record, each one run of a shared/lua/step_*.lua. */
+#include "ferry/steps.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/log.h"
+
+#define LEASES_KEY      "ferry:leases"
+#define QUEUED_PREFIX   "ferry:queued:"
+#define RESULT_NAME_MAX 120
+#define DETAIL_MAX      1024
+
+/* The keys of one step: its record and its migration's history. */
+typedef struct step_keys {
+    char record[FERRY_STORE_KEY_MAX];
+    char history[FERRY_STORE_KEY_MAX];
+} step_keys;
+
+/* A script's arguments, every one an owned copy. */
+typedef struct arg_list {
+    size_t n, cap;
+    char **v;
+    bool failed; /* out of memory somewhere: the list is unusable */
+} arg_list;
+
+static void args_add(arg_list *a, const char *s)
+{
+    if (a->failed)
+        return;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        char **v = realloc(a->v, cap * sizeof(*v));
+        if (v == NULL) {
+            a->failed = true;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n] = strdup(s != NULL ? s : "");
+    if (a->v[a->n] == NULL) {
+        a->failed = true;
+        return;
+    }
+    a->n++;
+}
+
+static void args_addf(arg_list *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void args_addf(arg_list *a, const char *fmt, ...)
+{
+    char buf[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        a->failed = true;
+        return;
+    }
+    args_add(a, buf);
+}
+
+static void args_free(arg_list *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Printable ASCII without space or braces, 1..max bytes (kinds, worker ids, actors). */
+static bool name_ok(const char *s, size_t max)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '{' || c == '}')
+            return false;
+    }
+    return true;
+}
+
+static ferry_rc keys_make(const char *migration, const char *step, step_keys *k, ferry_err *err)
+{
+    char entity[FERRY_STORE_NAME_MAX + 8];
+    int n = snprintf(entity, sizeof(entity), "step:%s", step != NULL ? step : "");
+    if (step == NULL || step[0] == '\0' || n < 0 || (size_t)n >= sizeof(entity))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "step id: 1 to %d characters",
+                             FERRY_STORE_NAME_MAX - 5);
+    ferry_rc rc = ferry_store_key(migration, entity, k->record, sizeof(k->record), err);
+    if (rc == FERRY_OK)
+        rc = ferry_store_key(migration, "history", k->history, sizeof(k->history), err);
+    return rc;
+}
+
+static ferry_rc ref_check(const ferry_step_ref *ref, step_keys *k, ferry_err *err)
+{
+    if (ref == NULL || ref->attempt < 1)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "step: an attempt starts at 1");
+    return keys_make(ref->migration, ref->step, k, err);
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (s == NULL || s[0] == '\0') {
+        *out = 0;
+        return true;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+/*
+ * Reads a script's reply {status, state, attempt, owner, lease_until, now, why} into seen,
+ * status and why. FERRY_ERR_PROTOCOL when it has another shape.
+ */
+static ferry_rc reply_read(const ferry_store_reply *r, const char *script, char *status,
+                           size_t statussz, ferry_step_seen *seen, char *why, size_t whysz,
+                           ferry_err *err)
+{
+    const char *f[7];
+    for (size_t i = 0; i < 7; i++) {
+        f[i] = ferry_store_reply_str(ferry_store_reply_at(r, i));
+        if (f[i] == NULL)
+            return ferry_err_set(err, FERRY_ERR_PROTOCOL, "script %s: unexpected reply", script);
+    }
+    if (r->count != 7 || !parse_i64(f[2], &seen->attempt) || !parse_i64(f[4], &seen->lease_until) ||
+        !parse_i64(f[5], &seen->now))
+        return ferry_err_set(err, FERRY_ERR_PROTOCOL, "script %s: unexpected reply", script);
+    (void)snprintf(status, statussz, "%s", f[0]);
+    (void)snprintf(seen->state, sizeof(seen->state), "%s", f[1]);
+    (void)snprintf(seen->owner, sizeof(seen->owner), "%s", f[3]);
+    (void)snprintf(why, whysz, "%s", f[6]);
+    return FERRY_OK;
+}
+
+/*
+ * Runs one step script with keys and a's arguments, and sorts its reply: FERRY_OK for "ok",
+ * refused (FERRY_ERR_CONFLICT, FERRY_ERR_LEASE_LOST or FERRY_ERR_BUSY) with a message that
+ * says what the record is, else the store's error. what: "claim of <record> attempt 3", for
+ * messages.
+ */
+static ferry_rc script_run(ferry_store *store, const char *script, bool retry, size_t nkeys,
+                           const char *const *keys, const arg_list *a, const char *what,
+                           ferry_step_seen *seen, ferry_err *err)
+{
+    ferry_store_reply *reply = NULL;
+    ferry_step_seen local;
+    char status[16], why[16];
+    if (seen == NULL)
+        seen = &local;
+    memset(seen, 0, sizeof(*seen));
+    if (a->failed)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "%s: out of memory", what);
+
+    ferry_rc rc = ferry_store_script(store, script, retry, nkeys, keys, a->n,
+                                     (const char *const *)a->v, &reply, err);
+    if (rc != FERRY_OK) {
+        (void)ferry_err_prefix(err, "%s", what);
+        goto out;
+    }
+    rc = reply_read(reply, script, status, sizeof(status), seen, why, sizeof(why), err);
+    if (rc != FERRY_OK)
+        goto out;
+    if (strcmp(status, "ok") == 0)
+        goto out;
+
+    if (strcmp(status, "lost") == 0)
+        rc = FERRY_ERR_LEASE_LOST;
+    else if (strcmp(status, "notyet") == 0)
+        rc = FERRY_ERR_BUSY;
+    else if (strcmp(status, "conflict") == 0)
+        rc = FERRY_ERR_CONFLICT;
+    else {
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "script %s: unexpected status", script);
+        goto out;
+    }
+    char owner[FERRY_STORE_NAME_MAX + 32] = "";
+    if (seen->owner[0] != '\0')
+        (void)snprintf(owner, sizeof(owner), ", owned by %s", seen->owner);
+    if (rc == FERRY_ERR_BUSY)
+        (void)ferry_err_set(err, rc, "%s refused: its lease runs until %" PRId64 ", now %" PRId64,
+                            what, seen->lease_until, seen->now);
+    else
+        (void)ferry_err_set(err, rc, "%s refused (%s): it is %s%s%s at attempt %" PRId64 "%s", what,
+                            why, seen->state[0] ? "'" : "",
+                            seen->state[0] ? seen->state : "(absent)", seen->state[0] ? "'" : "",
+                            seen->attempt, owner);
+out:
+    ferry_store_reply_free(reply);
+    return rc;
+}
+
+/* Adds the seven p_* progress pairs. */
+static void args_progress(arg_list *a, const ferry_step_progress *p)
+{
+    char detail[DETAIL_MAX];
+    (void)ferry_redact(p->detail != NULL ? p->detail : "", detail, sizeof(detail));
+    args_add(a, "p_done");
+    args_addf(a, "%" PRIu64, p->done);
+    args_add(a, "p_total");
+    args_addf(a, "%" PRIu64, p->total);
+    args_add(a, "p_unit");
+    args_add(a, p->unit != NULL ? p->unit : "");
+    args_add(a, "p_bytes_done");
+    args_addf(a, "%" PRIu64, p->bytes_done);
+    args_add(a, "p_bytes_total");
+    args_addf(a, "%" PRIu64, p->bytes_total);
+    args_add(a, "p_rows");
+    args_addf(a, "%" PRIu64, p->rows);
+    args_add(a, "p_detail");
+    args_add(a, detail);
+}
+
+static void args_maxlens(arg_list *a)
+{
+    args_addf(a, "%d", FERRY_STORE_EVENTS_MAXLEN);
+    args_addf(a, "%d", FERRY_STORE_HISTORY_MAXLEN);
+}
+
+ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                              const char *actor, ferry_step_seen *seen, ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char queued[FERRY_STORE_KEY_MAX], what[FERRY_STORE_KEY_MAX + 64];
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "dispatch: bad kind or actor");
+    (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
+    (void)snprintf(what, sizeof(what), "dispatch of %s attempt %" PRId64, k.record, ref->attempt);
+    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, queued};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, kind);
+    args_add(&a, actor);
+    args_maxlens(&a);
+    /* Not retried: it may have run. */
+    rc = script_run(store, "step_dispatch", false, 4, keys, &a, what, seen, err);
+    args_free(&a);
+    return rc;
+}
+
+ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                           const char *worker, int64_t lease_ms, ferry_step_seen *seen,
+                           ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char queued[FERRY_STORE_KEY_MAX], what[FERRY_STORE_KEY_MAX + 64];
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(kind, 64) || !name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "claim: bad kind, worker or lease");
+    (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
+    (void)snprintf(what, sizeof(what), "claim of %s attempt %" PRId64, k.record, ref->attempt);
+    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, queued, LEASES_KEY};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, kind);
+    args_add(&a, worker);
+    args_addf(&a, "%" PRId64, lease_ms);
+    args_maxlens(&a);
+    /* Not retried: it may have run (the caller's retry sees "running, owned by me"). */
+    rc = script_run(store, "step_claim", false, 5, keys, &a, what, seen, err);
+    args_free(&a);
+    return rc;
+}
+
+ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const char *worker,
+                           int64_t lease_ms, const ferry_step_progress *progress,
+                           ferry_step_seen *seen, ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char what[FERRY_STORE_KEY_MAX + 64];
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "renew: bad worker or lease");
+    (void)snprintf(what, sizeof(what), "renewal of %s attempt %" PRId64, k.record, ref->attempt);
+    const char *keys[] = {k.record, LEASES_KEY};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, worker);
+    args_addf(&a, "%" PRId64, lease_ms);
+    if (progress != NULL)
+        args_progress(&a, progress);
+    /* Retried: running it twice only extends the lease from a later now. */
+    rc = script_run(store, "step_renew", true, 2, keys, &a, what, seen, err);
+    args_free(&a);
+    return rc;
+}
+
+/* A result name: printable ASCII without space, 1..RESULT_NAME_MAX bytes. */
+static bool result_name_ok(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || n > RESULT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static const char *outcome_state(ferry_step_outcome outcome)
+{
+    switch (outcome) {
+    case FERRY_STEP_SUCCEEDED:
+        return "succeeded";
+    case FERRY_STEP_FAILED:
+        return "failed";
+    case FERRY_STEP_RELEASED:
+        return "released";
+    }
+    return NULL;
+}
+
+ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const char *worker,
+                            ferry_step_outcome outcome, const ferry_err *error, bool retryable,
+                            const ferry_step_progress *progress, const ferry_store_field *results,
+                            size_t n_results, ferry_step_seen *seen, ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char what[FERRY_STORE_KEY_MAX + 64];
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    const char *to = outcome_state(outcome);
+    if (!name_ok(worker, FERRY_STORE_NAME_MAX) || to == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "finish: bad worker or outcome");
+    if (outcome == FERRY_STEP_FAILED && (error == NULL || error->code == FERRY_OK))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "finish: a failure needs its error");
+    if (n_results > 0 && results == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "finish: results missing");
+    for (size_t i = 0; i < n_results; i++) {
+        if (!result_name_ok(results[i].name) || results[i].value == NULL)
+            return ferry_err_set(err, FERRY_ERR_INVALID,
+                                 "finish: result %zu: a name of 1 to %d printable characters "
+                                 "without spaces, and a value",
+                                 i, RESULT_NAME_MAX);
+    }
+    (void)snprintf(what, sizeof(what), "finish (%s) of %s attempt %" PRId64, to, k.record,
+                   ref->attempt);
+    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, worker);
+    args_add(&a, to);
+    args_maxlens(&a);
+    if (progress != NULL)
+        args_progress(&a, progress);
+    if (outcome == FERRY_STEP_FAILED) {
+        char message[sizeof(error->msg)];
+        (void)ferry_redact(error->msg, message, sizeof(message));
+        args_add(&a, "error_code");
+        args_addf(&a, "%d", (int)error->code);
+        args_add(&a, "error_name");
+        args_add(&a, ferry_rc_str(error->code));
+        args_add(&a, "error_message");
+        args_add(&a, message);
+        args_add(&a, "error_retryable");
+        args_add(&a, retryable ? "1" : "0");
+    }
+    for (size_t i = 0; i < n_results; i++) {
+        char name[RESULT_NAME_MAX + 3];
+        (void)snprintf(name, sizeof(name), "r.%s", results[i].name);
+        args_add(&a, name);
+        args_add(&a, results[i].value);
+    }
+    /* Not retried: it may have run (a retry is refused with the state it set). */
+    rc = script_run(store, "step_finish", false, 4, keys, &a, what, seen, err);
+    args_free(&a);
+    return rc;
+}
+
+ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const char *actor,
+                            ferry_step_seen *seen, ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char what[FERRY_STORE_KEY_MAX + 64];
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(actor, FERRY_STORE_NAME_MAX))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "expire: bad actor");
+    (void)snprintf(what, sizeof(what), "expiry of %s attempt %" PRId64, k.record, ref->attempt);
+    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, actor);
+    args_addf(&a, "%d", (int)FERRY_ERR_LEASE_LOST);
+    args_add(&a, ferry_rc_str(FERRY_ERR_LEASE_LOST));
+    args_maxlens(&a);
+    rc = script_run(store, "step_expire", false, 4, keys, &a, what, seen, err);
+    args_free(&a);
+    return rc;
+}
+
+/* The record's kind (HGET), to name its queue; "" when it has none. Retried: a read. */
+static ferry_rc kind_read(ferry_store *store, const char *record, char *kind, size_t kindsz,
+                          ferry_err *err)
+{
+    ferry_store_reply *reply = NULL;
+    const char *argv[] = {"HGET", record, "kind"};
+    kind[0] = '\0';
+    ferry_rc rc = ferry_store_command(store, true, 3, argv, NULL, &reply, err);
+    if (rc != FERRY_OK)
+        return ferry_err_prefix(err, "reading the kind of %s", record);
+    const char *s = ferry_store_reply_str(reply);
+    if (s != NULL && !name_ok(s, kindsz - 1))
+        rc = ferry_err_set(err, FERRY_ERR_INVALID, "%s: its kind is not a name", record);
+    else if (s != NULL)
+        (void)snprintf(kind, kindsz, "%s", s);
+    ferry_store_reply_free(reply);
+    return rc;
+}
+
+ferry_rc ferry_steps_cancel(ferry_store *store, const char *migration, const char *step,
+                            const char *actor, const char *reason, ferry_step_seen *seen,
+                            ferry_err *err)
+{
+    step_keys k;
+    ferry_rc rc = keys_make(migration, step, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(actor, FERRY_STORE_NAME_MAX))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "cancel: bad actor");
+    char message[512], what[FERRY_STORE_KEY_MAX + 32];
+    (void)ferry_redact(reason != NULL ? reason : "canceled", message, sizeof(message));
+    (void)snprintf(what, sizeof(what), "cancel of %s", k.record);
+
+    /* The queue's name depends on the record's kind, which the script checks again: a kind
+     * that changed in between (it does not, in practice) costs one more round. */
+    for (int round = 0; round < 3; round++) {
+        arg_list a = {0};
+        char kind[65], queued[FERRY_STORE_KEY_MAX];
+        rc = kind_read(store, k.record, kind, sizeof(kind), err);
+        if (rc != FERRY_OK)
+            return rc;
+        (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
+        const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY, queued};
+        args_add(&a, migration);
+        args_add(&a, step);
+        args_add(&a, actor);
+        args_add(&a, message);
+        args_add(&a, kind);
+        args_addf(&a, "%d", (int)FERRY_ERR_CANCELLED);
+        args_add(&a, ferry_rc_str(FERRY_ERR_CANCELLED));
+        args_maxlens(&a);
+        ferry_step_seen local;
+        ferry_step_seen *s = seen != NULL ? seen : &local;
+        rc = script_run(store, "step_cancel", false, kind[0] ? 5 : 4, keys, &a, what, s, err);
+        args_free(&a);
+        if (rc != FERRY_ERR_CONFLICT || strcmp(s->state, "dispatched") != 0)
+            return rc;
+    }
+    return rc;
+}
+
+bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,
+                              size_t stepsz, int64_t *attempt)
+{
+    if (member == NULL)
+        return false;
+    const char *sp1 = strchr(member, ' ');
+    const char *sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+    if (sp1 == NULL || sp2 == NULL || sp1 == member || sp2 == sp1 + 1 || sp2[1] == '\0')
+        return false;
+    size_t mlen = (size_t)(sp1 - member), slen = (size_t)(sp2 - sp1 - 1);
+    if (mlen >= migsz || slen >= stepsz)
+        return false;
+    const char *num = sp2 + 1;
+    if (num[0] < '1' || num[0] > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(num, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 1)
+        return false;
+    memcpy(mig, member, mlen);
+    mig[mlen] = '\0';
+    memcpy(step, sp1 + 1, slen);
+    step[slen] = '\0';
+    *attempt = (int64_t)v;
+    return true;
+}
