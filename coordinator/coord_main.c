@@ -173,6 +173,7 @@ int main(int argc, char **argv)
         goto out;
     }
     dlq_cfg dcfg = {.brokers = brokers,
+                    .session_timeout_ms = (int)ferry_cfg_int(cfg, "kafka.session_timeout"),
                     .topic_prefix = prefix,
                     .redis_url = redis_url,
                     .redis_password = redis_pw,

@@ -56,14 +56,25 @@ static bool keep(dlq *d, const ferry_bus_msg *msg)
                           "at",    at,         "payload",   payload};
     size_t n = sizeof(argv) / sizeof(argv[0]);
     size_t lens[sizeof(argv) / sizeof(argv[0])];
-    for (size_t i = 0; i < n; i++)
-        lens[i] = strlen(argv[i] != NULL ? argv[i] : "");
-    lens[13] = key_len;
-    lens[n - 1] = payload_len;
-    if (key == NULL)
-        argv[13] = "";
-    if (payload == NULL)
-        argv[n - 1] = "";
+    /* key and payload are bytes (not NUL-terminated): their lengths come from the message. */
+    if (key == NULL) {
+        key = "";
+        key_len = 0;
+    }
+    if (payload == NULL) {
+        payload = "";
+        payload_len = 0;
+    }
+    argv[13] = key;
+    argv[n - 1] = payload;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 13)
+            lens[i] = key_len;
+        else if (i == n - 1)
+            lens[i] = payload_len;
+        else
+            lens[i] = strlen(argv[i]);
+    }
     ferry_rc rc = ferry_store_command(d->store, false, n, argv, lens, NULL, &err);
     if (rc == FERRY_OK)
         ferry_log_kv(FERRY_LOG_WARN, NULL, "dead letter kept", "topic", topic, "reason", reason,

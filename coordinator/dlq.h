@@ -12,6 +12,7 @@
 
 typedef struct dlq_cfg {
     const char *brokers;
+    int session_timeout_ms;
     const char *topic_prefix;
     const char *redis_url;
     const char *redis_password; /* may be NULL */

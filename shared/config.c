@@ -30,6 +30,10 @@ static const ferry_cfg_setting settings[] = {
     {"kafka.partitions", "FERRY_KAFKA_PARTITIONS", FERRY_CFG_INT, "6", 1, 1024, NULL,
      SERVICES, 0, "partitions of topics Ferry creates; bounds the workers per kind"},
 
+    {"kafka.session_timeout", "FERRY_KAFKA_SESSION_TIMEOUT", FERRY_CFG_DURATION, "10s", 6000,
+     300000, NULL, SERVICES, 0,
+     "consumer group session: how long a killed member holds its partitions"},
+
     {"redis.url", "FERRY_REDIS_URL", FERRY_CFG_URL, NULL, 0, 0, NULL,
      SERVICES, FERRY_CFG_REQUIRED, "redis://host:port/db (no password: see FERRY_REDIS_PASSWORD)"},
     {"redis.password", "FERRY_REDIS_PASSWORD", FERRY_CFG_STRING, NULL, 0, 0, NULL,

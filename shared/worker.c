@@ -979,10 +979,14 @@ static int worker_open(worker *w)
         .brokers = brokers, .client_id = w->def->name, .timeout_ms = BUS_TIMEOUT_MS};
     rc = ferry_bus_producer_new(&pcfg, &w->producer, &err);
     if (rc == FERRY_OK) {
+        /* A worker killed with -9 holds its partitions until the session times out: keep that
+         * short, so a retried step on them waits seconds, not librdkafka's 45 s. */
         ferry_bus_config ccfg = {.brokers = brokers,
                                  .client_id = w->def->name,
                                  .group_id = w->group,
-                                 .timeout_ms = BUS_TIMEOUT_MS};
+                                 .timeout_ms = BUS_TIMEOUT_MS,
+                                 .session_timeout_ms =
+                                     (int)ferry_cfg_int(w->cfg, "kafka.session_timeout")};
         rc = ferry_bus_consumer_new(&ccfg, &w->consumer, &err);
     }
     if (rc == FERRY_OK) {
