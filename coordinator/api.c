@@ -24,6 +24,7 @@
 #define STEPS_LIST  5000
 #define DLQ_STREAM  "ferry:dead_letters"
 #define DLQ_REPLAYS "ferry:dead_letters:replayed"
+#define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
 
 struct api {
     api_cfg cfg;
@@ -892,7 +893,9 @@ static answer route(api *a, struct MHD_Connection *conn, const char *method, con
     if (n == 2 && strcmp(seg[1], "health") == 0) {
         ferry_err err = {0};
         bool redis = ferry_store_ping(a->store, &err) == FERRY_OK;
-        return reply(redis ? 200 : 503, json_pack("{s:b,s:b}", "ok", redis, "redis", redis));
+        bool kafka = ferry_bus_producer_ping(a->producer, HEALTH_KAFKA_MS, &err) == FERRY_OK;
+        return reply(redis && kafka ? 200 : 503, json_pack("{s:b,s:b,s:b}", "ok", redis && kafka,
+                                                           "redis", redis, "kafka", kafka));
     }
     if (!token_ok(a, conn))
         return error_answer(401, "unauthorized", "missing or wrong bearer token");
@@ -1027,7 +1030,8 @@ ferry_rc api_start(const api_cfg *cfg, ferry_bus_producer *producer, api **out, 
     }
     if (strlen(a->token) < 16) {
         rc = ferry_err_set(err, FERRY_ERR_CONFIG,
-                           "FERRY_COORDINATOR_TOKEN: at least 16 characters are required");
+                           "the API token (FERRY_COORDINATOR_TOKEN) is too short: it needs "
+                           "16 characters or more");
         goto fail;
     }
     struct sockaddr_in sa;

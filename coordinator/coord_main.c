@@ -42,24 +42,29 @@ static void usage(FILE *out)
                        "docs/orchestration.md); --check-config prints them and exits.\n");
 }
 
-static ferry_rc create_topics(const ferry_cfg *cfg, ferry_err *err)
+/* The four step topics, then the dead-letter topic. */
+#define N_TOPICS 5
+typedef struct topic_names {
+    char names[N_TOPICS][256];
+    const char *list[N_TOPICS];
+} topic_names;
+
+static ferry_rc name_topics(const ferry_cfg *cfg, topic_names *t, ferry_err *err)
 {
     const char *prefix = ferry_cfg_str(cfg, "kafka.topic_prefix");
-    char names[5][256];
-    const char *list[5];
     static const Ferry__V1__StepKind kinds[] = {
         FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC,
         FERRY__V1__STEP_KIND__STEP_KIND_DNS, FERRY__V1__STEP_KIND__STEP_KIND_APP};
-    for (size_t i = 0; i < 4; i++) {
-        if (ferry_wire_step_topic(prefix, kinds[i], names[i], sizeof(names[i])) != 0)
+    for (size_t i = 0; i < N_TOPICS - 1; i++) {
+        if (ferry_wire_step_topic(prefix, kinds[i], t->names[i], sizeof(t->names[i])) != 0)
             return ferry_err_set(err, FERRY_ERR_CONFIG, "FERRY_KAFKA_TOPIC_PREFIX: too long");
-        list[i] = names[i];
+        t->list[i] = t->names[i];
     }
-    if (ferry_wire_dead_letter_topic(prefix, names[4], sizeof(names[4])) != 0)
+    if (ferry_wire_dead_letter_topic(prefix, t->names[N_TOPICS - 1],
+                                     sizeof(t->names[N_TOPICS - 1])) != 0)
         return ferry_err_set(err, FERRY_ERR_CONFIG, "FERRY_KAFKA_TOPIC_PREFIX: too long");
-    list[4] = names[4];
-    return ferry_bus_create_topics(ferry_cfg_str(cfg, "kafka.brokers"), list, 5,
-                                   (int)ferry_cfg_int(cfg, "kafka.partitions"), -1, 30000, err);
+    t->list[N_TOPICS - 1] = t->names[N_TOPICS - 1];
+    return FERRY_OK;
 }
 
 int main(int argc, char **argv)
@@ -148,7 +153,11 @@ int main(int argc, char **argv)
     if (ferry_store_aof_enabled(store, &aof, &err) == FERRY_OK && !aof)
         ferry_log(FERRY_LOG_WARN, NULL,
                   "Redis runs without AOF persistence: a Redis crash can lose migrations' state");
-    if (create_topics(cfg, &err) != FERRY_OK) {
+    topic_names topics;
+    if (name_topics(cfg, &topics, &err) != FERRY_OK ||
+        ferry_bus_create_topics(ferry_cfg_str(cfg, "kafka.brokers"), topics.list, N_TOPICS,
+                                (int)ferry_cfg_int(cfg, "kafka.partitions"), -1, 30000,
+                                &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot create Kafka topics: %s", err.msg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -158,6 +167,9 @@ int main(int argc, char **argv)
         ferry_log(FERRY_LOG_ERROR, NULL, "Kafka producer: %s", err.msg);
         goto out;
     }
+    /* The step topics' metadata now, so the first step of each kind is not a second late. */
+    if (ferry_bus_producer_prepare(producer, topics.list, N_TOPICS - 1, 10000, &err) != FERRY_OK)
+        ferry_log(FERRY_LOG_WARN, NULL, "Kafka metadata (first steps may be slower): %s", err.msg);
 
     api_cfg acfg = {.listen = ferry_cfg_str(cfg, "coordinator.listen"),
                     .token = ferry_cfg_str(cfg, "coordinator.token"),

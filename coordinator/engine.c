@@ -384,7 +384,15 @@ static ferry_rc publish_step(engine *eng, const char *mig, const char *step,
         free(buf);
         return ferry_err_set(err, FERRY_ERR_INVALID, "no topic for step %s", step);
     }
-    rc = ferry_bus_publish_async(eng->producer, topic, step, strlen(step), buf, len, err);
+    /* Keyed by migration and step: step ids repeat in every migration, and a key of the step
+     * alone would put every migration's "dump_restore" on the same partition. */
+    char key[2 * FERRY_WIRE_ID_MAX + 2];
+    int n = snprintf(key, sizeof(key), "%s/%s", mig, step);
+    if (n < 0 || (size_t)n >= sizeof(key)) {
+        free(buf);
+        return ferry_err_set(err, FERRY_ERR_INVALID, "migration or step id too long: %s", step);
+    }
+    rc = ferry_bus_publish_async(eng->producer, topic, key, (size_t)n, buf, len, err);
     free(buf);
     return rc;
 }

@@ -44,7 +44,8 @@
 #define EXIT_CONFIG  3
 #define EXIT_SERVICE 4
 
-#define POLL_MS          200   /* one consumer poll; bounds how fast it notices a free slot */
+#define POLL_MS          200   /* one consumer poll while nothing is held back */
+#define HELD_POLL_MS     5     /* one poll while a message waits for a free executor */
 #define TICK_MS          100   /* lease thread and main loop granularity */
 #define STORE_TIMEOUT_MS 5000  /* connect and reply bound of every Redis connection */
 #define BUS_TIMEOUT_MS   10000 /* one delivery, commit or close */
@@ -847,8 +848,13 @@ static void *consumer_main(void *arg)
             n_held--;
         }
 
-        /* Paused while full or while holding a message: polling goes on, for the group. */
-        bool want_pause = n_held > 0 || slots_free(w) == 0;
+        /*
+         * Paused once as many messages are held back as there are executors: enough to refill
+         * them all. Polling goes on, for the group. Pausing on the first held message would
+         * cost a fetch round trip after every resume (librdkafka does not fetch again at once),
+         * which is most of a step's latency when the worker is busy.
+         */
+        bool want_pause = n_held >= w->concurrency || n_held >= HELD_MAX;
         if (want_pause != paused) {
             ferry_err err;
             ferry_rc rc = want_pause ? ferry_bus_pause(w->consumer, &err)
@@ -862,7 +868,7 @@ static void *consumer_main(void *arg)
 
         ferry_bus_msg *msg = NULL;
         ferry_err err;
-        ferry_rc rc = ferry_bus_poll(w->consumer, POLL_MS, &msg, &err);
+        ferry_rc rc = ferry_bus_poll(w->consumer, n_held > 0 ? HELD_POLL_MS : POLL_MS, &msg, &err);
         int now_assigned = ferry_bus_assigned(w->consumer);
         if (now_assigned != assigned) {
             char parts[16];

@@ -47,6 +47,17 @@ typedef struct ferry_bus_producer ferry_bus_producer;
 ferry_rc ferry_bus_producer_new(const ferry_bus_config *cfg, ferry_bus_producer **out,
                                 ferry_err *err);
 
+/*
+ * Fetches the metadata of topics (which must exist) so that the first message to each is sent
+ * at once: without it, librdkafka learns a topic's partitions only on its first publish, which
+ * costs that message about a second. Optional; waits at most timeout_ms per topic.
+ */
+ferry_rc ferry_bus_producer_prepare(ferry_bus_producer *producer, const char *const *topics,
+                                    size_t n, int timeout_ms, ferry_err *err);
+
+/* FERRY_OK when a broker answers a metadata request within timeout_ms (a health check). */
+ferry_rc ferry_bus_producer_ping(ferry_bus_producer *producer, int timeout_ms, ferry_err *err);
+
 /* Flushes for at most 1 s (call ferry_bus_flush() first to see failures), drops anything still
  * queued, and destroys the producer. Accepts NULL. */
 void ferry_bus_producer_free(ferry_bus_producer *producer);
