@@ -19,11 +19,11 @@
 #include "migstore.h"
 #include "spec.h"
 
-#define BODY_MAX    (1024 * 1024)
-#define SEGMENTS    6
-#define STEPS_LIST  5000
-#define DLQ_STREAM  "ferry:dead_letters"
-#define DLQ_REPLAYS "ferry:dead_letters:replayed"
+#define BODY_MAX        (1024 * 1024)
+#define SEGMENTS        6
+#define STEPS_LIST      5000
+#define DLQ_STREAM      "ferry:dead_letters"
+#define DLQ_REPLAYS     "ferry:dead_letters:replayed"
 #define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
 
 struct api {

@@ -393,20 +393,21 @@ ferry_rc ferry_bus_producer_prepare(ferry_bus_producer *producer, const char *co
         /* The handle is reference-counted: the one publishing uses later is this same topic. */
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[i], NULL);
         if (rkt == NULL)
-            return ferry_err_set(err, FERRY_ERR_INVALID, "kafka metadata: topic %s: %s",
-                                 topics[i], rd_kafka_err2str(rd_kafka_last_error()));
+            return ferry_err_set(err, FERRY_ERR_INVALID, "kafka metadata: topic %s: %s", topics[i],
+                                 rd_kafka_err2str(rd_kafka_last_error()));
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t rkerr = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
         ferry_rc rc = FERRY_OK;
         if (rkerr != RD_KAFKA_RESP_ERR_NO_ERROR)
-            rc = ferry_err_set(err, rkerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? FERRY_ERR_TIMEOUT
-                                                                          : FERRY_ERR_UNAVAILABLE,
+            rc = ferry_err_set(err,
+                               rkerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? FERRY_ERR_TIMEOUT
+                                                                     : FERRY_ERR_UNAVAILABLE,
                                "kafka metadata: topic %s: %s", topics[i], rd_kafka_err2str(rkerr));
         else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-            rc = ferry_err_set(err, FERRY_ERR_UNAVAILABLE, "kafka metadata: topic %s: %s",
-                               topics[i],
-                               rd_kafka_err2str(md->topic_cnt == 1 ? md->topics[0].err
-                                                                   : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+            rc = ferry_err_set(
+                err, FERRY_ERR_UNAVAILABLE, "kafka metadata: topic %s: %s", topics[i],
+                rd_kafka_err2str(md->topic_cnt == 1 ? md->topics[0].err
+                                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
         if (md != NULL)
             rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
@@ -426,9 +427,9 @@ ferry_rc ferry_bus_producer_ping(ferry_bus_producer *producer, int timeout_ms, f
     if (md != NULL)
         rd_kafka_metadata_destroy(md);
     if (rkerr != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return ferry_err_set(err, rkerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? FERRY_ERR_TIMEOUT
-                                                                        : FERRY_ERR_UNAVAILABLE,
-                             "kafka: %s", rd_kafka_err2str(rkerr));
+        return ferry_err_set(
+            err, rkerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? FERRY_ERR_TIMEOUT : FERRY_ERR_UNAVAILABLE,
+            "kafka: %s", rd_kafka_err2str(rkerr));
     return FERRY_OK;
 }
 
