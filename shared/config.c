@@ -76,6 +76,16 @@ static const ferry_cfg_setting settings[] = {
      FERRY_COMP_APP | FERRY_COMP_TEST, FERRY_CFG_REQUIRED | FERRY_CFG_SECRET,
      "supervisord password"},
 
+    {"dump_restore.jobs", "FERRY_DUMP_RESTORE_JOBS", FERRY_CFG_INT, "2", 1, 64, NULL,
+     FERRY_COMP_DUMP_RESTORE, 0,
+     "parallel COPY streams and index builds of one copy (a step's parallel_tables overrides)"},
+    {"dump_restore.split", "FERRY_DUMP_RESTORE_SPLIT", FERRY_CFG_SIZE, "256M", 1048576,
+     INT64_MAX, NULL, FERRY_COMP_DUMP_RESTORE, 0,
+     "a table larger than this is copied as several ranges of about this size, in parallel"},
+    {"dump_restore.pg_bin", "FERRY_DUMP_RESTORE_PG_BIN", FERRY_CFG_STRING, NULL, 0, 0, NULL,
+     FERRY_COMP_DUMP_RESTORE, 0,
+     "directory of pg_dump and pg_restore (default: the newest /usr/lib/postgresql/*/bin, else PATH)"},
+
     {"worker.concurrency", "FERRY_WORKER_CONCURRENCY", FERRY_CFG_INT, "2", 1, 256, NULL,
      FERRY_COMP_WORKERS, 0, "steps one worker process runs at once"},
     {"worker.lease", "FERRY_WORKER_LEASE", FERRY_CFG_DURATION, "30s", 1000, 600000, NULL,
@@ -306,6 +316,44 @@ fail:
     free(buf);
     (void)fclose(f);
     return NULL;
+}
+
+ferry_rc ferry_secret_get(const char *name, char **out, ferry_err *err)
+{
+    *out = NULL;
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (n == 0 || n > 64)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "secret name: 1 to 64 characters");
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return ferry_err_set(err, FERRY_ERR_INVALID,
+                                 "secret name %s: only A-Z, 0-9 and _ are allowed", name);
+    }
+    char var[96];
+    (void)snprintf(var, sizeof(var), "FERRY_SECRET_%s", name);
+    const char *value = getenv(var);
+    char *copy = NULL;
+    if (value != NULL) {
+        copy = strdup(value);
+        if (copy == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "secret %s: out of memory", name);
+    } else {
+        char file_var[104];
+        (void)snprintf(file_var, sizeof(file_var), "%s_FILE", var);
+        const char *path = getenv(file_var);
+        if (path == NULL || path[0] == '\0')
+            return ferry_err_set(err, FERRY_ERR_CONFIG,
+                                 "secret %s is not set on this worker: set %s or %s", name, var,
+                                 file_var);
+        copy = read_secret_file(path);
+        if (copy == NULL)
+            return ferry_err_set_errno(err, FERRY_ERR_CONFIG, errno,
+                                       "secret %s: cannot read the file in %s", name, file_var);
+    }
+    ferry_log_add_secret(copy);
+    *out = copy;
+    return FERRY_OK;
 }
 
 /* Parses one row's text into v; adds a problem to r when the text does not fit the row. */

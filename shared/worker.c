@@ -306,6 +306,11 @@ void ferry_step_set_retryable(ferry_step_ctx *ctx, bool retryable)
     (void)pthread_mutex_unlock(&ctx->mu);
 }
 
+const struct ferry_cfg *ferry_step_config(const ferry_step_ctx *ctx)
+{
+    return ctx != NULL ? ctx->w->cfg : NULL;
+}
+
 const char *ferry_step_worker_id(const ferry_step_ctx *ctx)
 {
     return ctx != NULL ? ctx->w->id : "";

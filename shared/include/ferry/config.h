@@ -91,6 +91,15 @@ bool ferry_cfg_bool(const ferry_cfg *cfg, const char *name);
 /* Prints the effective settings, one "ENV=value" per line, secrets as "***" (--check-config). */
 void ferry_cfg_dump(const ferry_cfg *cfg, FILE *out);
 
+/*
+ * Resolves a secret named in a step command (SecretRef, docs/spec.md "Secrets"): the value of
+ * FERRY_SECRET_<name>, else the content of the file FERRY_SECRET_<name>_FILE. name must be
+ * [A-Z0-9_]{1,64}. On success *out is the value (caller frees with free()), registered with
+ * the logger's redaction. An unset secret is FERRY_ERR_CONFIG with a message naming both
+ * variables (never a value).
+ */
+ferry_rc ferry_secret_get(const char *name, char **out, ferry_err *err);
+
 /* Parsers used by the loader, public for tests and for other inputs (the migration spec). */
 int ferry_parse_duration_ms(const char *text, int64_t *out);
 int ferry_parse_size(const char *text, int64_t *out);

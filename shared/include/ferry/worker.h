@@ -71,6 +71,10 @@ ferry_rc ferry_step_result(ferry_step_ctx *ctx, const char *name, const char *va
 /* Overrides whether the failure being returned can be retried. */
 void ferry_step_set_retryable(ferry_step_ctx *ctx, bool retryable);
 
+/* The worker's loaded settings (the component's rows: FERRY_DUMP_RESTORE_JOBS, ...); borrowed
+ * for the life of the worker. */
+const struct ferry_cfg *ferry_step_config(const ferry_step_ctx *ctx);
+
 /* The worker id ("dump_restore@host:pid") and the step's deadline (ms, 0 for none). */
 const char *ferry_step_worker_id(const ferry_step_ctx *ctx);
 int64_t ferry_step_deadline_ms(const ferry_step_ctx *ctx);

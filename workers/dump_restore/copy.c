@@ -1,0 +1,488 @@
+/*
+ * copy.c - one copy from start to end, phase after phase (see dr.h and docs/dump-restore.md);
+ * the standalone verify shares its opening.
+ */
+#define _GNU_SOURCE
+#include "dr.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dr_sql_embedded.h"
+#include "ferry/buf.h"
+#include "ferry/log.h"
+#include "pool.h"
+#include "tables.h"
+#include "verify.h"
+
+#define LO_BATCH 1000 /* large objects per target transaction */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ferry_rc dr_report_init(dr_report *report)
+{
+    memset(report, 0, sizeof(*report));
+    report->verified = -1;
+    report->table_rows = json_object();
+    report->no_primary_key = json_array();
+    report->differences = json_array();
+    if (report->table_rows == NULL || report->no_primary_key == NULL ||
+        report->differences == NULL) {
+        dr_report_cleanup(report);
+        return FERRY_ERR_NOMEM;
+    }
+    return FERRY_OK;
+}
+
+void dr_report_cleanup(dr_report *report)
+{
+    json_decref(report->table_rows);
+    json_decref(report->no_primary_key);
+    json_decref(report->differences);
+    report->table_rows = report->no_primary_key = report->differences = NULL;
+}
+
+static void progress(const dr_options *opts, const char *phase, const dr_report *report)
+{
+    if (opts->progress == NULL)
+        return;
+    dr_progress p = {.phase = phase,
+                     .tables_done = report->tables,
+                     .tables_total = report->tables,
+                     .rows = report->rows,
+                     .bytes_done = report->bytes,
+                     .bytes_total = report->bytes};
+    opts->progress(opts->progress_ud, &p);
+}
+
+static bool stopping(const dr_options *opts)
+{
+    return opts->stop.stopping != NULL && opts->stop.stopping(opts->stop.ud);
+}
+
+/* Opens a control connection to each side and checks they can be copied between. */
+static ferry_rc open_pair(const dr_options *opts, const dr_tools *tools, dr_conn **src,
+                          dr_conn **tgt, bool *binary, ferry_err *err)
+{
+    ferry_rc rc = dr_conn_open(&opts->source, DR_APP_NAME, src, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(*src, dr_sql_session, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_open(&opts->target, DR_APP_NAME, tgt, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(*tgt, dr_sql_session, err);
+    if (rc != FERRY_OK)
+        return rc;
+    int smaj = dr_conn_server_major(*src), tmaj = dr_conn_server_major(*tgt);
+    if (smaj < 14)
+        return ferry_err_set(err, FERRY_ERR_UNSUPPORTED,
+                             "source runs PostgreSQL %d; Ferry copies from PostgreSQL 14 or newer",
+                             smaj);
+    if (tools != NULL && smaj > tools->major)
+        return ferry_err_set(err, FERRY_ERR_UNSUPPORTED,
+                             "source runs PostgreSQL %d but this worker's pg_dump is version %d: "
+                             "install postgresql-client-%d or set FERRY_DUMP_RESTORE_PG_BIN",
+                             smaj, tools->major, smaj);
+    if (tmaj < smaj)
+        return ferry_err_set(err, FERRY_ERR_UNSUPPORTED,
+                             "target runs PostgreSQL %d, older than the source's %d: a copy to "
+                             "an older major version is not supported",
+                             tmaj, smaj);
+    *binary = smaj == tmaj;
+    return FERRY_OK;
+}
+
+/* Refuses a target database that other sessions use (a running app); ends the sessions an
+ * earlier attempt of this copy left behind. */
+static ferry_rc check_target_free(dr_conn *tgt, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_in_use, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    long sessions = strtol(dr_rows_get(rows, 0, 0), NULL, 10);
+    if (sessions > 0) {
+        rc = ferry_err_set(err, FERRY_ERR_BUSY,
+                           "target: the database is in use by %ld other session%s (%s): stop the "
+                           "target app before copying onto it",
+                           sessions, sessions == 1 ? "" : "s", dr_rows_get(rows, 0, 1));
+        dr_rows_free(rows);
+        return rc;
+    }
+    dr_rows_free(rows);
+    rc = dr_conn_query(tgt, dr_sql_target_leftovers, 0, NULL, &rows, err);
+    dr_rows_free(rows);
+    return rc;
+}
+
+/* Marks the target incomplete, committed before anything else changes on it. */
+static ferry_rc mark_incomplete(dr_conn *tgt, const dr_options *opts, ferry_err *err)
+{
+    char source[600], started[24];
+    (void)ferry_redact(opts->source.conninfo, source, sizeof(source));
+    (void)snprintf(started, sizeof(started), "%" PRId64, wall_ms());
+    const char *params[] = {source, opts->started_by != NULL ? opts->started_by : "ferry", started};
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_exec(tgt, dr_sql_status_begin, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK) {
+        /* dr_conn_query needs a result set; the insert has none, so wrap it. */
+        ferry_buf b = {0};
+        ferry_buf_add(&b, "WITH w AS (");
+        ferry_buf_add(&b, dr_sql_status_incomplete);
+        ferry_buf_add(&b, " RETURNING 1) SELECT count(*) FROM w");
+        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
+                   : dr_conn_query(tgt, b.p, 3, params, &rows, err);
+        ferry_buf_cleanup(&b);
+    }
+    dr_rows_free(rows);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "COMMIT", err);
+    return rc;
+}
+
+static ferry_rc mark_complete(dr_conn *tgt, const char *snapshot, const dr_report *report,
+                              ferry_err *err)
+{
+    char tables[24], rows_text[24];
+    (void)snprintf(tables, sizeof(tables), "%" PRIu64, report->tables);
+    (void)snprintf(rows_text, sizeof(rows_text), "%" PRIu64, report->rows);
+    const char *params[] = {snapshot, tables, rows_text,
+                            report->verified < 0 ? NULL
+                            : report->verified   ? "true"
+                                                 : "false"};
+    ferry_buf b = {0};
+    ferry_buf_add(&b, "WITH w AS (");
+    ferry_buf_add(&b, dr_sql_status_complete);
+    ferry_buf_add(&b, " RETURNING 1) SELECT count(*) FROM w");
+    dr_rows *rows = NULL;
+    ferry_rc rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
+                        : dr_conn_query(tgt, b.p, 4, params, &rows, err);
+    ferry_buf_cleanup(&b);
+    if (rc == FERRY_OK && strcmp(dr_rows_get(rows, 0, 0), "1") != 0)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "target: the copy's status row vanished while it ran");
+    dr_rows_free(rows);
+    return rc;
+}
+
+/* Drops every schema of the target but the system's and Ferry's, and its large objects. */
+static ferry_rc clear_target(dr_conn *tgt, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_buf b = {0};
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_schemas, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    ferry_buf_add(&b, "BEGIN;\n");
+    for (size_t i = 0; i < dr_rows_count(rows); i++) {
+        ferry_buf_add(&b, "DROP SCHEMA ");
+        ferry_buf_add(&b, dr_rows_get(rows, i, 0));
+        ferry_buf_add(&b, " CASCADE;\n");
+    }
+    /* public is expected by the source's schema; recreate it as initdb would have it. */
+    ferry_buf_add(&b, "CREATE SCHEMA IF NOT EXISTS public;\n"
+                      "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+                      "SELECT count(lo_unlink(oid)) FROM pg_largeobject_metadata;\n"
+                      "COMMIT;");
+    dr_rows_free(rows);
+    if (b.oom)
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    else
+        rc = dr_conn_exec(tgt, b.p, err);
+    ferry_buf_cleanup(&b);
+    if (rc != FERRY_OK) {
+        ferry_err ignored; /* the failure that matters is in err */
+        (void)dr_conn_exec(tgt, "ROLLBACK", &ignored);
+    }
+    return rc;
+}
+
+static ferry_rc copy_sequences(dr_conn *src, dr_conn *tgt, dr_report *report, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_sequences, 0, NULL, &rows, err);
+    for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(rows); i++) {
+        const char *params[] = {dr_rows_get(rows, i, 0), dr_rows_get(rows, i, 1),
+                                dr_rows_get(rows, i, 2)};
+        dr_rows *r = NULL;
+        rc = dr_conn_query(tgt, "SELECT setval($1::regclass, $2::bigint, $3::boolean)", 3, params,
+                           &r, err);
+        dr_rows_free(r);
+        if (rc == FERRY_OK)
+            report->sequences++;
+    }
+    dr_rows_free(rows);
+    return rc;
+}
+
+static ferry_rc copy_large_objects(dr_conn *src, dr_conn *tgt, const dr_options *opts,
+                                   dr_report *report, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_large_objects, 0, NULL, &rows, err);
+    size_t n = dr_rows_count(rows);
+    bool open = false;
+    for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+        if (stopping(opts)) {
+            rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
+            break;
+        }
+        if (!open) {
+            rc = dr_conn_exec(tgt, "BEGIN", err);
+            open = rc == FERRY_OK;
+        }
+        uint64_t bytes = 0;
+        if (rc == FERRY_OK)
+            rc = dr_conn_lo_copy(src, tgt, (uint32_t)strtoul(dr_rows_get(rows, i, 0), NULL, 10),
+                                 &bytes, err);
+        if (rc == FERRY_OK) {
+            report->large_objects++;
+            report->bytes += bytes;
+        }
+        if (rc == FERRY_OK && (report->large_objects % LO_BATCH == 0 || i + 1 == n)) {
+            rc = dr_conn_exec(tgt, "COMMIT", err);
+            open = false;
+        }
+    }
+    dr_rows_free(rows);
+    return rc;
+}
+
+/* Refreshes the materialized views the source has data in. One may read another, so those
+ * that fail are tried again after the others, until a round makes no progress. */
+static ferry_rc refresh_matviews(dr_conn *src, dr_conn *tgt, dr_report *report, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_matviews, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    size_t n = dr_rows_count(rows);
+    bool *done = calloc(n > 0 ? n : 1, sizeof(bool));
+    if (done == NULL) {
+        dr_rows_free(rows);
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    }
+    size_t left = n;
+    while (left > 0) {
+        size_t before = left;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            char sql[600];
+            (void)snprintf(sql, sizeof(sql), "REFRESH MATERIALIZED VIEW %s",
+                           dr_rows_get(rows, i, 0));
+            rc = dr_conn_exec(tgt, sql, err);
+            if (rc == FERRY_OK) {
+                done[i] = true;
+                left--;
+                report->matviews++;
+            }
+        }
+        if (left == before)
+            break; /* rc holds the last failure */
+        rc = FERRY_OK;
+    }
+    free(done);
+    dr_rows_free(rows);
+    return left == 0 ? FERRY_OK : rc;
+}
+
+typedef struct analyze_state {
+    dr_rows *rels;
+} analyze_state;
+
+static ferry_rc analyze_one(dr_conn *src, dr_conn *tgt, size_t item, void *ud, ferry_err *err)
+{
+    (void)src;
+    analyze_state *as = ud;
+    char sql[600];
+    (void)snprintf(sql, sizeof(sql), "ANALYZE %s", dr_rows_get(as->rels, item, 0));
+    return dr_conn_exec(tgt, sql, err);
+}
+
+/* Exports a snapshot on src (which then holds it open in its transaction). */
+static ferry_rc export_snapshot(dr_conn *src, char *out, size_t outsz, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(src, "SELECT pg_export_snapshot()", 0, NULL, &rows, err);
+    if (rc == FERRY_OK)
+        (void)snprintf(out, outsz, "%s", dr_rows_get(rows, 0, 0));
+    dr_rows_free(rows);
+    return rc;
+}
+
+ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
+{
+    int64_t t0 = now_ms(), t = t0;
+    ferry_rc rc = FERRY_OK;
+    dr_tools tools;
+    dr_conn *src = NULL, *tgt = NULL;
+    dr_pool *pool = NULL;
+    dr_tables tables = {0};
+    dr_rows *rels = NULL;
+    char snapshot[80] = "", dir[] = "/tmp/ferry-dump-restore.XXXXXX", archive[80] = "";
+    bool binary = false, have_dir = false;
+
+    rc = dr_tools_find(opts->pg_bin, &tools, err);
+    if (rc == FERRY_OK)
+        rc = open_pair(opts, &tools, &src, &tgt, &binary, err);
+    if (rc != FERRY_OK)
+        goto out;
+    report->binary = binary;
+
+    /* Prepare: the target is free, marked incomplete, the source's snapshot taken. */
+    progress(opts, "prepare", report);
+    rc = check_target_free(tgt, err);
+    if (rc == FERRY_OK)
+        rc = mark_incomplete(tgt, opts, err);
+    if (rc == FERRY_OK)
+        rc = export_snapshot(src, snapshot, sizeof(snapshot), err);
+    if (rc != FERRY_OK)
+        goto out;
+    if (mkdtemp(dir) == NULL) {
+        rc = ferry_err_set_errno(err, FERRY_ERR_IO, errno, "cannot create a temporary directory");
+        goto out;
+    }
+    have_dir = true;
+    (void)snprintf(archive, sizeof(archive), "%s/schema.dump", dir);
+    rc = dr_schema_dump(&tools, &opts->source, snapshot, archive, &opts->stop, err);
+    if (rc == FERRY_OK)
+        rc = clear_target(tgt, err);
+    report->ms_prepare = now_ms() - t;
+    t = now_ms();
+    if (rc != FERRY_OK)
+        goto out;
+
+    /* Schema, then rows. */
+    progress(opts, "schema", report);
+    rc = dr_schema_restore(&tools, &opts->target, archive, "pre-data", 1, &opts->stop, err);
+    report->ms_schema = now_ms() - t;
+    t = now_ms();
+    if (rc == FERRY_OK)
+        rc = dr_tables_list(src, &tables, err);
+    if (rc == FERRY_OK)
+        rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
+    if (rc == FERRY_OK)
+        rc = dr_tables_copy(pool, &tables, opts, binary, report, err);
+    if (rc != FERRY_OK)
+        goto out;
+
+    progress(opts, "sequences", report);
+    rc = copy_sequences(src, tgt, report, err);
+    if (rc == FERRY_OK) {
+        progress(opts, "large objects", report);
+        rc = copy_large_objects(src, tgt, opts, report, err);
+    }
+    report->ms_data = now_ms() - t;
+    t = now_ms();
+    if (rc != FERRY_OK)
+        goto out;
+
+    /* Indexes, constraints and triggers, built in parallel; then derived data and statistics. */
+    progress(opts, "indexes", report);
+    rc = dr_schema_restore(&tools, &opts->target, archive, "post-data", opts->jobs, &opts->stop,
+                           err);
+    if (rc == FERRY_OK)
+        rc = refresh_matviews(src, tgt, report, err);
+    report->ms_post_data = now_ms() - t;
+    t = now_ms();
+    if (rc != FERRY_OK)
+        goto out;
+    progress(opts, "analyze", report);
+    rc = dr_conn_query(tgt, dr_sql_analyze, 0, NULL, &rels, err);
+    if (rc == FERRY_OK) {
+        analyze_state as = {.rels = rels};
+        rc = dr_pool_run(pool, dr_rows_count(rels), analyze_one, &as, &opts->stop, NULL, err);
+    }
+    report->ms_analyze = now_ms() - t;
+    if (rc != FERRY_OK)
+        goto out;
+
+    if (opts->verify) {
+        progress(opts, "verify", report);
+        rc = dr_verify_tables(pool, &tables, tgt, opts, report, err);
+        if (rc != FERRY_OK)
+            goto out;
+        if (report->verified != 1) {
+            rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                               "verify: %" PRIu64 " table%s differ between source and target",
+                               report->n_differences, report->n_differences == 1 ? "" : "s");
+            goto out;
+        }
+    }
+    if (stopping(opts)) {
+        rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
+        goto out;
+    }
+    rc = mark_complete(tgt, snapshot, report, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(src, "COMMIT", err);
+out:
+    if (rc == FERRY_ERR_CANCELLED)
+        (void)ferry_err_set(err, rc, "stopped; the target is marked incomplete");
+    dr_rows_free(rels);
+    dr_pool_close(pool);
+    dr_tables_cleanup(&tables);
+    dr_conn_close(src);
+    dr_conn_close(tgt);
+    if (archive[0] != '\0')
+        (void)unlink(archive);
+    if (have_dir)
+        (void)rmdir(dir);
+    report->ms_total = now_ms() - t0;
+    return rc;
+}
+
+ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
+{
+    int64_t t0 = now_ms();
+    dr_conn *src = NULL, *tgt = NULL;
+    dr_pool *pool = NULL;
+    dr_tables tables = {0};
+    char snapshot[80];
+    bool binary = false;
+    ferry_rc rc = open_pair(opts, NULL, &src, &tgt, &binary, err);
+    if (rc == FERRY_OK)
+        rc = export_snapshot(src, snapshot, sizeof(snapshot), err);
+    if (rc == FERRY_OK)
+        rc = dr_tables_list(src, &tables, err);
+    if (rc == FERRY_OK)
+        rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
+    if (rc == FERRY_OK)
+        rc = dr_verify_tables(pool, &tables, tgt, opts, report, err);
+    if (rc == FERRY_OK) {
+        report->tables = tables.n;
+        if (report->verified != 1)
+            rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                               "verify: %" PRIu64 " table%s differ between source and target",
+                               report->n_differences, report->n_differences == 1 ? "" : "s");
+    }
+    dr_pool_close(pool);
+    dr_tables_cleanup(&tables);
+    dr_conn_close(src);
+    dr_conn_close(tgt);
+    report->ms_total = now_ms() - t0;
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * dr.h - ferry-dump-restore's two operations, independent of how they are started (a step from
+ * Kafka, or the command line): copy a PostgreSQL database onto another, and verify that two
+ * databases hold the same rows. docs/dump-restore.md describes what they do and why.
+ */
+#ifndef DR_H
+#define DR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "pg.h"
+#include "schema.h"
+
+#define DR_APP_NAME "ferry-dump-restore"
+
+/* What a running operation is doing, for progress reports. Strings are static. */
+typedef struct dr_progress {
+    const char *phase; /* "prepare", "schema", "data", "sequences", "large objects", ... */
+    uint64_t tables_done, tables_total;
+    uint64_t rows;
+    uint64_t bytes_done, bytes_total; /* COPY bytes, and the tables' size on disk (estimate) */
+} dr_progress;
+
+typedef struct dr_options {
+    dr_endpoint source, target;
+    int jobs;               /* parallel COPY streams, index builds, checksums (>= 1) */
+    int64_t split_bytes;    /* a table larger than this is copied as ranges of about this size */
+    const char *pg_bin;     /* NULL: dr_tools_find's default */
+    bool verify;            /* copy: verify against the copy's own snapshot at the end */
+    const char *started_by; /* recorded on the target: "migration/step#attempt" or "ferryctl" */
+    dr_stop stop;
+    void (*progress)(void *ud, const dr_progress *progress); /* NULL: none; any thread */
+    void *progress_ud;
+} dr_options;
+
+/* What an operation did. Fill with dr_report_init(), release with dr_report_cleanup(). */
+typedef struct dr_report {
+    uint64_t tables, rows, bytes, sequences, large_objects, matviews;
+    bool binary; /* COPY in binary format (for the tables whose types allow it) */
+    int64_t ms_prepare, ms_schema, ms_data, ms_post_data, ms_analyze, ms_verify, ms_total;
+    json_t *table_rows;     /* {"public.orders": 1200, ...} (copy), or rows seen (verify) */
+    json_t *no_primary_key; /* ["public.log", ...]: tables without a primary key */
+    int verified;           /* -1 not verified, 0 differences found, 1 equal */
+    json_t *differences;    /* [{"table", "source_rows", "target_rows", "same_content"}...] */
+    uint64_t n_differences;
+} dr_report;
+
+ferry_rc dr_report_init(dr_report *report);
+void dr_report_cleanup(dr_report *report);
+
+/*
+ * Copies opts->source onto opts->target: the target's schemas are replaced by the source's as
+ * of one snapshot, with every row, sequence and large object, then indexed and analyzed. The
+ * target is marked incomplete (_ferry.copy_status) first and complete only at the very end, so
+ * a copy that fails or is stopped is never taken for a finished one; running it again reaches
+ * the same end state. With opts->verify, a difference is an error (FERRY_ERR_CONFLICT).
+ */
+ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err);
+
+/*
+ * Compares every table's row count and content checksum between source (one snapshot) and
+ * target. Differences are listed in report; they make it return FERRY_ERR_CONFLICT.
+ */
+ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err);
+
+#endif

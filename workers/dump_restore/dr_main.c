@@ -1,0 +1,357 @@
+/*
+ * dr_main.c - ferry-dump-restore: a worker of the dump_restore kind (no arguments, or the
+ * runtime's options), or one operation from the command line:
+ *
+ *     ferry-dump-restore copy   --source CONNINFO --target CONNINFO [options]
+ *     ferry-dump-restore verify --source CONNINFO --target CONNINFO [options]
+ *
+ * This file parses and reports; dr.h does the work.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dr.h"
+#include "ferry/config.h"
+#include "ferry/log.h"
+#include "ferry/worker.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+#define EXIT_CONFIG 3
+
+#define DEFAULT_JOBS  2
+#define DEFAULT_SPLIT (256LL * 1024 * 1024)
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+/* The report as one JSON object: what the command line prints and the step's results hold. */
+static json_t *report_json(const dr_report *r)
+{
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "s:I, s:O, s:O}",
+        "tables", (json_int_t)r->tables, "rows", (json_int_t)r->rows, "bytes", (json_int_t)r->bytes,
+        "sequences", (json_int_t)r->sequences, "large_objects", (json_int_t)r->large_objects,
+        "matviews", (json_int_t)r->matviews, "binary", r->binary, "phases_ms", "prepare",
+        (json_int_t)r->ms_prepare, "schema", (json_int_t)r->ms_schema, "data",
+        (json_int_t)r->ms_data, "post_data", (json_int_t)r->ms_post_data, "analyze",
+        (json_int_t)r->ms_analyze, "verify", (json_int_t)r->ms_verify, "duration_ms",
+        (json_int_t)r->ms_total, "no_primary_key", r->no_primary_key, "table_rows", r->table_rows);
+    if (j == NULL)
+        return NULL;
+    if (r->verified >= 0) {
+        (void)json_object_set_new(j, "verified", json_boolean(r->verified == 1));
+        (void)json_object_set(j, "differences", r->differences);
+        (void)json_object_set_new(j, "n_differences", json_integer((json_int_t)r->n_differences));
+    }
+    return j;
+}
+
+/* Sets a result from a JSON value: strings as they are, numbers and the rest as JSON text. */
+static void put_result(ferry_step_ctx *ctx, const char *name, json_t *value)
+{
+    char *text = json_is_string(value) ? strdup(json_string_value(value))
+                                       : json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text != NULL)
+        (void)ferry_step_result(ctx, name, text); /* best effort: the step's outcome stands */
+    free(text);
+}
+
+/* Step results (docs/orchestration.md "Results"): every top-level key of the report. */
+static void report_results(ferry_step_ctx *ctx, const dr_report *r)
+{
+    json_t *j = report_json(r);
+    const char *key;
+    json_t *value;
+    json_object_foreach(j, key, value)
+    {
+        put_result(ctx, key, value);
+    }
+    char n[24];
+    (void)snprintf(n, sizeof(n), "%zu", json_array_size(r->no_primary_key));
+    (void)ferry_step_result(ctx, "tables_without_primary_key", n);
+    json_decref(j);
+}
+
+/* ---- the worker ---------------------------------------------------------------------------- */
+
+static bool step_stopping(void *ud)
+{
+    return ferry_step_stopping(ud);
+}
+
+static void step_progress(void *ud, const dr_progress *p)
+{
+    ferry_step_progress fp = {.done = p->tables_done,
+                              .total = p->tables_total,
+                              .unit = "tables",
+                              .bytes_done = p->bytes_done,
+                              .bytes_total = p->bytes_total,
+                              .rows = p->rows,
+                              .detail = p->phase};
+    ferry_step_progress_set(ud, &fp);
+}
+
+static ferry_rc resolve(const Ferry__V1__SecretRef *ref, char **out, ferry_err *err)
+{
+    *out = NULL;
+    if (ref == NULL || ref->name == NULL || ref->name[0] == '\0')
+        return FERRY_OK; /* no password: trust, peer, or the worker's .pgpass */
+    return ferry_secret_get(ref->name, out, err);
+}
+
+static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void *ud,
+                        ferry_err *err)
+{
+    (void)ud;
+    ferry_rc rc = FERRY_OK;
+    char *src_pw = NULL, *tgt_pw = NULL;
+    dr_report report;
+    const Ferry__V1__DumpRestoreParams *p = cmd->dump_restore;
+    if (cmd->params_case != FERRY__V1__STEP_COMMAND__PARAMS_DUMP_RESTORE || p == NULL ||
+        p->source == NULL || p->target == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "the step has no source and target database");
+    if (dr_report_init(&report) != FERRY_OK)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    rc = resolve(p->source->password, &src_pw, err);
+    if (rc == FERRY_OK)
+        rc = resolve(p->target->password, &tgt_pw, err);
+    if (rc != FERRY_OK)
+        goto out;
+
+    const ferry_cfg *cfg = ferry_step_config(ctx);
+    char who[300];
+    (void)snprintf(who, sizeof(who), "%s/%s#%" PRIu32, cmd->migration_id, cmd->step_id,
+                   cmd->attempt);
+    dr_options opts = {
+        .source = {.conninfo = p->source->conninfo, .password = src_pw, .label = "source"},
+        .target = {.conninfo = p->target->conninfo, .password = tgt_pw, .label = "target"},
+        .jobs = p->parallel_tables > 0 ? (int)p->parallel_tables
+                                       : (int)ferry_cfg_int(cfg, "dump_restore.jobs"),
+        .split_bytes = ferry_cfg_int(cfg, "dump_restore.split"),
+        .pg_bin = ferry_cfg_str(cfg, "dump_restore.pg_bin"),
+        .verify = p->verify,
+        .started_by = who,
+        .stop = {.stopping = step_stopping, .ud = ctx},
+        .progress = step_progress,
+        .progress_ud = ctx};
+    if (opts.jobs > 64)
+        opts.jobs = 64;
+    switch (cmd->operation) {
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_COPY:
+        rc = dr_copy(&opts, &report, err);
+        break;
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_VERIFY:
+        rc = dr_verify(&opts, &report, err);
+        break;
+    default:
+        rc = ferry_err_set(err, FERRY_ERR_INVALID, "operation %d is not a dump-restore one",
+                           (int)cmd->operation);
+        goto out;
+    }
+    report_results(ctx, &report);
+    /* A difference found by verify, or a target in use, needs a person, not a retry. */
+    if (rc == FERRY_ERR_CONFLICT || rc == FERRY_ERR_BUSY)
+        ferry_step_set_retryable(ctx, false);
+out:
+    dr_report_cleanup(&report);
+    free(src_pw);
+    free(tgt_pw);
+    return rc;
+}
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    (void)fprintf(out,
+                  "usage: ferry-dump-restore [--check-config | --version | --help]\n"
+                  "           run as a worker of the dump_restore kind (see README.md)\n"
+                  "       ferry-dump-restore copy|verify --source CONNINFO --target CONNINFO\n"
+                  "           [--source-secret NAME] [--target-secret NAME] [--jobs N]\n"
+                  "           [--split SIZE] [--pg-bin DIR] [--verify] [--json]\n"
+                  "\n"
+                  "copy    replaces the target database's schemas with the source's, rows,\n"
+                  "        sequences and large objects included (docs/dump-restore.md)\n"
+                  "verify  compares every table's row count and checksum; exit 1 on a difference\n"
+                  "\n"
+                  "CONNINFO is a libpq URL or keyword string without a password. Passwords come\n"
+                  "from FERRY_SECRET_<NAME> (or _FILE) for --source-secret/--target-secret NAME,\n"
+                  "else from libpq's own PGPASSFILE or ~/.pgpass.\n"
+                  "--jobs N     parallel COPY streams and index builds (default %d)\n"
+                  "--split SIZE copy a table larger than SIZE as ranges (default 256M)\n"
+                  "--verify     (copy) verify against the copy's snapshot at the end\n"
+                  "--json       print the report as JSON instead of a summary\n",
+                  DEFAULT_JOBS);
+}
+
+static bool cli_stopping(void *ud)
+{
+    (void)ud;
+    return false; /* SIGINT ends the process; the target stays marked incomplete */
+}
+
+static void cli_progress(void *ud, const dr_progress *p)
+{
+    static const char *last;
+    bool *tty = ud;
+    if (!*tty) {
+        if (p->phase != last)
+            (void)fprintf(stderr, "ferry-dump-restore: %s\n", p->phase);
+        last = p->phase;
+        return;
+    }
+    (void)fprintf(stderr, "\r%-14s tables %" PRIu64 "/%" PRIu64 "  rows %" PRIu64 "  %.1f MB   ",
+                  p->phase, p->tables_done, p->tables_total, p->rows,
+                  (double)p->bytes_done / (1024.0 * 1024.0));
+    last = p->phase;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    static const struct option opts_long[] = {{"source", required_argument, NULL, 's'},
+                                              {"target", required_argument, NULL, 't'},
+                                              {"source-secret", required_argument, NULL, 'S'},
+                                              {"target-secret", required_argument, NULL, 'T'},
+                                              {"jobs", required_argument, NULL, 'j'},
+                                              {"split", required_argument, NULL, 'z'},
+                                              {"pg-bin", required_argument, NULL, 'b'},
+                                              {"verify", no_argument, NULL, 'v'},
+                                              {"json", no_argument, NULL, 'J'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    const char *op = argv[1], *source = NULL, *target = NULL, *src_secret = NULL,
+               *tgt_secret = NULL, *pg_bin = NULL;
+    long jobs = DEFAULT_JOBS;
+    int64_t split = DEFAULT_SPLIT;
+    bool verify = false, as_json = false;
+    optind = 2;
+    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
+        char *end = NULL;
+        switch (c) {
+        case 's':
+            source = optarg;
+            break;
+        case 't':
+            target = optarg;
+            break;
+        case 'S':
+            src_secret = optarg;
+            break;
+        case 'T':
+            tgt_secret = optarg;
+            break;
+        case 'j':
+            jobs = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || jobs < 1 || jobs > 64) {
+                (void)fprintf(stderr, "ferry-dump-restore: --jobs: a number from 1 to 64\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'z':
+            if (ferry_parse_size(optarg, &split) != 0 || split < 1024 * 1024) {
+                (void)fprintf(stderr, "ferry-dump-restore: --split: a size of 1M or more\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'b':
+            pg_bin = optarg;
+            break;
+        case 'v':
+            verify = true;
+            break;
+        case 'J':
+            as_json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc || source == NULL || target == NULL) {
+        (void)fprintf(stderr, "ferry-dump-restore: %s needs --source and --target\n", op);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    ferry_log_init("ferry-dump-restore", FERRY_LOG_KV, FERRY_LOG_WARN, 2);
+    ferry_err err = {0};
+    char *src_pw = NULL, *tgt_pw = NULL;
+    int status = EXIT_FAILED;
+    dr_report report;
+    if (dr_report_init(&report) != FERRY_OK)
+        return EXIT_FAILED;
+    if ((src_secret != NULL && ferry_secret_get(src_secret, &src_pw, &err) != FERRY_OK) ||
+        (tgt_secret != NULL && ferry_secret_get(tgt_secret, &tgt_pw, &err) != FERRY_OK)) {
+        (void)fprintf(stderr, "ferry-dump-restore: %s\n", err.msg);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    bool tty = isatty(fileno(stderr)) != 0;
+    dr_options opts = {.source = {.conninfo = source, .password = src_pw, .label = "source"},
+                       .target = {.conninfo = target, .password = tgt_pw, .label = "target"},
+                       .jobs = (int)jobs,
+                       .split_bytes = split,
+                       .pg_bin = pg_bin,
+                       .verify = verify || strcmp(op, "verify") == 0,
+                       .started_by = "ferry-dump-restore (command line)",
+                       .stop = {.stopping = cli_stopping},
+                       .progress = as_json ? NULL : cli_progress,
+                       .progress_ud = &tty};
+    ferry_rc rc =
+        strcmp(op, "copy") == 0 ? dr_copy(&opts, &report, &err) : dr_verify(&opts, &report, &err);
+    if (tty && !as_json)
+        (void)fputc('\n', stderr);
+    json_t *j = report_json(&report);
+    if (as_json && j != NULL) {
+        (void)json_object_set_new(j, "ok", json_boolean(rc == FERRY_OK));
+        if (rc != FERRY_OK)
+            (void)json_object_set_new(
+                j, "error", json_pack("{s:s, s:s}", "code", ferry_rc_str(rc), "message", err.msg));
+        (void)json_dumpf(j, stdout, JSON_INDENT(2));
+        (void)fputc('\n', stdout);
+    } else if (rc == FERRY_OK) {
+        (void)printf("%s: %" PRIu64 " tables, %" PRIu64 " rows, %.1f MB in %.1f s%s\n", op,
+                     report.tables, report.rows, (double)report.bytes / (1024.0 * 1024.0),
+                     (double)report.ms_total / 1000.0,
+                     report.verified == 1 ? "; verified equal" : "");
+    }
+    json_decref(j);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dump-restore: %s failed (%s): %s\n", op, ferry_rc_str(rc),
+                      err.msg);
+        if (report.n_differences > 0) {
+            char *d = json_dumps(report.differences, JSON_INDENT(2));
+            if (d != NULL)
+                (void)fprintf(stderr, "differences: %s\n", d);
+            free(d);
+        }
+        status = EXIT_FAILED;
+    } else {
+        status = 0;
+    }
+out:
+    dr_report_cleanup(&report);
+    free(src_pw);
+    free(tgt_pw);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "copy") == 0 || strcmp(argv[1], "verify") == 0))
+        return cli_main(argc, argv);
+    ferry_worker_def def = {.kind = FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE,
+                            .component = FERRY_COMP_DUMP_RESTORE,
+                            .name = "ferry-dump-restore",
+                            .execute = execute};
+    return ferry_worker_main(argc, argv, &def);
+}

@@ -1,0 +1,1 @@
+SELECT oid::text FROM pg_largeobject_metadata ORDER BY oid
