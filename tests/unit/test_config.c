@@ -198,8 +198,42 @@ static void parsers(void)
     CU_ASSERT_NOT_EQUAL(ferry_parse_bool("maybe", &b), 0);
 }
 
+static void secrets_resolve_by_name(void)
+{
+    char *value = NULL;
+    ferry_err err = {0};
+    CU_ASSERT_EQUAL(setenv("FERRY_SECRET_UT_DB", "s3cr3t-Value", 1), 0);
+    CU_ASSERT_EQUAL(ferry_secret_get("UT_DB", &value, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(value, "s3cr3t-Value");
+    free(value);
+    value = NULL;
+
+    /* From a file, one trailing newline dropped. */
+    char path[] = "/tmp/ferry-secret-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, "from-file\n", 10), 10);
+    (void)close(fd);
+    CU_ASSERT_EQUAL(setenv("FERRY_SECRET_UT_FILE_FILE", path, 1), 0);
+    CU_ASSERT_EQUAL(ferry_secret_get("UT_FILE", &value, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(value, "from-file");
+    free(value);
+    value = NULL;
+    (void)unlink(path);
+
+    /* Unset: a configuration error that names both variables; a bad name is refused. */
+    CU_ASSERT_EQUAL(ferry_secret_get("UT_MISSING", &value, &err), FERRY_ERR_CONFIG);
+    CU_ASSERT_PTR_NULL(value);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "FERRY_SECRET_UT_MISSING_FILE"));
+    CU_ASSERT_EQUAL(ferry_secret_get("ut-lower", &value, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_secret_get("", &value, &err), FERRY_ERR_INVALID);
+    (void)unsetenv("FERRY_SECRET_UT_DB");
+    (void)unsetenv("FERRY_SECRET_UT_FILE_FILE");
+}
+
 static const ferry_test_case cases[] = {
     {"table rows are well formed", table_rows_are_well_formed},
+    {"secrets resolve by name", secrets_resolve_by_name},
     {"loads values and defaults", loads_values_and_defaults},
     {"reports every problem at once", reports_every_problem_at_once},
     {"secret from file, conflicts, redaction", secret_from_file_and_conflicts},
