@@ -126,6 +126,14 @@ static ferry_rc pg_fail(const dr_conn *conn, const PGresult *res, const char *wh
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* Server NOTICEs ("drop cascades to ...") are expected during a copy; libpq would print them on
+ * stderr, outside the log's format. */
+static void quiet_notice(void *ud, const char *message)
+{
+    (void)ud;
+    (void)message;
+}
+
 ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out, ferry_err *err)
 {
     *out = NULL;
@@ -157,6 +165,7 @@ ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out
         dr_conn_close(conn);
         return rc;
     }
+    (void)PQsetNoticeProcessor(conn->pg, quiet_notice, NULL);
     conn->cancel = PQgetCancel(conn->pg);
     *out = conn;
     return FERRY_OK;
