@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/store.h"
 #include "machine.h"
@@ -93,13 +94,6 @@ static ferry_rc rcall(ferry_store *store, ferry_store_reply **out, ferry_err *er
         argv[argc++] = a;
     va_end(ap);
     return ferry_store_command(store, true, argc, argv, NULL, out, err);
-}
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    (void)gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* ------------------------------------------------------------------ rendering */
@@ -346,7 +340,7 @@ static answer create_app(api *a, const req *rq)
     }
     char key[128], created[24], envs[2048] = "";
     (void)snprintf(key, sizeof(key), "ferry:app:%s", spec->app);
-    (void)snprintf(created, sizeof(created), "%" PRId64, now_ms());
+    (void)snprintf(created, sizeof(created), "%" PRId64, ferry_wall_ms());
     size_t used = 0;
     for (size_t i = 0; i < spec->n_envs; i++) {
         int w =
@@ -740,7 +734,7 @@ static answer history(api *a, struct MHD_Connection *conn, const char *mig)
 static answer workers(api *a)
 {
     ferry_err err = {0};
-    int64_t now = now_ms();
+    int64_t now = ferry_wall_ms();
     char old[24];
     /* Forget workers silent for a day. */
     (void)snprintf(old, sizeof(old), "%" PRId64, now - 86400000);
@@ -842,7 +836,7 @@ static answer dead_letter_replay(api *a, const char *id)
         out = error_answer(503, "unavailable", "replaying %s to %s: %s", id, topic, err.msg);
     } else {
         char at[24];
-        (void)snprintf(at, sizeof(at), "%" PRId64, now_ms());
+        (void)snprintf(at, sizeof(at), "%" PRId64, ferry_wall_ms());
         (void)rcall(a->store, NULL, &err, "HSET", DLQ_REPLAYS, id, at, NULL);
         ferry_log(FERRY_LOG_INFO, NULL, "dead letter %s replayed to %s", id, topic);
         out = reply(202, json_pack("{s:s,s:s}", "id", id, "topic", topic));

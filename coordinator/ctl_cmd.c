@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/buf.h"
 #include "spec.h"
 #include "view.h"
@@ -33,14 +34,6 @@ static void on_watch_signal(int sig)
 {
     (void)sig;
     watch_stop = 1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Prints server or user text with control characters replaced: it must not drive the
@@ -525,7 +518,7 @@ static int cmd_status(ctl_ctx *ctx)
         goto out;
     }
     if (detail) {
-        fv_migration_detail(&view, reply.body, now_ms());
+        fv_migration_detail(&view, reply.body, ferry_wall_ms());
     } else {
         const json_t *migs = answer_array(ctx, target, &reply, "migrations", &code);
         if (migs == NULL)
@@ -588,7 +581,7 @@ static int cmd_list(ctl_ctx *ctx, list_view which)
         goto out;
     switch (which) {
     case LIST_STEPS:
-        fv_steps_table(&view, items, now_ms());
+        fv_steps_table(&view, items, ferry_wall_ms());
         break;
     case LIST_WORKERS:
         fv_workers_table(&view, items);

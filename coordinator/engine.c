@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "command.h"
+#include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/steps.h"
 #include "ferry/wire.h"
@@ -40,13 +41,6 @@ struct engine {
 static const char *const kind_names[KINDS] = {NULL, "dump_restore", "file_sync", "dns", "app"};
 
 /* ------------------------------------------------------------------ small helpers */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int kind_index(const char *name)
 {
@@ -668,7 +662,7 @@ void engine_tick(engine *eng)
     sweep_timers(eng);
     sweep_leases(eng);
     sweep_unclaimed(eng);
-    int64_t mono = mono_ms();
+    int64_t mono = ferry_mono_ms();
     if (mono - eng->last_sweep > 30000) {
         limits_sweep(eng);
         eng->last_sweep = mono;
@@ -786,7 +780,7 @@ ferry_rc engine_run(engine *eng, const atomic_bool *stop, ferry_err *err)
             (void)redis_now(eng, err);
             evaluate_all(eng);
             engine_tick(eng);
-            eng->last_tick = mono_ms();
+            eng->last_tick = ferry_mono_ms();
             started = true;
         }
         ferry_store_entries *ents = NULL;
@@ -816,9 +810,9 @@ ferry_rc engine_run(engine *eng, const atomic_bool *stop, ferry_err *err)
             read_pending = false;
         }
         ferry_store_entries_free(ents);
-        if (mono_ms() - eng->last_tick >= eng->cfg.tick_ms) {
+        if (ferry_mono_ms() - eng->last_tick >= eng->cfg.tick_ms) {
             engine_tick(eng);
-            eng->last_tick = mono_ms();
+            eng->last_tick = ferry_mono_ms();
         }
         backoff_ms = 100;
         continue;

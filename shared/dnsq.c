@@ -1,4 +1,5 @@
 /* dnsq.c - one DNS question to one server: UDP, TCP when truncated, a deadline for both. */
+#include "ferry/clock.h"
 #include "ferry/dnsq.h"
 
 #include <arpa/inet.h>
@@ -352,17 +353,10 @@ out:
 
 /* ---------------------------------------------------------------- transport */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until deadline, for poll(): 0 when passed. */
 static int left_ms(int64_t deadline)
 {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - ferry_mono_ms();
     if (left <= 0)
         return 0;
     return left > 86400000 ? 86400000 : (int)left;
@@ -495,10 +489,10 @@ static ferry_rc udp_exchange(const ferry_dnsq_request *req, const struct sockadd
         goto out;
     }
     int64_t interval = timeout_ms / DNSQ_UDP_SENDS > 0 ? timeout_ms / DNSQ_UDP_SENDS : 1;
-    int64_t next_send = now_ms();
+    int64_t next_send = ferry_mono_ms();
     int sends = 0;
     for (;;) {
-        int64_t now = now_ms();
+        int64_t now = ferry_mono_ms();
         if (now >= deadline) {
             rc = ferry_err_set(err, FERRY_ERR_TIMEOUT, "DNS " QFMT ": no answer within %ld ms",
                                QARGS(req), timeout_ms);
@@ -702,7 +696,7 @@ ferry_rc ferry_dnsq_query(const ferry_dnsq_request *req, ferry_dnsq_answer *ans,
         goto out;
 
     long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DNSQ_DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ferry_mono_ms() + timeout_ms;
     if (!req->tcp) {
         rc = udp_exchange(req, &ss, sslen, q, qlen, deadline, timeout_ms, &truncated, ans, err);
         if (rc != FERRY_OK || !truncated)

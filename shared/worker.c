@@ -15,6 +15,7 @@
  * worker.mu guards the slots and the running count; a step context's own mutex guards its
  * progress and results. Lock order: worker.mu, then a context's mutex.
  */
+#include "ferry/clock.h"
 #include "ferry/worker.h"
 
 #include <errno.h>
@@ -136,23 +137,6 @@ static void on_signal(int sig)
 
 /* ------------------------------------------------------------------ time */
 
-static int64_t clock_ms(clockid_t clk)
-{
-    struct timespec ts;
-    (void)clock_gettime(clk, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    return clock_ms(CLOCK_MONOTONIC);
-}
-
-static int64_t wall_ms(void)
-{
-    return clock_ms(CLOCK_REALTIME);
-}
-
 /* Waits on w->changed (w->mu held) for at most ms. The condition uses CLOCK_MONOTONIC. */
 static void wait_ms(worker *w, int64_t ms)
 {
@@ -167,13 +151,6 @@ static void wait_ms(worker *w, int64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     (void)pthread_cond_timedwait(&w->changed, &w->mu, &ts);
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* ------------------------------------------------------------------ step contexts */
@@ -208,7 +185,7 @@ static ferry_step_ctx *ctx_new(worker *w, Ferry__V1__StepCommand *cmd)
     ctx->ref.attempt = cmd->attempt;
     ctx->deadline_ms = cmd->deadline_unix_ms;
     atomic_init(&ctx->stop, STOP_NONE);
-    ctx->renew_tried_ms = ctx->renew_ok_ms = mono_ms(); /* the claim set the lease */
+    ctx->renew_tried_ms = ctx->renew_ok_ms = ferry_mono_ms(); /* the claim set the lease */
     return ctx;
 }
 
@@ -231,7 +208,7 @@ bool ferry_step_stopping(const ferry_step_ctx *ctx)
     ferry_step_ctx *c = (ferry_step_ctx *)ctx;
     if (atomic_load(&c->stop) != STOP_NONE)
         return true;
-    if (c->deadline_ms > 0 && wall_ms() >= c->deadline_ms) {
+    if (c->deadline_ms > 0 && ferry_wall_ms() >= c->deadline_ms) {
         ctx_stop(c, STOP_DEADLINE);
         return true;
     }
@@ -375,7 +352,7 @@ static void step_finish(slot *s, ferry_step_ctx *ctx, ferry_rc rc, const ferry_e
             retryable, has_progress ? &progress : NULL, ctx->results, ctx->n_results, &seen, &err);
         if (frc == FERRY_OK) {
             char ms[24];
-            (void)snprintf(ms, sizeof(ms), "%" PRId64, mono_ms() - began_ms);
+            (void)snprintf(ms, sizeof(ms), "%" PRId64, ferry_mono_ms() - began_ms);
             if (outcome == FERRY_STEP_FAILED)
                 ferry_log_kv(FERRY_LOG_WARN, &lc, "step failed", "code", ferry_rc_str(error.code),
                              "retryable", retryable ? "true" : "false", "error", error.msg,
@@ -405,7 +382,7 @@ static void step_finish(slot *s, ferry_step_ctx *ctx, ferry_rc rc, const ferry_e
         }
         ferry_log_kv(FERRY_LOG_WARN, &lc, "finish failed; trying again", "outcome", outcome_name,
                      "error", err.msg, NULL);
-        sleep_ms(RETRY_MS);
+        ferry_sleep_ms(RETRY_MS);
     }
 }
 
@@ -427,7 +404,7 @@ static void *executor_main(void *arg)
                      ferry_wire_operation_name(ctx->cmd->operation), NULL);
         ferry_err err;
         ferry_err_clear(&err);
-        int64_t began = mono_ms();
+        int64_t began = ferry_mono_ms();
         ferry_rc rc = w->def->execute(ctx, ctx->cmd, w->def->ud, &err);
         (void)pthread_mutex_lock(&w->mu);
         ctx->finishing = true;
@@ -464,7 +441,7 @@ static size_t lease_collect(worker *w, renew_job *jobs, int64_t now)
 {
     size_t n = 0;
     int64_t third = w->lease_ms / 3;
-    int64_t wall = wall_ms();
+    int64_t wall = ferry_wall_ms();
     for (size_t i = 0; i < w->concurrency; i++) {
         ferry_step_ctx *ctx = w->slots[i].ctx;
         if (ctx == NULL)
@@ -517,7 +494,7 @@ static void lease_renew(worker *w, const renew_job *j)
     if (ctx != NULL && ctx->gen == j->gen) {
         expected = ctx->finishing;
         if (rc == FERRY_OK) {
-            ctx->renew_ok_ms = mono_ms();
+            ctx->renew_ok_ms = ferry_mono_ms();
             ctx->renew_failing = false;
         } else if (rc == FERRY_ERR_LEASE_LOST) {
             /* Lease loss outranks an earlier deadline or shutdown: the finish is refused. */
@@ -547,7 +524,7 @@ static void *lease_main(void *arg)
     }
     (void)pthread_mutex_lock(&w->mu);
     while (!w->threads_exit) {
-        size_t n = lease_collect(w, jobs, mono_ms());
+        size_t n = lease_collect(w, jobs, ferry_mono_ms());
         (void)pthread_mutex_unlock(&w->mu);
         for (size_t i = 0; i < n; i++)
             lease_renew(w, &jobs[i]);
@@ -657,7 +634,7 @@ static void *heartbeat_main(void *arg)
     bool failing = false;
     (void)pthread_mutex_lock(&w->mu);
     while (!w->threads_exit) {
-        int64_t next = mono_ms() + w->heartbeat_ms;
+        int64_t next = ferry_mono_ms() + w->heartbeat_ms;
         (void)pthread_mutex_unlock(&w->mu);
         ferry_err err;
         ferry_rc rc = heartbeat_write(w, &err);
@@ -667,8 +644,8 @@ static void *heartbeat_main(void *arg)
             ferry_log(FERRY_LOG_INFO, NULL, "heartbeat written again");
         failing = rc != FERRY_OK;
         (void)pthread_mutex_lock(&w->mu);
-        while (!w->threads_exit && mono_ms() < next)
-            wait_ms(w, next - mono_ms());
+        while (!w->threads_exit && ferry_mono_ms() < next)
+            wait_ms(w, next - ferry_mono_ms());
     }
     (void)pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -842,10 +819,10 @@ static void *consumer_main(void *arg)
 
     while (!atomic_load(&w->stop_taking)) {
         /* Messages held back go first, in order, while an executor is free. */
-        while (n_held > 0 && slots_free(w) > 0 && mono_ms() >= retry_at &&
+        while (n_held > 0 && slots_free(w) > 0 && ferry_mono_ms() >= retry_at &&
                !atomic_load(&w->stop_taking)) {
             if (consumer_handle(w, held[0]) == HANDLED_RETRY) {
-                retry_at = mono_ms() + RETRY_MS;
+                retry_at = ferry_mono_ms() + RETRY_MS;
                 break;
             }
             ferry_bus_msg_free(held[0]);
@@ -889,7 +866,7 @@ static void *consumer_main(void *arg)
         }
         if (rc != FERRY_OK) {
             /* Informational (broker away, topic not there yet): librdkafka recovers. */
-            int64_t now = mono_ms();
+            int64_t now = ferry_mono_ms();
             if (strcmp(last_error, err.msg) != 0 || now - last_error_at > 60000) {
                 ferry_log_kv(FERRY_LOG_INFO, NULL, "kafka consumer", "error", err.msg, NULL);
                 (void)snprintf(last_error, sizeof(last_error), "%s", err.msg);
@@ -1116,12 +1093,12 @@ static void worker_shutdown(worker *w, pthread_t consumer, pthread_t lease, pthr
     (void)pthread_join(consumer, NULL);
 
     (void)pthread_mutex_lock(&w->mu);
-    int64_t drain_until = mono_ms() + w->drain_ms;
+    int64_t drain_until = ferry_mono_ms() + w->drain_ms;
     if (w->running > 0)
         ferry_log(FERRY_LOG_INFO, NULL, "draining %zu running step(s) for up to %" PRId64 " ms",
                   w->running, w->drain_ms);
-    while (w->running > 0 && mono_ms() < drain_until)
-        wait_ms(w, drain_until - mono_ms());
+    while (w->running > 0 && ferry_mono_ms() < drain_until)
+        wait_ms(w, drain_until - ferry_mono_ms());
     if (w->running > 0) {
         ferry_log(FERRY_LOG_INFO, NULL, "stopping %zu step(s) to release them", w->running);
         for (size_t i = 0; i < w->concurrency; i++) {
@@ -1129,14 +1106,14 @@ static void worker_shutdown(worker *w, pthread_t consumer, pthread_t lease, pthr
                 ctx_stop(w->slots[i].ctx, STOP_SHUTDOWN);
         }
     }
-    int64_t said = mono_ms();
+    int64_t said = ferry_mono_ms();
     while (w->running > 0) {
         wait_ms(w, TICK_MS);
-        if (mono_ms() - said >= 5000) {
+        if (ferry_mono_ms() - said >= 5000) {
             ferry_log(FERRY_LOG_WARN, NULL,
                       "still waiting for %zu step(s) to stop (a second signal exits at once)",
                       w->running);
-            said = mono_ms();
+            said = ferry_mono_ms();
         }
     }
     w->executors_exit = true;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ferry.pb-c.h"
+#include "ferry/clock.h"
 #include "ferry/bus.h"
 #include "ferry/config.h"
 #include "ferry_test.h"
@@ -20,20 +21,6 @@ static char steps_topic[128];   /* 3 partitions: StepCommand round trip */
 static char garbage_topic[128]; /* 3 partitions: undecodable input */
 static char dlq_topic[128];     /* 1 partition: dead letters */
 static char pause_topic[128];   /* 3 partitions: pause/resume */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int suite_setup(void)
 {
@@ -83,8 +70,8 @@ static ferry_bus_consumer *consumer_open(const char *group, const char *topic)
  * on; a fatal one fails the test. */
 static ferry_bus_msg *poll_one(ferry_bus_consumer *consumer, int max_ms)
 {
-    int64_t deadline = mono_ms() + max_ms;
-    while (mono_ms() < deadline) {
+    int64_t deadline = ferry_mono_ms() + max_ms;
+    while (ferry_mono_ms() < deadline) {
         ferry_bus_msg *msg = NULL;
         ferry_err err;
         ferry_rc rc = ferry_bus_poll(consumer, 200, &msg, &err);
@@ -105,15 +92,15 @@ static ferry_bus_msg *poll_one(ferry_bus_consumer *consumer, int max_ms)
  * poll that brings the assignment may also bring a message: it goes to *held (caller frees). */
 static int64_t wait_assigned(ferry_bus_consumer *consumer, int max_ms, ferry_bus_msg **held)
 {
-    int64_t start = mono_ms();
+    int64_t start = ferry_mono_ms();
     *held = NULL;
-    while (mono_ms() - start < max_ms) {
+    while (ferry_mono_ms() - start < max_ms) {
         ferry_err err;
         ferry_rc rc = ferry_bus_poll(consumer, 100, held, &err);
         if (rc != FERRY_OK)
             fprintf(stderr, "poll: %s\n", err.msg);
         if (ferry_bus_assigned(consumer) > 0 || *held != NULL)
-            return mono_ms() - start;
+            return ferry_mono_ms() - start;
     }
     return -1;
 }
@@ -123,10 +110,10 @@ static void create_topics_twice(void)
     ferry_err err;
     const char *three[] = {steps_topic, garbage_topic, pause_topic};
     const char *one[] = {dlq_topic};
-    int64_t start = mono_ms();
+    int64_t start = ferry_mono_ms();
     ferry_rc rc = ferry_bus_create_topics(brokers, three, 3, 3, 1, 30000, &err);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
-    printf("\n  create 3 topics: %lld ms\n", (long long)(mono_ms() - start));
+    printf("\n  create 3 topics: %lld ms\n", (long long)(ferry_mono_ms() - start));
     rc = ferry_bus_create_topics(brokers, one, 1, 1, -1, 30000, &err);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
     /* Again: a topic that exists is success. */
@@ -227,21 +214,21 @@ static void step_command_through_a_group(void)
     uint8_t *payload = step_command_pack(&len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
     const char *key = "shop-production-dr-0001";
-    int64_t start = mono_ms();
+    int64_t start = ferry_mono_ms();
     ferry_rc rc = ferry_bus_publish(producer, steps_topic, key, strlen(key), payload, len, &err);
     free(payload);
     if (rc != FERRY_OK)
         fprintf(stderr, "publish: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
     printf("\n  first synchronous publish (connect + metadata + idempotent init): %lld ms\n",
-           (long long)(mono_ms() - start));
-    start = mono_ms();
+           (long long)(ferry_mono_ms() - start));
+    start = ferry_mono_ms();
     rc = ferry_bus_publish(producer, steps_topic, "warm", 4, "", 0, &err);
     CU_ASSERT_EQUAL(rc, FERRY_OK);
-    printf("  second synchronous publish: %lld ms\n", (long long)(mono_ms() - start));
+    printf("  second synchronous publish: %lld ms\n", (long long)(ferry_mono_ms() - start));
 
     /* First member of a new group: measure the join, then the message. */
-    start = mono_ms();
+    start = ferry_mono_ms();
     ferry_bus_consumer *consumer = consumer_open(group, steps_topic);
     CU_ASSERT_PTR_NOT_NULL_FATAL(consumer);
     ferry_bus_msg *msg = NULL;
@@ -253,7 +240,7 @@ static void step_command_through_a_group(void)
     if (msg == NULL)
         msg = poll_one(consumer, WAIT_MS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(msg);
-    printf("  subscribe to first message: %lld ms\n", (long long)(mono_ms() - start));
+    printf("  subscribe to first message: %lld ms\n", (long long)(ferry_mono_ms() - start));
     if (msg->len == 0) { /* the "warm" message may come first: it sits on its own partition */
         ferry_bus_msg_free(msg);
         msg = poll_one(consumer, WAIT_MS);
@@ -273,10 +260,10 @@ static void step_command_through_a_group(void)
     ferry_bus_msg foreign = {.topic = steps_topic, .partition = 7, .offset = 0};
     CU_ASSERT_EQUAL(ferry_bus_commit(consumer, &foreign, &err), FERRY_ERR_CONFLICT);
     /* The "warm" message is left uncommitted on purpose: it must come back below. */
-    start = mono_ms();
+    start = ferry_mono_ms();
     rc = ferry_bus_consumer_close(consumer, &err);
     CU_ASSERT_EQUAL(rc, FERRY_OK);
-    printf("  consumer close: %lld ms\n", (long long)(mono_ms() - start));
+    printf("  consumer close: %lld ms\n", (long long)(ferry_mono_ms() - start));
     CU_ASSERT_EQUAL(ferry_bus_consumer_close(consumer, &err), FERRY_OK); /* twice is fine */
     CU_ASSERT_EQUAL(ferry_bus_poll(consumer, 0, &msg, &err), FERRY_ERR_INVALID);
     ferry_bus_consumer_free(consumer);
@@ -285,16 +272,16 @@ static void step_command_through_a_group(void)
      * message and a marker published now, never the committed command. */
     consumer = consumer_open(group, steps_topic);
     CU_ASSERT_PTR_NOT_NULL_FATAL(consumer);
-    start = mono_ms();
+    start = ferry_mono_ms();
     joined = wait_assigned(consumer, WAIT_MS, &msg);
     CU_ASSERT_TRUE_FATAL(joined >= 0);
     printf("  second join of the same group: %lld ms\n", (long long)joined);
     rc = ferry_bus_publish(producer, steps_topic, "marker", 6, "marker", 6, &err);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
     bool saw_warm = false, saw_marker = false;
-    int64_t until = mono_ms() + QUIET_MS;
-    while (mono_ms() < until || !(saw_warm && saw_marker)) {
-        if (mono_ms() > start + WAIT_MS)
+    int64_t until = ferry_mono_ms() + QUIET_MS;
+    while (ferry_mono_ms() < until || !(saw_warm && saw_marker)) {
+        if (ferry_mono_ms() > start + WAIT_MS)
             break;
         if (msg == NULL)
             msg = poll_one(consumer, 200);
@@ -361,7 +348,7 @@ static void garbage_goes_to_the_dead_letter_topic(void)
         ferry__v1__step_command__free_unpacked(cmd, NULL);
     char id[256];
     ferry_bus_consumer_id(consumer, id, sizeof(id));
-    int64_t before = wall_ms();
+    int64_t before = ferry_wall_ms();
     rc = ferry_bus_dead_letter(producer, dlq_topic, msg, "undecodable StepCommand", id, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "dead letter: %s\n", err.msg);
@@ -391,7 +378,7 @@ static void garbage_goes_to_the_dead_letter_topic(void)
     CU_ASSERT_EQUAL(memcmp(dl->payload.data, garbage, sizeof(garbage)), 0);
     CU_ASSERT_EQUAL(dl->key.len, 8);
     CU_ASSERT_STRING_EQUAL(dl->consumer, id);
-    CU_ASSERT_TRUE(dl->at_unix_ms >= before - 1000 && dl->at_unix_ms <= wall_ms() + 1000);
+    CU_ASSERT_TRUE(dl->at_unix_ms >= before - 1000 && dl->at_unix_ms <= ferry_wall_ms() + 1000);
     ferry__v1__dead_letter__free_unpacked(dl, NULL);
     ferry_bus_msg_free(msg);
     ferry_bus_consumer_free(consumer);
@@ -472,25 +459,25 @@ static void pause_survives_rebalances_and_resume_continues(void)
     CU_ASSERT_EQUAL(ferry_bus_pause(c1, &err), FERRY_OK);
     CU_ASSERT_EQUAL(ferry_bus_commit(c1, msg, &err), FERRY_OK); /* the claim would go here */
     ferry_bus_msg_free(msg);
-    for (int64_t until = mono_ms() + QUIET_MS; mono_ms() < until;)
+    for (int64_t until = ferry_mono_ms() + QUIET_MS; ferry_mono_ms() < until;)
         poll_paused(c1);
 
     /* Another member joins: everything is revoked and reassigned (eager range protocol). */
     unsigned before = ferry_bus_rebalances(c1);
     ferry_bus_consumer *c2 = consumer_open(group, pause_topic);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c2);
-    int64_t start = mono_ms();
-    while (mono_ms() - start < WAIT_MS &&
+    int64_t start = ferry_mono_ms();
+    while (ferry_mono_ms() - start < WAIT_MS &&
            !(ferry_bus_assigned(c2) > 0 && ferry_bus_rebalances(c1) >= before + 2 &&
              ferry_bus_assigned(c1) > 0)) {
         poll_paused(c1);
         poll_counting(c2, seen, N);
     }
     printf("\n  rebalance for a joining member: %lld ms; c1 has %d partition(s), c2 %d\n",
-           (long long)(mono_ms() - start), ferry_bus_assigned(c1), ferry_bus_assigned(c2));
+           (long long)(ferry_mono_ms() - start), ferry_bus_assigned(c1), ferry_bus_assigned(c2));
     CU_ASSERT_TRUE(ferry_bus_assigned(c2) > 0);
     CU_ASSERT_TRUE(ferry_bus_assigned(c1) > 0);
-    for (int64_t until = mono_ms() + QUIET_MS; mono_ms() < until;) {
+    for (int64_t until = ferry_mono_ms() + QUIET_MS; ferry_mono_ms() < until;) {
         poll_paused(c1);
         poll_counting(c2, seen, N);
     }
@@ -499,20 +486,20 @@ static void pause_survives_rebalances_and_resume_continues(void)
     before = ferry_bus_rebalances(c1);
     CU_ASSERT_EQUAL(ferry_bus_consumer_close(c2, &err), FERRY_OK);
     ferry_bus_consumer_free(c2);
-    start = mono_ms();
-    while (mono_ms() - start < WAIT_MS &&
+    start = ferry_mono_ms();
+    while (ferry_mono_ms() - start < WAIT_MS &&
            !(ferry_bus_rebalances(c1) >= before + 2 && ferry_bus_assigned(c1) == 3))
         poll_paused(c1);
-    printf("  rebalance for a leaving member: %lld ms\n", (long long)(mono_ms() - start));
+    printf("  rebalance for a leaving member: %lld ms\n", (long long)(ferry_mono_ms() - start));
     CU_ASSERT_EQUAL(ferry_bus_assigned(c1), 3);
-    for (int64_t until = mono_ms() + QUIET_MS; mono_ms() < until;)
+    for (int64_t until = ferry_mono_ms() + QUIET_MS; ferry_mono_ms() < until;)
         poll_paused(c1);
 
     CU_ASSERT_EQUAL(ferry_bus_resume(c1, &err), FERRY_OK);
     CU_ASSERT_EQUAL(ferry_bus_resume(c1, &err), FERRY_OK); /* nothing left to resume */
     int total = 0;
-    start = mono_ms();
-    while (mono_ms() - start < WAIT_MS) {
+    start = ferry_mono_ms();
+    while (ferry_mono_ms() - start < WAIT_MS) {
         total = 0;
         for (int i = 0; i < N; i++)
             total += seen[i] > 0;
@@ -520,7 +507,7 @@ static void pause_survives_rebalances_and_resume_continues(void)
             break;
         poll_counting(c1, seen, N);
     }
-    for (int64_t until = mono_ms() + QUIET_MS; mono_ms() < until;)
+    for (int64_t until = ferry_mono_ms() + QUIET_MS; ferry_mono_ms() < until;)
         poll_counting(c1, seen, N); /* anything more would be a duplicate */
     for (int i = 0; i < N; i++) {
         if (seen[i] != 1)
@@ -541,9 +528,9 @@ static void unreachable_broker_fails_in_bounded_time(void)
     ferry_bus_producer *producer = NULL;
     CU_ASSERT_EQUAL_FATAL(ferry_bus_producer_new(&cfg, &producer, &err), FERRY_OK);
 
-    int64_t start = mono_ms();
+    int64_t start = ferry_mono_ms();
     ferry_rc rc = ferry_bus_publish(producer, "ferry.test.unreachable", "k", 1, "v", 1, &err);
-    int64_t took = mono_ms() - start;
+    int64_t took = ferry_mono_ms() - start;
     printf("\n  publish, unreachable: %lld ms, %s: %s\n", (long long)took, ferry_rc_str(rc),
            err.msg);
     CU_ASSERT_EQUAL(rc, FERRY_ERR_UNAVAILABLE);
@@ -551,12 +538,12 @@ static void unreachable_broker_fails_in_bounded_time(void)
     CU_ASSERT_TRUE(took < TIMEOUT + SLACK);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, UNREACHABLE));
 
-    start = mono_ms();
+    start = ferry_mono_ms();
     CU_ASSERT_EQUAL(
         ferry_bus_publish_async(producer, "ferry.test.unreachable", "k", 1, "v", 1, &err),
         FERRY_OK);
     rc = ferry_bus_flush(producer, 2 * TIMEOUT, &err);
-    took = mono_ms() - start;
+    took = ferry_mono_ms() - start;
     printf("  async publish + flush, unreachable: %lld ms, %s: %s\n", (long long)took,
            ferry_rc_str(rc), err.msg);
     CU_ASSERT_EQUAL(rc, FERRY_ERR_UNAVAILABLE);
@@ -570,16 +557,16 @@ static void unreachable_broker_fails_in_bounded_time(void)
     rc = ferry_bus_flush(producer, 200, &err);
     CU_ASSERT_TRUE(rc == FERRY_ERR_TIMEOUT || rc == FERRY_ERR_UNAVAILABLE);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "still queued"));
-    start = mono_ms();
+    start = ferry_mono_ms();
     ferry_bus_producer_free(producer);
-    took = mono_ms() - start;
+    took = ferry_mono_ms() - start;
     printf("  producer free with a message queued: %lld ms\n", (long long)took);
     CU_ASSERT_TRUE(took < 1000 + SLACK);
 
     const char *names[] = {"ferry.test.unreachable"};
-    start = mono_ms();
+    start = ferry_mono_ms();
     rc = ferry_bus_create_topics(UNREACHABLE, names, 1, 3, 1, TIMEOUT, &err);
-    took = mono_ms() - start;
+    took = ferry_mono_ms() - start;
     printf("  create topics, unreachable: %lld ms, %s: %s\n", (long long)took, ferry_rc_str(rc),
            err.msg);
     CU_ASSERT_TRUE(rc == FERRY_ERR_UNAVAILABLE || rc == FERRY_ERR_TIMEOUT);
@@ -590,7 +577,7 @@ static void unreachable_broker_fails_in_bounded_time(void)
     CU_ASSERT_EQUAL_FATAL(ferry_bus_consumer_new(&cfg, &consumer, &err), FERRY_OK);
     CU_ASSERT_EQUAL(ferry_bus_subscribe(consumer, names, 1, &err), FERRY_OK);
     int errors = 0;
-    for (int64_t until = mono_ms() + 2000; mono_ms() < until;) {
+    for (int64_t until = ferry_mono_ms() + 2000; ferry_mono_ms() < until;) {
         ferry_bus_msg *msg = NULL;
         rc = ferry_bus_poll(consumer, 100, &msg, &err);
         CU_ASSERT_PTR_NULL(msg);
@@ -601,10 +588,10 @@ static void unreachable_broker_fails_in_bounded_time(void)
         }
     }
     CU_ASSERT_TRUE(errors > 0);
-    start = mono_ms();
+    start = ferry_mono_ms();
     rc = ferry_bus_consumer_close(consumer, &err);
     ferry_bus_consumer_free(consumer);
-    took = mono_ms() - start;
+    took = ferry_mono_ms() - start;
     printf("  consumer close + free, unreachable: %lld ms, %s\n", (long long)took,
            ferry_rc_str(rc));
     CU_ASSERT_TRUE(took < TIMEOUT + SLACK);

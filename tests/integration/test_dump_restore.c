@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dr.h"
+#include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry_test.h"
 
@@ -364,13 +365,6 @@ static void stopped_copy_is_marked_incomplete(void)
     assert_same();
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs the binary's copy; returns its pid (the caller waits). */
 static pid_t spawn_copy(void)
 {
@@ -406,8 +400,8 @@ static void killed_copy_converges(void)
                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND "
                    "application_name = 'ferry-dump-restore' AND query LIKE 'COPY %%FROM STDIN%%'",
                    tgt_db);
-    int64_t until = mono_ms() + 60000;
-    while (strcmp(v, "0") == 0 && mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + 60000;
+    while (strcmp(v, "0") == 0 && ferry_mono_ms() < until) {
         value(t, sql, v, sizeof(v));
         struct timespec ts = {0, 20 * 1000000L};
         (void)nanosleep(&ts, NULL);

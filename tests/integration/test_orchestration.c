@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/bus.h"
 #include "ferry/http.h"
 #include "ferry/store.h"
@@ -67,7 +68,7 @@ typedef struct proc {
     int status;         /* wait status once reaped */
     bool reported;      /* its unexpected end was reported */
     bool stopped;       /* the test ended it on purpose */
-    int64_t started_at; /* mono_ms() at its start */
+    int64_t started_at; /* ferry_mono_ms() at its start */
 } proc;
 
 static char dir[256]; /* the run's temp directory: logs */
@@ -87,27 +88,6 @@ static int64_t case_started;
 static bool coord_lost(void);
 
 /* ------------------------------------------------------------------ time */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* ------------------------------------------------------------------ checks */
 
@@ -139,12 +119,12 @@ static bool expect_(bool ok, const char *text, const char *file, int line, const
 
 static void case_begin(void)
 {
-    case_started = mono_ms();
+    case_started = ferry_mono_ms();
 }
 
 static void case_end(void)
 {
-    printf("\n  (%.1f s) ", (double)(mono_ms() - case_started) / 1000.0);
+    printf("\n  (%.1f s) ", (double)(ferry_mono_ms() - case_started) / 1000.0);
     (void)fflush(stdout);
 }
 
@@ -496,7 +476,7 @@ static bool want_met(const json_t *m, const want *w)
  * after printing the last one seen. Turning failed when that is not expected ends it at once. */
 static json_t *mig_wait_(const char *id, const want *w, int ms, int line)
 {
-    int64_t until = mono_ms() + ms;
+    int64_t until = ferry_mono_ms() + ms;
     json_t *m = NULL;
     long status = 0;
     for (;;) {
@@ -505,10 +485,10 @@ static json_t *mig_wait_(const char *id, const want *w, int ms, int line)
             return m;
         bool failed = status == 200 && strcmp(w->state, "failed") != 0 &&
                       strcmp(jstr(m, "state"), "failed") == 0;
-        if (failed || mono_ms() >= until || coord_lost())
+        if (failed || ferry_mono_ms() >= until || coord_lost())
             break;
         json_decref(m);
-        sleep_ms(100);
+        ferry_sleep_ms(100);
     }
     expect_(false, "migration reached the expected state", __FILE__, line,
             "%s: waited %d ms for state %s, phase %s, pass >= %" PRId64 ", cycle >= %" PRId64
@@ -558,7 +538,7 @@ static json_t *step_find(const json_t *steps, const char *mig, const char *purpo
 static json_t *step_wait_(const char *app, const char *mig, const char *purpose, const char *state,
                           int ms, int line)
 {
-    int64_t until = mono_ms() + ms;
+    int64_t until = ferry_mono_ms() + ms;
     json_t *steps = NULL;
     for (;;) {
         steps = steps_get(app);
@@ -568,10 +548,10 @@ static json_t *step_wait_(const char *app, const char *mig, const char *purpose,
             json_decref(steps);
             return s;
         }
-        if (mono_ms() >= until || coord_lost())
+        if (ferry_mono_ms() >= until || coord_lost())
             break;
         json_decref(steps);
-        sleep_ms(100);
+        ferry_sleep_ms(100);
     }
     expect_(false, "step reached the expected state", __FILE__, line,
             "%s: waited %d ms for a %s step in state %s", mig, ms, purpose, state);
@@ -803,7 +783,7 @@ static proc *proc_spawn(const char *name, const char *kind, int concurrency)
     if (pid < 0)
         return NULL;
     p->pid = pid;
-    p->started_at = mono_ms();
+    p->started_at = ferry_mono_ms();
     if (kind != NULL)
         (void)snprintf(p->id, sizeof(p->id), "%s@%s:%ld", kind, host, (long)pid);
     n_procs++;
@@ -813,16 +793,16 @@ static proc *proc_spawn(const char *name, const char *kind, int concurrency)
 /* Waits up to ms for p to end; true when it did (its status in p->status). */
 static bool proc_reap(proc *p, int ms)
 {
-    int64_t until = mono_ms() + ms;
+    int64_t until = ferry_mono_ms() + ms;
     while (p->pid > 0) {
         pid_t r = waitpid(p->pid, &p->status, WNOHANG);
         if (r == p->pid || (r < 0 && errno == ECHILD)) {
             p->pid = 0;
             return true;
         }
-        if (mono_ms() >= until)
+        if (ferry_mono_ms() >= until)
             return false;
-        sleep_ms(20);
+        ferry_sleep_ms(20);
     }
     return true;
 }
@@ -844,7 +824,7 @@ static bool proc_stop(proc *p, int grace_ms)
     if (p->pid <= 0)
         return false;
     p->stopped = true;
-    int64_t termed_at = mono_ms();
+    int64_t termed_at = ferry_mono_ms();
     (void)kill(p->pid, SIGTERM);
     if (proc_reap(p, grace_ms))
         return proc_clean(p, termed_at);
@@ -941,8 +921,8 @@ static bool coordinator_start(void)
     coord = proc_spawn(name, NULL, 0);
     if (coord == NULL)
         return false;
-    int64_t until = mono_ms() + WAIT_MS;
-    while (mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while (ferry_mono_ms() < until) {
         if (proc_reap(coord, 0)) {
             char st[32];
             proc_status_text(coord, st, sizeof(st));
@@ -956,7 +936,7 @@ static bool coordinator_start(void)
         json_decref(j);
         if (ok)
             return true;
-        sleep_ms(100);
+        ferry_sleep_ms(100);
     }
     printf("\n  %s did not answer /v1/health within %d ms", coord->name, WAIT_MS);
     log_tail(coord);
@@ -977,9 +957,9 @@ static proc *worker_start(const char *kind, int concurrency)
 /* Waits until each of ws[0..n) has Kafka partitions and is listed alive by the API. */
 static bool workers_ready(proc *const *ws, size_t n)
 {
-    int64_t until = mono_ms() + WAIT_MS;
+    int64_t until = ferry_mono_ms() + WAIT_MS;
     size_t ready = 0;
-    while (mono_ms() < until) {
+    while (ferry_mono_ms() < until) {
         long status = 0;
         json_t *j = api("GET", "/v1/workers", NULL, &status);
         ready = 0;
@@ -1000,7 +980,7 @@ static bool workers_ready(proc *const *ws, size_t n)
             return true;
         if (coord_lost())
             break;
-        sleep_ms(200);
+        ferry_sleep_ms(200);
     }
     printf("\n  %zu of %zu workers ready after %d ms", ready, n, WAIT_MS);
     return false;
@@ -1085,7 +1065,7 @@ static int setup_run(void)
         return 1;
     (void)snprintf(brokers, sizeof(brokers), "%s", ferry_cfg_str(cfg, "kafka.brokers"));
     (void)snprintf(prefix, sizeof(prefix), "t%ld-%lld.", (long)getpid(),
-                   (long long)(wall_ms() / 1000));
+                   (long long)(ferry_wall_ms() / 1000));
     if (!db_claim(ferry_cfg_str(cfg, "redis.url"), ferry_cfg_str(cfg, "redis.password")))
         return 1;
     http = ferry_http_new();
@@ -1529,7 +1509,7 @@ static void test_interrupt(void)
     char fs_id[64];
     (void)snprintf(fs_id, sizeof(fs_id), "%s", jstr(fs, "id"));
 
-    int64_t asked = wall_ms();
+    int64_t asked = ferry_wall_ms();
     json_t *j = app_post(app, "stop", "{\"env\": \"production\", \"interrupt\": true}", 202);
     json_decref(j);
     m = mig_wait(prod, WAIT_MS, .state = "failed");
@@ -1540,8 +1520,8 @@ static void test_interrupt(void)
     /* The worker sees its renewal refused and its run ends. */
     size_t n = 0;
     long long ended = -1;
-    int64_t until = mono_ms() + 10000;
-    while (ended < 0 && mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + 10000;
+    while (ended < 0 && ferry_mono_ms() < until) {
         free(runs);
         runs = runs_get(prod, &n);
         for (size_t i = 0; runs != NULL && i < n; i++) {
@@ -1549,7 +1529,7 @@ static void test_interrupt(void)
                 ended = runs[i].end;
         }
         if (ended < 0)
-            sleep_ms(100);
+            ferry_sleep_ms(100);
     }
     REQUIRE(ended >= 0, "the hanging run of %s ended", fs_id);
     printf("\n  the hanging run ended %lld ms after the interrupt", ended - asked);
@@ -1686,7 +1666,7 @@ static void test_worker_killed(void)
     REQUIRE(jnum(dr, "attempt") == 1, "attempt 1");
 
     proc_kill9(victim);
-    int64_t killed = wall_ms();
+    int64_t killed = ferry_wall_ms();
     printf("\n  killed %s running %s; a new attempt waits for its lease and Kafka's session "
            "timeout",
            victim->id, dr_id);
@@ -1695,7 +1675,8 @@ static void test_worker_killed(void)
     REQUIRE(behavior_set(prod, "copy", "ok:1000"), "behaviour");
     m = mig_wait(prod, SESSION_MS, .state = "replicating", .phase = "pause", .reached_100 = true);
     REQUIRE(m != NULL, "pause after the crash");
-    printf("\n  recovered: pause %.1f s after the kill", (double)(wall_ms() - killed) / 1000.0);
+    printf("\n  recovered: pause %.1f s after the kill",
+           (double)(ferry_wall_ms() - killed) / 1000.0);
     steps = steps_get(app);
     json_t *s = step_find(steps, prod, "replicate.dr");
     REQUIRE(s != NULL && strcmp(jstr(s, "id"), dr_id) == 0, "the same step");
@@ -1772,10 +1753,10 @@ static void test_coordinator_killed(void)
     printf("\n  killed %s while %s runs", coord->name, dr_id);
     /* The step ends while nobody coordinates: its event waits in Redis. */
     char state[32] = "", phase[32] = "";
-    int64_t until = mono_ms() + WAIT_MS;
-    while (strcmp(state, "succeeded") != 0 && mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while (strcmp(state, "succeeded") != 0 && ferry_mono_ms() < until) {
         step_field(prod, dr_id, "state", state, sizeof(state));
-        sleep_ms(100);
+        ferry_sleep_ms(100);
     }
     REQUIRE(strcmp(state, "succeeded") == 0, "%s ended without a coordinator: '%s'", dr_id, state);
     mig_field(prod, "phase", phase, sizeof(phase));
@@ -1803,8 +1784,8 @@ out:
 static int duplicates_send(ferry_bus_consumer *dup, int ms)
 {
     int sent = 0;
-    int64_t until = mono_ms() + ms;
-    while (mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + ms;
+    while (ferry_mono_ms() < until) {
         ferry_bus_msg *msg = NULL;
         ferry_err err;
         if (ferry_bus_poll(dup, 50, &msg, &err) != FERRY_OK || msg == NULL)
@@ -1874,8 +1855,8 @@ static void test_two_workers_and_duplicates(void)
     json_decref(app_post(app, "replicate", "{}", 202));
     int copies = 0;
     size_t done = 0;
-    int64_t until = mono_ms() + 60000;
-    while ((done < N_ENVS || copies == 0) && mono_ms() < until && !coord_lost()) {
+    int64_t until = ferry_mono_ms() + 60000;
+    while ((done < N_ENVS || copies == 0) && ferry_mono_ms() < until && !coord_lost()) {
         copies += duplicates_send(dup, 500);
         done = 0;
         for (size_t e = 0; e < N_ENVS; e++) {
@@ -1971,8 +1952,8 @@ static void test_poison_message(void)
             "publish: %s", err.msg);
 
     json_t *found = NULL;
-    int64_t until = mono_ms() + 15000;
-    while (found == NULL && mono_ms() < until && !coord_lost()) {
+    int64_t until = ferry_mono_ms() + 15000;
+    while (found == NULL && ferry_mono_ms() < until && !coord_lost()) {
         long status = 0;
         json_decref(j);
         j = api("GET", "/v1/dead-letters?count=100", NULL, &status);
@@ -1984,7 +1965,7 @@ static void test_poison_message(void)
                 found = d;
         }
         if (found == NULL)
-            sleep_ms(200);
+            ferry_sleep_ms(200);
     }
     if (!EXPECT(found != NULL, "the poison message is a dead letter within 15 s"))
         json_show("dead letters", j);
@@ -2029,24 +2010,24 @@ static void test_many_migrations(void)
     }
     REQUIRE(workers_ready(ws, 3 * N_KINDS), "twelve workers ready");
 
-    int64_t t0 = mono_ms();
+    int64_t t0 = ferry_mono_ms();
     for (int a = 0; a < SCALE_APPS; a++) {
         char app[16];
         (void)snprintf(app, sizeof(app), "s%d", a);
         REQUIRE(app_create_(app, two_envs, 2, "30s", a % 10, __LINE__), "create %s", app);
     }
-    int64_t t1 = mono_ms();
+    int64_t t1 = ferry_mono_ms();
     for (int a = 0; a < SCALE_APPS; a++) {
         char app[16];
         (void)snprintf(app, sizeof(app), "s%d", a);
         json_t *j = app_post(app, "replicate", "{}", 202);
         json_decref(j);
     }
-    int64_t t2 = mono_ms();
+    int64_t t2 = ferry_mono_ms();
 
     size_t done = 0, total = 0, failed = 0;
-    int64_t next_report = mono_ms() + 10000;
-    while (mono_ms() - t1 < SCALE_WAIT_MS) {
+    int64_t next_report = ferry_mono_ms() + 10000;
+    while (ferry_mono_ms() - t1 < SCALE_WAIT_MS) {
         long status = 0;
         json_decref(list);
         list = api("GET", "/v1/migrations", NULL, &status);
@@ -2065,15 +2046,15 @@ static void test_many_migrations(void)
         }
         if (done == 2 * SCALE_APPS || failed > 0 || coord_lost())
             break;
-        if (mono_ms() >= next_report) {
-            printf("\n  after %.0f s: %zu of %d at 100%%", (double)(mono_ms() - t1) / 1000.0, done,
-                   2 * SCALE_APPS);
+        if (ferry_mono_ms() >= next_report) {
+            printf("\n  after %.0f s: %zu of %d at 100%%", (double)(ferry_mono_ms() - t1) / 1000.0,
+                   done, 2 * SCALE_APPS);
             (void)fflush(stdout);
             next_report += 10000;
         }
-        sleep_ms(500);
+        ferry_sleep_ms(500);
     }
-    int64_t t3 = mono_ms();
+    int64_t t3 = ferry_mono_ms();
     size_t runs_total = 0;
     for (int a = 0; a < SCALE_APPS; a++) {
         for (size_t e = 0; e < 2; e++) {
@@ -2106,7 +2087,7 @@ out:
 static void test_clean_shutdown(void)
 {
     case_begin();
-    int64_t termed_at = mono_ms();
+    int64_t termed_at = ferry_mono_ms();
     for (size_t i = 0; i < n_procs; i++) {
         if (procs[i].pid > 0)
             (void)kill(procs[i].pid, SIGTERM);

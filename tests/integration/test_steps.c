@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ferry/clock.h"
 #include "ferry/config.h"
 #include "ferry/steps.h"
 #include "ferry/store.h"
@@ -27,19 +28,6 @@ static char migs[32][64]; /* every migration id used, for cleanup */
 static size_t n_migs;
 
 /* ------------------------------------------------------------------ helpers */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
-}
 
 /* A migration id of its own for one test. */
 static const char *mig_new(void)
@@ -180,7 +168,7 @@ static bool event_found(const char *key, size_t count, const char *mig, const ch
             all = v != NULL && strcmp(v, want[k][1]) == 0;
         }
         const char *at = entry_value(fields, "at");
-        found = all && at != NULL && llabs(strtoll(at, NULL, 10) - now_ms()) < 60000;
+        found = all && at != NULL && llabs(strtoll(at, NULL, 10) - ferry_wall_ms()) < 60000;
     }
     ferry_store_reply_free(r);
     return found;
@@ -294,7 +282,7 @@ static void test_dispatch(void)
     CU_ASSERT_EQUAL(history_len(mig), 0);
 
     /* Accepted: dispatched, dispatched_at, queued scored by it, the event. */
-    int64_t before = now_ms();
+    int64_t before = ferry_wall_ms();
     CU_ASSERT_EQUAL_FATAL(dispatch(mig, "s1", 2, &seen), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(seen.state, "dispatched");
     CU_ASSERT_EQUAL(seen.attempt, 2);
@@ -371,7 +359,7 @@ static void test_claim(void)
     CU_ASSERT_STRING_EQUAL(seen.state, "running");
     CU_ASSERT_STRING_EQUAL(seen.owner, W1);
     CU_ASSERT_EQUAL(seen.lease_until, seen.now + LEASE);
-    CU_ASSERT_TRUE(llabs(seen.now - now_ms()) < 5000);
+    CU_ASSERT_TRUE(llabs(seen.now - ferry_wall_ms()) < 5000);
     CU_ASSERT_STRING_EQUAL(field(mig, "s1", "state", buf, sizeof(buf)), "running");
     CU_ASSERT_STRING_EQUAL(field(mig, "s1", "owner", buf, sizeof(buf)), W1);
     CU_ASSERT_EQUAL(field_i64(mig, "s1", "lease_until"), seen.lease_until);
@@ -523,7 +511,7 @@ static void test_finish(void)
                     FERRY_ERR_INVALID);
 
     /* Succeeded: results, progress, times; the lease entry goes. */
-    sleep_ms(20);
+    ferry_sleep_ms(20);
     CU_ASSERT_EQUAL_FATAL(ferry_steps_finish(store, &ref, W1, FERRY_STEP_SUCCEEDED, NULL, false, &p,
                                              results, 2, &seen, &err),
                           FERRY_OK);
@@ -607,7 +595,7 @@ static void test_expire(void)
     CU_ASSERT_EQUAL(zscore(LEASES, mig, "s1", 1), lease_until);
 
     /* The wrong attempt is refused even after the lease passed. */
-    sleep_ms(300);
+    ferry_sleep_ms(300);
     ref.attempt = 2;
     CU_ASSERT_EQUAL(ferry_steps_expire(store, &ref, "coordinator", &seen, &err),
                     FERRY_ERR_CONFLICT);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/config.h"
 #include "ferry/store.h"
 #include "ferry_test.h"
@@ -88,13 +89,6 @@ static bool kill_client(long id)
     char args[64], out[64];
     (void)snprintf(args, sizeof(args), "CLIENT KILL ID %ld", id);
     return redis_cli(args, out, sizeof(out)) == 0 && strncmp(out, "1", 1) == 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static ferry_store *open_store(int timeout_ms)
@@ -201,7 +195,7 @@ static void check_event(const ferry_store_entry *e, const char *migration, const
     const char *at_s = ferry_store_record_value(f, "at");
     CU_ASSERT_PTR_NOT_NULL_FATAL(at_s);
     at = strtoll(at_s, NULL, 10);
-    CU_ASSERT_TRUE(at > now_ms() - 60000 && at < now_ms() + 60000);
+    CU_ASSERT_TRUE(at > ferry_wall_ms() - 60000 && at < ferry_wall_ms() + 60000);
     CU_ASSERT_EQUAL(f->count, 8);
 }
 
@@ -301,7 +295,7 @@ static void transitions_apply_refuse_and_record_events(void)
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "kind"), "dump_restore");
     const char *updated = ferry_store_record_value(rec, "updated_at");
     CU_ASSERT_PTR_NOT_NULL_FATAL(updated);
-    CU_ASSERT_TRUE(llabs(strtoll(updated, NULL, 10) - now_ms()) < 60000);
+    CU_ASSERT_TRUE(llabs(strtoll(updated, NULL, 10) - ferry_wall_ms()) < 60000);
     CU_ASSERT_EQUAL(rec->count, 6);
     ferry_store_record_free(rec);
     rec = NULL;
@@ -330,12 +324,12 @@ static void transitions_apply_refuse_and_record_events(void)
     CU_ASSERT_EQUAL(entries->count, 0);
     ferry_store_entries_free(entries);
     entries = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_wall_ms();
     CU_ASSERT_EQUAL_FATAL(
         ferry_store_group_read(store, history, "coord", "c1", NULL, 10, 300, &entries, &err),
         FERRY_OK);
     CU_ASSERT_EQUAL(entries->count, 0);
-    CU_ASSERT_TRUE(now_ms() - t0 >= 250);
+    CU_ASSERT_TRUE(ferry_wall_ms() - t0 >= 250);
     ferry_store_entries_free(entries);
     entries = NULL;
 
@@ -469,9 +463,9 @@ static void unreachable_and_silent_servers(void)
     int lfd = silent_listener(&lport);
     CU_ASSERT_TRUE_FATAL(lfd >= 0);
     (void)snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", lport);
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_wall_ms();
     CU_ASSERT_EQUAL(ferry_store_open(url, redis_password, 300, &store, &err), FERRY_ERR_TIMEOUT);
-    int64_t took = now_ms() - t0;
+    int64_t took = ferry_wall_ms() - t0;
     CU_ASSERT_TRUE(took >= 250 && took < 3000);
     CU_ASSERT_PTR_NULL(store);
     CU_ASSERT_PTR_NULL(strstr(err.msg, redis_password));
@@ -701,18 +695,18 @@ static void connection_cut_mid_call(void)
     CU_ASSERT_EQUAL(ferry_store_ping(store, &err), FERRY_OK);
     int before = atomic_load(&px.accepted);
     atomic_store(&px.mode, PROXY_STALL);
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_wall_ms();
     CU_ASSERT_EQUAL(ferry_store_ping(store, &err), FERRY_ERR_TIMEOUT);
-    CU_ASSERT_TRUE(now_ms() - t0 >= 450);
+    CU_ASSERT_TRUE(ferry_wall_ms() - t0 >= 450);
     atomic_store(&px.mode, PROXY_FORWARD);
     CU_ASSERT_EQUAL(ferry_store_ping(store, &err), FERRY_OK);
     CU_ASSERT_EQUAL(atomic_load(&px.accepted), before + 1);
 
     /* A blocking read waits longer than the reply timeout without timing out. */
-    t0 = now_ms();
+    t0 = ferry_wall_ms();
     CU_ASSERT_EQUAL_FATAL(
         ferry_store_group_read(store, history, "g", "c", NULL, 10, 900, &entries, &err), FERRY_OK);
-    CU_ASSERT_TRUE(now_ms() - t0 >= 850);
+    CU_ASSERT_TRUE(ferry_wall_ms() - t0 >= 850);
     CU_ASSERT_EQUAL(entries->count, 0);
     ferry_store_entries_free(entries);
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/xmlrpc.h"
 #include "ferry_test.h"
 
@@ -28,13 +29,6 @@ static struct {
     const char *url, *user, *password;
     int64_t pid; /* the probe's pid while it runs */
 } T;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Calls a method with one string (and optionally one boolean) parameter. */
 static ferry_rc call(const char *method, const char *name, int wait, ferry_xmlrpc_value **v,
@@ -136,10 +130,10 @@ static void probe_starts_and_runs(void)
     CU_ASSERT_TRUE(rc == FERRY_OK || (rc == FERRY_ERR_PROTOCOL && fault.code == SUP_NOT_RUNNING));
     ferry_xmlrpc_value_free(v);
 
-    int64_t t0 = mono_ms();
+    int64_t t0 = ferry_mono_ms();
     call_true("supervisor.startProcess", PROBE, 1);
     fprintf(stderr, "supervisor: startProcess(wait=true) took %lld ms (startsecs=1)\n",
-            (long long)(mono_ms() - t0));
+            (long long)(ferry_mono_ms() - t0));
 
     char statename[32];
     int64_t state = -1;
@@ -161,10 +155,10 @@ static void probe_starts_and_runs(void)
 static void probe_stops(void)
 {
     CU_ASSERT_TRUE_FATAL(T.pid > 0);
-    int64_t t0 = mono_ms();
+    int64_t t0 = ferry_mono_ms();
     call_true("supervisor.stopProcess", PROBE, 1);
     fprintf(stderr, "supervisor: stopProcess(wait=true) took %lld ms\n",
-            (long long)(mono_ms() - t0));
+            (long long)(ferry_mono_ms() - t0));
 
     char statename[32];
     int64_t state = -1, pid = -1;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "ferry.pb-c.h"
+#include "ferry/clock.h"
 #include "ferry/bus.h"
 #include "ferry/config.h"
 #include "ferry/steps.h"
@@ -52,26 +53,6 @@ static ferry_bus_producer *producer;
 static proc workers[2];
 
 /* ------------------------------------------------------------------ time */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------------------------------ redis */
 
@@ -116,11 +97,11 @@ static int64_t field_i64(const char *step, const char *name)
 static bool wait_state(const char *step, const char *state, int max_ms)
 {
     char buf[64];
-    int64_t until = mono_ms() + max_ms;
-    while (mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + max_ms;
+    while (ferry_mono_ms() < until) {
         if (strcmp(field(step, "state", buf, sizeof(buf)), state) == 0)
             return true;
-        sleep_ms(50);
+        ferry_sleep_ms(50);
     }
     printf("\n  %s: state '%s', expected '%s'", step, buf, state);
     return false;
@@ -201,7 +182,7 @@ static uint8_t *command_pack(const char *step, int64_t attempt, int64_t deadline
     c.step_id = step_copy;
     c.attempt = (uint32_t)attempt;
     c.deadline_unix_ms = deadline;
-    c.issued_unix_ms = wall_ms();
+    c.issued_unix_ms = ferry_wall_ms();
     c.issued_by = issued_by;
     if (wrong_kind) {
         c.kind = FERRY__V1__STEP_KIND__STEP_KIND_DNS;
@@ -322,16 +303,16 @@ static bool proc_start(proc *p, const char *name)
 /* Waits up to max_ms for p to end; true when it did (status in p->status). */
 static bool proc_wait(proc *p, int max_ms)
 {
-    int64_t until = mono_ms() + max_ms;
+    int64_t until = ferry_mono_ms() + max_ms;
     while (p->pid > 0) {
         pid_t r = waitpid(p->pid, &p->status, WNOHANG);
         if (r == p->pid) {
             p->pid = 0;
             return true;
         }
-        if (mono_ms() >= until)
+        if (ferry_mono_ms() >= until)
             return false;
-        sleep_ms(20);
+        ferry_sleep_ms(20);
     }
     return true;
 }
@@ -487,9 +468,9 @@ static void test_start_heartbeat(void)
     CU_ASSERT_TRUE_FATAL(proc_start(a, "tw-a"));
     char key[300], buf[256];
     (void)snprintf(key, sizeof(key), "ferry:worker:%s", a->id);
-    int64_t until = mono_ms() + WAIT_MS;
-    while (!exists(key) && mono_ms() < until)
-        sleep_ms(50);
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while (!exists(key) && ferry_mono_ms() < until)
+        ferry_sleep_ms(50);
     CU_ASSERT_TRUE_FATAL(exists(key));
 
     const char *hgetall[] = {"HGETALL", key};
@@ -571,7 +552,7 @@ static void test_deadline(void)
 {
     char buf[256];
     behavior_set("deadline-1", "hang");
-    step_send("deadline-1", 1, wall_ms() + 1500, 1);
+    step_send("deadline-1", 1, ferry_wall_ms() + 1500, 1);
     CU_ASSERT_TRUE_FATAL(wait_state("deadline-1", "failed", WAIT_MS));
     CU_ASSERT_EQUAL(field_i64("deadline-1", "error_code"), FERRY_ERR_TIMEOUT);
     CU_ASSERT_STRING_EQUAL(field("deadline-1", "error_retryable", buf, sizeof(buf)), "0");
@@ -618,8 +599,8 @@ static void test_concurrency_bound(void)
     char key[300], buf[512];
     (void)snprintf(key, sizeof(key), "ferry:worker:%s", workers[0].id);
     bool saw_full = false;
-    int64_t until = mono_ms() + WAIT_MS;
-    while (!saw_full && mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while (!saw_full && ferry_mono_ms() < until) {
         const char *hmget[] = {"HMGET", key, "running", "steps"};
         ferry_store_reply *r = NULL;
         if (cmd(4, hmget, &r) == FERRY_OK) {
@@ -630,7 +611,7 @@ static void test_concurrency_bound(void)
                        strstr(list, buf) != NULL;
         }
         ferry_store_reply_free(r);
-        sleep_ms(50);
+        ferry_sleep_ms(50);
     }
     CU_ASSERT_TRUE(saw_full);
     int64_t start[3] = {0}, end[3] = {0};
@@ -660,9 +641,9 @@ static void test_cancel_stops(void)
     step_send("hang-1", 1, 0, 1);
     CU_ASSERT_TRUE_FATAL(wait_state("hang-1", "running", WAIT_MS));
     int64_t first_lease = field_i64("hang-1", "lease_until");
-    int64_t until = mono_ms() + 5000;
-    while (field_i64("hang-1", "p_done") <= 0 && mono_ms() < until)
-        sleep_ms(100);
+    int64_t until = ferry_mono_ms() + 5000;
+    while (field_i64("hang-1", "p_done") <= 0 && ferry_mono_ms() < until)
+        ferry_sleep_ms(100);
     CU_ASSERT_STRING_EQUAL(field("hang-1", "p_unit", buf, sizeof(buf)), "ms");
     CU_ASSERT_TRUE(field_i64("hang-1", "p_done") > 0);
     CU_ASSERT_TRUE(field_i64("hang-1", "lease_until") > first_lease);
@@ -673,14 +654,14 @@ static void test_cancel_stops(void)
     CU_ASSERT_EQUAL_FATAL(
         ferry_steps_cancel(store, mig, "hang-1", "test-worker", "interrupted", &seen, &err),
         FERRY_OK);
-    int64_t canceled = mono_ms();
-    while (runs_of("hang-1", 1, NULL, NULL) == 0 && mono_ms() - canceled < 5000)
-        sleep_ms(50);
-    printf("\n  canceled step stopped after %lld ms", (long long)(mono_ms() - canceled));
+    int64_t canceled = ferry_mono_ms();
+    while (runs_of("hang-1", 1, NULL, NULL) == 0 && ferry_mono_ms() - canceled < 5000)
+        ferry_sleep_ms(50);
+    printf("\n  canceled step stopped after %lld ms", (long long)(ferry_mono_ms() - canceled));
     CU_ASSERT_EQUAL(runs_of("hang-1", 1, NULL, NULL), 1);
-    CU_ASSERT_TRUE(mono_ms() - canceled < 2 * LEASE_MS);
+    CU_ASSERT_TRUE(ferry_mono_ms() - canceled < 2 * LEASE_MS);
     /* The worker's finish was refused: the record stays canceled. */
-    sleep_ms(300);
+    ferry_sleep_ms(300);
     CU_ASSERT_STRING_EQUAL(field("hang-1", "state", buf, sizeof(buf)), "canceled");
     CU_ASSERT_TRUE(log_count(&workers[0], "lease lost", "step=hang-1", (const char *)NULL) >= 1);
 }
@@ -710,8 +691,8 @@ static void test_poison(void)
     const char *topics[] = {dlq};
     CU_ASSERT_EQUAL(ferry_bus_subscribe(consumer, topics, 1, &err), FERRY_OK);
     bool got_garbage = false, got_wrong = false;
-    int64_t until = mono_ms() + WAIT_MS;
-    while ((!got_garbage || !got_wrong) && mono_ms() < until) {
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while ((!got_garbage || !got_wrong) && ferry_mono_ms() < until) {
         ferry_bus_msg *msg = NULL;
         if (ferry_bus_poll(consumer, 200, &msg, &err) != FERRY_OK || msg == NULL)
             continue;
@@ -748,14 +729,14 @@ static void test_duplicates_run_once(void)
     CU_ASSERT_TRUE_FATAL(proc_start(b, "tw-b"));
     char key[300];
     (void)snprintf(key, sizeof(key), "ferry:worker:%s", b->id);
-    int64_t until = mono_ms() + WAIT_MS;
-    while (!exists(key) && mono_ms() < until)
-        sleep_ms(50);
+    int64_t until = ferry_mono_ms() + WAIT_MS;
+    while (!exists(key) && ferry_mono_ms() < until)
+        ferry_sleep_ms(50);
     CU_ASSERT_TRUE(exists(key));
     /* Both in the group: with 4 partitions, 2 each. */
     while (log_count(b, "partitions assigned", "partitions=2", (const char *)NULL) == 0 &&
-           mono_ms() < until)
-        sleep_ms(50);
+           ferry_mono_ms() < until)
+        ferry_sleep_ms(50);
     CU_ASSERT_TRUE(log_count(b, "partitions assigned", "partitions=2", (const char *)NULL) > 0);
 
     behavior_set("dup-1", "ok:300");
@@ -763,7 +744,7 @@ static void test_duplicates_run_once(void)
     CU_ASSERT_TRUE_FATAL(wait_state("dup-1", "succeeded", WAIT_MS));
     /* Every copy is seen: one claimed, the others refused or found running already. */
     int refused = 0;
-    until = mono_ms() + WAIT_MS;
+    until = ferry_mono_ms() + WAIT_MS;
     do {
         refused = 0;
         for (size_t i = 0; i < 2; i++) {
@@ -772,8 +753,8 @@ static void test_duplicates_run_once(void)
                 log_count(&workers[i], "duplicate message", "step=dup-1 ", (const char *)NULL);
         }
         if (refused < COPIES - 1)
-            sleep_ms(100);
-    } while (refused < COPIES - 1 && mono_ms() < until);
+            ferry_sleep_ms(100);
+    } while (refused < COPIES - 1 && ferry_mono_ms() < until);
     /* Each worker had copies (16 keys over 4 partitions: all on one side is a 1 in 30000). */
     int seen_a = log_count(&workers[0], "step=dup-1 ", (const char *)NULL);
     int seen_b = log_count(b, "step=dup-1 ", (const char *)NULL);
@@ -796,10 +777,10 @@ static void test_sigterm_releases(void)
     (void)snprintf(key, sizeof(key), "ferry:worker:%s", p->id);
     CU_ASSERT_TRUE(exists(key));
 
-    int64_t signaled = mono_ms();
+    int64_t signaled = ferry_mono_ms();
     CU_ASSERT_EQUAL(kill(p->pid, SIGTERM), 0);
     CU_ASSERT_TRUE_FATAL(proc_wait(p, 20000));
-    printf("\n  worker exited %lld ms after SIGTERM", (long long)(mono_ms() - signaled));
+    printf("\n  worker exited %lld ms after SIGTERM", (long long)(ferry_mono_ms() - signaled));
     CU_ASSERT_TRUE(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
     CU_ASSERT_TRUE(wait_state("long-1", "released", 1000));
     CU_ASSERT_EQUAL(runs_of("long-1", 1, NULL, NULL), 1);
@@ -825,7 +806,7 @@ static void test_crash_expires(void)
     ferry_err err;
     CU_ASSERT_EQUAL(ferry_steps_expire(store, &ref, "test-worker", &seen, &err), FERRY_ERR_BUSY);
     CU_ASSERT_TRUE(seen.lease_until > seen.now);
-    sleep_ms((long)(seen.lease_until - seen.now) + 100);
+    ferry_sleep_ms((long)(seen.lease_until - seen.now) + 100);
     CU_ASSERT_EQUAL(ferry_steps_expire(store, &ref, "test-worker", &seen, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(field("crash-1", "state", buf, sizeof(buf)), "expired");
     CU_ASSERT_STRING_EQUAL(field("crash-1", "error_retryable", buf, sizeof(buf)), "1");

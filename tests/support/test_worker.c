@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/config.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
@@ -68,20 +69,6 @@ static ferry_rc thread_store(const test_conf *conf, ferry_store **out, ferry_err
         return ferry_err_set(err, FERRY_ERR_INTERNAL, "test worker: cannot keep the connection");
     }
     return FERRY_OK;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* The behaviour for cmd into out ("ok" when none is set). */
@@ -182,9 +169,9 @@ static ferry_rc rc_by_name(const char *text)
 /* Reports progress for ms milliseconds (0: none), stopping early when told to. */
 static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever)
 {
-    int64_t start = wall_ms();
+    int64_t start = ferry_wall_ms();
     for (;;) {
-        int64_t spent = wall_ms() - start;
+        int64_t spent = ferry_wall_ms() - start;
         ferry_step_progress p = {.done = (uint64_t)spent,
                                  .total = forever ? 0 : (uint64_t)ms,
                                  .unit = "ms",
@@ -194,7 +181,7 @@ static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever)
             return FERRY_ERR_CANCELLED;
         if (!forever && spent >= ms)
             return FERRY_OK;
-        sleep_ms(TICK_MS);
+        ferry_sleep_ms(TICK_MS);
     }
 }
 
@@ -205,7 +192,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
     ferry_store *store = NULL;
     char behavior[256];
     long n = 0;
-    int64_t start = wall_ms();
+    int64_t start = ferry_wall_ms();
     ferry_rc rc = thread_store(conf, &store, err);
     if (rc != FERRY_OK)
         return rc;
@@ -239,7 +226,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         (void)ferry_err_set(err, rc, "test behaviour hang: stopped");
     } else if (strcmp(behavior, "crash") == 0 ||
                (number_after(behavior, "crash", &n) && (long)cmd->attempt <= n)) {
-        run_record(store, ctx, cmd, start, wall_ms());
+        run_record(store, ctx, cmd, start, ferry_wall_ms());
         (void)fprintf(stderr, "ferry-test-worker: crashing on %s/%s attempt %u\n",
                       cmd->migration_id, cmd->step_id, cmd->attempt);
         (void)kill(getpid(), SIGKILL);
@@ -257,7 +244,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         if (rc != FERRY_OK)
             (void)ferry_err_set(err, rc, "test worker: cannot set results");
     }
-    run_record(store, ctx, cmd, start, wall_ms());
+    run_record(store, ctx, cmd, start, ferry_wall_ms());
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/dnsq.h"
 #include "ferry_test.h"
 
@@ -281,13 +282,6 @@ static void rejects_malformed_and_foreign_responses(void)
 
 /* ---------------------------------------------------------------- transport */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A socket of the given kind bound to 127.0.0.1 on a free port; its "127.0.0.1:port" in addr. */
 static int loopback_socket(int kind, char *addr, size_t addrsz)
 {
@@ -310,9 +304,9 @@ static void times_out_against_a_silent_server(void)
     ferry_dnsq_answer ans;
     ferry_err err;
     ferry_err_clear(&err);
-    int64_t t0 = mono_ms();
+    int64_t t0 = ferry_mono_ms();
     ferry_rc rc = ferry_dnsq_query(&req, &ans, &err);
-    int64_t took = mono_ms() - t0;
+    int64_t took = ferry_mono_ms() - t0;
     CU_ASSERT_EQUAL(rc, FERRY_ERR_TIMEOUT);
     CU_ASSERT_TRUE(took >= 290 && took < 1000);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "www.example.test"));
@@ -339,9 +333,9 @@ static void port_unreachable_is_unavailable(void)
         .server = addr, .name = "www.example.test", .type = FERRY_DNSQ_A, .timeout_ms = 2000};
     ferry_dnsq_answer ans;
     ferry_err err;
-    int64_t t0 = mono_ms();
+    int64_t t0 = ferry_mono_ms();
     CU_ASSERT_EQUAL(ferry_dnsq_query(&req, &ans, &err), FERRY_ERR_UNAVAILABLE);
-    CU_ASSERT_TRUE(mono_ms() - t0 < 1000);
+    CU_ASSERT_TRUE(ferry_mono_ms() - t0 < 1000);
     ferry_dnsq_answer_cleanup(&ans);
 
     req.tcp = true; /* TCP: connection refused */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dr_sql_embedded.h"
+#include "ferry/clock.h"
 #include "ferry/buf.h"
 #include "ferry/log.h"
 #include "pool.h"
@@ -22,20 +23,6 @@
 #include "verify.h"
 
 #define LO_BATCH 1000 /* large objects per target transaction */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 ferry_rc dr_report_init(dr_report *report)
 {
@@ -138,7 +125,7 @@ static ferry_rc mark_incomplete(dr_conn *tgt, const dr_options *opts, ferry_err 
 {
     char source[600], started[24];
     (void)ferry_redact(opts->source.conninfo, source, sizeof(source));
-    (void)snprintf(started, sizeof(started), "%" PRId64, wall_ms());
+    (void)snprintf(started, sizeof(started), "%" PRId64, ferry_wall_ms());
     const char *params[] = {source, opts->started_by != NULL ? opts->started_by : "ferry", started};
     dr_rows *rows = NULL;
     ferry_rc rc = dr_conn_exec(tgt, dr_sql_status_begin, err);
@@ -335,7 +322,7 @@ static ferry_rc export_snapshot(dr_conn *src, char *out, size_t outsz, ferry_err
 
 ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
 {
-    int64_t t0 = now_ms(), t = t0;
+    int64_t t0 = ferry_mono_ms(), t = t0;
     ferry_rc rc = FERRY_OK;
     dr_tools tools;
     dr_conn *src = NULL, *tgt = NULL;
@@ -370,16 +357,16 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     rc = dr_schema_dump(&tools, &opts->source, snapshot, archive, &opts->stop, err);
     if (rc == FERRY_OK)
         rc = clear_target(tgt, err);
-    report->ms_prepare = now_ms() - t;
-    t = now_ms();
+    report->ms_prepare = ferry_mono_ms() - t;
+    t = ferry_mono_ms();
     if (rc != FERRY_OK)
         goto out;
 
     /* Schema, then rows. */
     progress(opts, "schema", report);
     rc = dr_schema_restore(&tools, &opts->target, archive, "pre-data", 1, &opts->stop, err);
-    report->ms_schema = now_ms() - t;
-    t = now_ms();
+    report->ms_schema = ferry_mono_ms() - t;
+    t = ferry_mono_ms();
     if (rc == FERRY_OK)
         rc = dr_tables_list(src, &tables, err);
     if (rc == FERRY_OK)
@@ -395,8 +382,8 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         progress(opts, "large objects", report);
         rc = copy_large_objects(src, tgt, opts, report, err);
     }
-    report->ms_data = now_ms() - t;
-    t = now_ms();
+    report->ms_data = ferry_mono_ms() - t;
+    t = ferry_mono_ms();
     if (rc != FERRY_OK)
         goto out;
 
@@ -406,8 +393,8 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
                            err);
     if (rc == FERRY_OK)
         rc = refresh_matviews(src, tgt, report, err);
-    report->ms_post_data = now_ms() - t;
-    t = now_ms();
+    report->ms_post_data = ferry_mono_ms() - t;
+    t = ferry_mono_ms();
     if (rc != FERRY_OK)
         goto out;
     progress(opts, "analyze", report);
@@ -416,7 +403,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         analyze_state as = {.rels = rels};
         rc = dr_pool_run(pool, dr_rows_count(rels), analyze_one, &as, &opts->stop, NULL, err);
     }
-    report->ms_analyze = now_ms() - t;
+    report->ms_analyze = ferry_mono_ms() - t;
     if (rc != FERRY_OK)
         goto out;
 
@@ -451,13 +438,13 @@ out:
         (void)unlink(archive);
     if (have_dir)
         (void)rmdir(dir);
-    report->ms_total = now_ms() - t0;
+    report->ms_total = ferry_mono_ms() - t0;
     return rc;
 }
 
 ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_mono_ms();
     dr_conn *src = NULL, *tgt = NULL;
     dr_pool *pool = NULL;
     dr_tables tables = {0};
@@ -483,6 +470,6 @@ ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
     dr_tables_cleanup(&tables);
     dr_conn_close(src);
     dr_conn_close(tgt);
-    report->ms_total = now_ms() - t0;
+    report->ms_total = ferry_mono_ms() - t0;
     return rc;
 }

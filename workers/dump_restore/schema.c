@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry/clock.h"
 #include "ferry/log.h"
 
 #define TOOL_TICK_MS  100
@@ -25,12 +26,6 @@
 #define STDERR_KEEP   65536
 #define ENV_MAX       1024
 #define PG_LIB_DIR    "/usr/lib/postgresql"
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    (void)nanosleep(&ts, NULL);
-}
 
 /* The first line of a tool's stderr that says "error:" (else the first line), redacted. */
 static void tool_error_line(int fd, char *out, size_t outsz)
@@ -125,7 +120,7 @@ static ferry_rc run_tool(const char *what, const char *const argv[], const char 
         } else if (term_at >= 0 && waited - term_at >= TOOL_GRACE_MS) {
             (void)kill(pid, SIGKILL);
         }
-        sleep_ms(TOOL_TICK_MS);
+        ferry_sleep_ms(TOOL_TICK_MS);
         waited += TOOL_TICK_MS;
     }
     if (term_at >= 0) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dr_sql_embedded.h"
+#include "ferry/clock.h"
 #include "ferry/buf.h"
 
 #define DIFFERENCES_LISTED 50 /* the first ones are listed; all are counted */
@@ -24,13 +25,6 @@ typedef struct verify_state {
     sums *sums;
     _Atomic uint64_t done;
 } verify_state;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The checksum query for one table: sql/checksum.sql with {rel} replaced. */
 static char *checksum_sql(const char *qname)
@@ -106,7 +100,7 @@ static ferry_rc add_difference(dr_report *report, const char *table, const char 
 ferry_rc dr_verify_tables(dr_pool *pool, const dr_tables *source, dr_conn *tgt,
                           const dr_options *opts, dr_report *report, ferry_err *err)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = ferry_mono_ms();
     dr_tables target = {0};
     verify_state vs = {.tables = source, .opts = opts};
     atomic_init(&vs.done, 0);
@@ -175,6 +169,6 @@ out:
         free(vs.sums);
     }
     dr_tables_cleanup(&target);
-    report->ms_verify = now_ms() - t0;
+    report->ms_verify = ferry_mono_ms() - t0;
     return rc;
 }
