@@ -11,9 +11,11 @@ static const Ferry__V1__Operation all_ops[] = {
     FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_COPY,
     FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_VERIFY,
     FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS,
+    FERRY__V1__OPERATION__OPERATION_FILE_SYNC_VERIFY,
     FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL,
     FERRY__V1__OPERATION__OPERATION_DNS_RENAME,
     FERRY__V1__OPERATION__OPERATION_DNS_CHECK,
+    FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL,
     FERRY__V1__OPERATION__OPERATION_APP_START,
     FERRY__V1__OPERATION__OPERATION_APP_STOP,
     FERRY__V1__OPERATION__OPERATION_APP_STATUS,
@@ -185,6 +187,8 @@ ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, fer
         b->fs.source = file_store(b, 0, &env->source.files);
         b->fs.target = file_store(b, 1, &env->target.files);
         b->fs.pass = (uint32_t)st->pass;
+        b->fs.delete_ = spec->options.file_sync_delete;
+        b->fs.verify = strcmp(p->name, "cutover.fs") == 0;
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_FILE_SYNC;
         c->file_sync = &b->fs;
         return FERRY_OK;
@@ -208,6 +212,13 @@ ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, fer
         b->app.environment = side->runtime.environment;
         b->app.timeout_seconds = side->runtime.timeout_seconds;
         b->app.credentials = secret(b, side->runtime.credentials_secret);
+        b->app.user = side->runtime.user;
+        if (side->runtime.health_url != NULL &&
+            c->operation == FERRY__V1__OPERATION__OPERATION_APP_START) {
+            ferry__v1__health_check__init(&b->health);
+            b->health.url = side->runtime.health_url;
+            b->app.health = &b->health;
+        }
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_APP;
         c->app = &b->app;
         return FERRY_OK;

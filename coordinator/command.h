@@ -24,6 +24,7 @@ typedef struct cmd_built {
     Ferry__V1__FileSyncParams fs;
     Ferry__V1__DnsParams dns;
     Ferry__V1__AppParams app;
+    Ferry__V1__HealthCheck health;
     Ferry__V1__Database db[2];
     Ferry__V1__FileStore store[2];
     Ferry__V1__S3Location s3[2];

@@ -346,6 +346,7 @@ typedef enum spec_want {
     WANT_OBJECT,
     WANT_ARRAY,
     WANT_INTEGER,
+    WANT_BOOLEAN,
     WANT_DURATION, /* a string, or a number of seconds */
 } spec_want;
 
@@ -415,6 +416,10 @@ static json_t *field_get(spec_ctx *ctx, json_t *obj, const char *path, const cha
     case WANT_INTEGER:
         ok = json_is_integer(v);
         what = "an integer";
+        break;
+    case WANT_BOOLEAN:
+        ok = json_is_boolean(v);
+        what = "true or false";
         break;
     case WANT_DURATION:
         ok = json_is_string(v) || json_is_number(v);
@@ -499,8 +504,8 @@ static bool field_duration(spec_ctx *ctx, json_t *obj, const char *path, const c
 
 static void options_read(spec_ctx *ctx, json_t *root, ferry_spec_options *opt)
 {
-    static const char *const known[] = {"file_sync_pause", "source_suffix", "target_suffix",
-                                        "dns_ttl", NULL};
+    static const char *const known[] = {"file_sync_pause", "file_sync_delete", "source_suffix",
+                                        "target_suffix",   "dns_ttl",          NULL};
     char p[PATH_SZ];
     char sp[PATH_SZ];
     opt->file_sync_pause_ms = DEFAULT_PAUSE_MS;
@@ -511,6 +516,8 @@ static void options_read(spec_ctx *ctx, json_t *root, ferry_spec_options *opt)
     if (obj != NULL) {
         keys_check(ctx, obj, p, known);
         (void)field_duration(ctx, obj, p, "file_sync_pause", &opt->file_sync_pause_ms);
+        json_t *del = field_get(ctx, obj, p, "file_sync_delete", WANT_BOOLEAN, false, sp);
+        opt->file_sync_delete = del != NULL && json_is_true(del);
         const char *s = field_string(ctx, obj, p, "source_suffix", false, sp);
         if (s != NULL && !suffix_valid(s)) {
             problem_add(ctx, sp, "'%.40s' is not a suffix: '-' then 1 to 15 of a-z and 0-9", s);
@@ -752,8 +759,8 @@ static void dns_read(spec_ctx *ctx, json_t *side, const char *path, bool target,
 static void runtime_read(spec_ctx *ctx, json_t *side, const char *path, const char *env_name,
                          ferry_spec_runtime *rt)
 {
-    static const char *const known[] = {
-        "platform", "app", "environment", "credentials_secret", "health_url", "timeout", NULL};
+    static const char *const known[] = {"platform",           "app",        "environment", "user",
+                                        "credentials_secret", "health_url", "timeout",     NULL};
     char p[PATH_SZ];
     char fp[PATH_SZ];
     rt->timeout_seconds = DEFAULT_TIMEOUT_S;
@@ -776,6 +783,11 @@ static void runtime_read(spec_ctx *ctx, json_t *side, const char *path, const ch
         problem_add(ctx, fp, "must have 1 to 128 characters without spaces");
     else if (env != NULL || env_name != NULL)
         rt->environment = spec_dup(ctx, env != NULL ? env : env_name);
+    const char *user = field_string(ctx, obj, p, "user", false, fp);
+    if (user != NULL && !ref_valid(user))
+        problem_add(ctx, fp, "must have 1 to 128 characters without spaces");
+    else if (user != NULL)
+        rt->user = spec_dup(ctx, user);
     field_secret(ctx, obj, p, "credentials_secret", false, &rt->credentials_secret);
     const char *health = field_string(ctx, obj, p, "health_url", false, fp);
     if (health != NULL) {
@@ -1053,6 +1065,7 @@ static void side_free(ferry_spec_side *side)
     free(side->runtime.app);
     free(side->runtime.environment);
     free(side->runtime.credentials_secret);
+    free(side->runtime.user);
     free(side->runtime.health_url);
 }
 

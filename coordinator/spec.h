@@ -41,6 +41,7 @@ typedef struct ferry_spec_runtime {
     char *platform;           /* "supervisor" or "mendix" */
     char *app;                /* the app's reference there (program name, app id) */
     char *environment;        /* the platform's environment name; default: the spec's */
+    char *user;               /* mendix: the Mendix-Username; NULL for supervisor */
     char *credentials_secret; /* NULL when the worker's own configuration suffices */
     char *health_url;         /* optional: checked after start */
     uint32_t timeout_seconds; /* start/stop time limit; default 300 */
@@ -70,6 +71,7 @@ typedef struct ferry_spec_env {
 
 typedef struct ferry_spec_options {
     int64_t file_sync_pause_ms; /* pause between file passes; default 5 minutes */
+    bool file_sync_delete;      /* passes remove target files the source no longer has */
     char *source_suffix;        /* given to the source's names at cutover; default "-v3" */
     char *target_suffix;        /* removed from the target's names at cutover; default "-v4" */
     uint32_t dns_ttl;           /* seconds, set when replication starts; default 300 */
