@@ -174,15 +174,14 @@ static ferry_rc curl_rc(CURLcode code)
             goto curl_failed;                                                                      \
     } while (0)
 
-ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
-                            ferry_http_response *resp, ferry_err *err)
+/* Sets up easy handle h for req; t must stay valid until the transfer ends. *hdrs receives the
+ * header list (free it with curl_slist_free_all() after the transfer, also on failure). */
+static ferry_rc transfer_setup(CURL *h, const ferry_http_request *req, transfer *t,
+                               struct curl_slist **hdrs, ferry_err *err)
 {
-    ferry_rc rc = FERRY_OK;
-    struct curl_slist *hdrs = NULL;
-    CURL *h = http->curl;
-    transfer t = {.req = req, .curl = h, .mem_body = req->body, .mem_left = req->body_len};
     CURLcode cc = CURLE_OK;
-    memset(resp, 0, sizeof(*resp));
+    *t = (transfer){.req = req, .curl = h, .mem_body = req->body, .mem_left = req->body_len};
+    *hdrs = NULL;
 
     curl_easy_reset(h);
     const char *method = req->method != NULL ? req->method : "GET";
@@ -190,40 +189,36 @@ ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
     bool has_expect = false;
     for (const char *const *line = req->headers; line != NULL && *line != NULL; line++) {
         has_expect = has_expect || strncasecmp(*line, "Expect:", 7) == 0;
-        struct curl_slist *grown = curl_slist_append(hdrs, *line);
-        if (grown == NULL) {
-            rc = ferry_err_set(err, FERRY_ERR_NOMEM, "building HTTP headers");
-            goto out;
-        }
-        hdrs = grown;
+        struct curl_slist *grown = curl_slist_append(*hdrs, *line);
+        if (grown == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "building HTTP headers");
+        *hdrs = grown;
     }
     /* libcurl 7.88 sends "Expect: 100-continue" with every upload and then waits a second for
      * an answer that PowerDNS and supervisord never give. An empty "Expect:" line turns it off,
      * except for SigV4 requests, whose signature such a removal line breaks in 7.88 (S3 servers
      * answer 100 Continue promptly, so they do not wait). */
     if (has_body && !has_expect && req->auth != FERRY_HTTP_AUTH_SIGV4) {
-        struct curl_slist *grown = curl_slist_append(hdrs, "Expect:");
-        if (grown == NULL) {
-            rc = ferry_err_set(err, FERRY_ERR_NOMEM, "building HTTP headers");
-            goto out;
-        }
-        hdrs = grown;
+        struct curl_slist *grown = curl_slist_append(*hdrs, "Expect:");
+        if (grown == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "building HTTP headers");
+        *hdrs = grown;
     }
 
     SETOPT(CURLOPT_URL, req->url);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    SETOPT(CURLOPT_HTTPHEADER, *hdrs);
     SETOPT(CURLOPT_WRITEFUNCTION, on_write);
-    SETOPT(CURLOPT_WRITEDATA, &t);
+    SETOPT(CURLOPT_WRITEDATA, t);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, &t);
+    SETOPT(CURLOPT_HEADERDATA, t);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
            req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
     if (req->timeout_ms > 0)
         SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms);
     if (req->progress_fn != NULL) {
         SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
-        SETOPT(CURLOPT_XFERINFODATA, &t);
+        SETOPT(CURLOPT_XFERINFODATA, t);
         SETOPT(CURLOPT_NOPROGRESS, 0L);
     }
 
@@ -240,7 +235,7 @@ ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
             SETOPT(CURLOPT_READFUNCTION, on_read_mem);
             SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
         }
-        SETOPT(CURLOPT_READDATA, &t);
+        SETOPT(CURLOPT_READDATA, t);
         if (strcmp(method, "PUT") != 0)
             SETOPT(CURLOPT_CUSTOMREQUEST, method);
     } else if (strcmp(method, "GET") != 0) {
@@ -261,31 +256,205 @@ ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
         SETOPT(CURLOPT_PASSWORD, req->password);
         break;
     }
-
-    cc = curl_easy_perform(h);
-    (void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (t.oom) {
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading HTTP response");
-        goto out;
-    }
-    if (cc != CURLE_OK) {
-        char url[512];
-        (void)ferry_redact(req->url, url, sizeof(url));
-        rc = ferry_err_set(err, t.cancelled ? FERRY_ERR_CANCELLED : curl_rc(cc), "%s %s: %s",
-                           method, url, curl_easy_strerror(cc));
-        goto out;
-    }
-    goto out;
+    return FERRY_OK;
 
 curl_failed:
-    rc = ferry_err_set(err, curl_rc(cc), "setting up HTTP request: %s", curl_easy_strerror(cc));
-out:
-    resp->body = t.body.p;
-    resp->body_len = t.body.len;
-    resp->headers = t.headers.p;
-    resp->headers_len = t.headers.len;
+    return ferry_err_set(err, curl_rc(cc), "setting up HTTP request: %s", curl_easy_strerror(cc));
+}
+
+/* Hands the transfer's result to resp (which takes the buffers) and maps cc. */
+static ferry_rc transfer_finish(transfer *t, CURLcode cc, ferry_http_response *resp,
+                                ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    const ferry_http_request *req = t->req;
+    (void)curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    resp->body = t->body.p;
+    resp->body_len = t->body.len;
+    resp->headers = t->headers.p;
+    resp->headers_len = t->headers.len;
+    t->body = (ferry_buf){0};
+    t->headers = (ferry_buf){0};
+    if (t->oom) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading HTTP response");
+    } else if (cc != CURLE_OK) {
+        char url[512];
+        (void)ferry_redact(req->url, url, sizeof(url));
+        rc = ferry_err_set(err, t->cancelled ? FERRY_ERR_CANCELLED : curl_rc(cc), "%s %s: %s",
+                           req->method != NULL ? req->method : "GET", url,
+                           curl_easy_strerror(cc));
+    }
+    return rc;
+}
+
+ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
+                            ferry_http_response *resp, ferry_err *err)
+{
+    transfer t;
+    struct curl_slist *hdrs = NULL;
+    memset(resp, 0, sizeof(*resp));
+    ferry_rc rc = transfer_setup(http->curl, req, &t, &hdrs, err);
+    if (rc == FERRY_OK) {
+        CURLcode cc = curl_easy_perform(http->curl);
+        rc = transfer_finish(&t, cc, resp, err);
+    }
+    free(t.body.p);
+    free(t.headers.p);
     curl_slist_free_all(hdrs);
     return rc;
+}
+
+/* ---- Many requests at once (curl multi) --------------------------------------------------- */
+
+/* A request in flight: its easy handle, its transfer state and whom to tell. */
+typedef struct multi_req {
+    transfer t;
+    struct multi_req *prev, *next; /* the multi's list of requests in flight */
+    struct curl_slist *hdrs;
+    CURL *curl;
+    ferry_http_done_fn done;
+    void *ud;
+} multi_req;
+
+struct ferry_http_multi {
+    CURLM *multi;
+    CURL **idle; /* easy handles kept for reuse (their connections stay in the multi's cache) */
+    size_t n_idle, cap_idle;
+    multi_req *head; /* requests in flight */
+    size_t running;
+};
+
+ferry_http_multi *ferry_http_multi_new(void)
+{
+    (void)pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK)
+        return NULL;
+    ferry_http_multi *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    m->multi = curl_multi_init();
+    if (m->multi == NULL) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Ends a request: its easy handle goes back to the idle list (or is freed). */
+static void multi_req_release(ferry_http_multi *m, multi_req *r)
+{
+    (void)curl_multi_remove_handle(m->multi, r->curl);
+    if (r->prev != NULL)
+        r->prev->next = r->next;
+    else
+        m->head = r->next;
+    if (r->next != NULL)
+        r->next->prev = r->prev;
+    if (m->n_idle == m->cap_idle) {
+        size_t cap = m->cap_idle == 0 ? 16 : m->cap_idle * 2;
+        CURL **grown = realloc(m->idle, cap * sizeof(*grown));
+        if (grown != NULL) {
+            m->idle = grown;
+            m->cap_idle = cap;
+        }
+    }
+    if (m->n_idle < m->cap_idle)
+        m->idle[m->n_idle++] = r->curl;
+    else
+        curl_easy_cleanup(r->curl);
+    curl_slist_free_all(r->hdrs);
+    free(r->t.body.p);
+    free(r->t.headers.p);
+    free(r);
+    m->running--;
+}
+
+void ferry_http_multi_free(ferry_http_multi *m)
+{
+    if (m == NULL)
+        return;
+    /* Requests still in flight end here, unannounced: their callers are going away too. */
+    while (m->head != NULL)
+        multi_req_release(m, m->head);
+    for (size_t i = 0; i < m->n_idle; i++)
+        curl_easy_cleanup(m->idle[i]);
+    free(m->idle);
+    curl_multi_cleanup(m->multi);
+    free(m);
+}
+
+ferry_rc ferry_http_multi_add(ferry_http_multi *m, const ferry_http_request *req,
+                              ferry_http_done_fn done, void *ud, ferry_err *err)
+{
+    multi_req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    r->curl = m->n_idle > 0 ? m->idle[--m->n_idle] : curl_easy_init();
+    if (r->curl == NULL) {
+        free(r);
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory (curl handle)");
+    }
+    r->done = done;
+    r->ud = ud;
+    ferry_rc rc = transfer_setup(r->curl, req, &r->t, &r->hdrs, err);
+    if (rc == FERRY_OK) {
+        /* The private pointer leads from a finished handle back to its request. */
+        (void)curl_easy_setopt(r->curl, CURLOPT_PRIVATE, r);
+        CURLMcode mc = curl_multi_add_handle(m->multi, r->curl);
+        if (mc != CURLM_OK)
+            rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "adding an HTTP request: %s",
+                               curl_multi_strerror(mc));
+    }
+    if (rc != FERRY_OK) {
+        curl_easy_cleanup(r->curl);
+        curl_slist_free_all(r->hdrs);
+        free(r);
+        return rc;
+    }
+    r->next = m->head;
+    if (m->head != NULL)
+        m->head->prev = r;
+    m->head = r;
+    m->running++;
+    return FERRY_OK;
+}
+
+size_t ferry_http_multi_running(const ferry_http_multi *m)
+{
+    return m->running;
+}
+
+ferry_rc ferry_http_multi_run(ferry_http_multi *m, int timeout_ms, ferry_err *err)
+{
+    int still = 0;
+    CURLMcode mc = curl_multi_perform(m->multi, &still);
+    if (mc == CURLM_OK && still > 0 && m->running > 0)
+        mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+    if (mc == CURLM_OK)
+        mc = curl_multi_perform(m->multi, &still);
+    if (mc != CURLM_OK)
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "HTTP transfers: %s",
+                             curl_multi_strerror(mc));
+    int left = 0;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        (void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        multi_req *r = (multi_req *)(void *)priv;
+        if (r == NULL)
+            continue;
+        ferry_http_response resp = {0};
+        ferry_err rerr = {0};
+        ferry_rc rc = transfer_finish(&r->t, msg->data.result, &resp, &rerr);
+        ferry_http_done_fn done = r->done;
+        void *ud = r->ud;
+        multi_req_release(m, r);
+        done(rc, &resp, &rerr, ud);
+        ferry_http_response_cleanup(&resp);
+    }
+    return FERRY_OK;
 }
 
 #undef SETOPT

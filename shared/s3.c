@@ -626,23 +626,8 @@ void ferry_s3_free(ferry_s3 *s3)
 
 /* ---- One request ------------------------------------------------------------------------ */
 
-/* One S3 request. Exactly one body source: body (may be NULL with body_len 0) or read_fn. */
-typedef struct s3_call {
-    const char *op; /* the S3 API name, for messages */
-    const char *method;
-    const char *bucket;
-    const char *key; /* NULL for a bucket request */
-    const ferry_s3_param *params;
-    size_t nparams;
-    const void *body; /* signed with its SHA-256 */
-    size_t body_len;
-    ferry_http_read_fn read_fn; /* streamed, sent as UNSIGNED-PAYLOAD */
-    void *read_ud;
-    uint64_t read_len;
-    bool xml_body;                /* adds Content-Type: application/xml */
-    ferry_http_write_fn write_fn; /* NULL: the reply body stays in resp->body */
-    void *write_ud;
-} s3_call;
+/* One S3 request: the public ferry_s3_request. */
+typedef ferry_s3_request s3_call;
 
 /* Fills err for a non-2xx reply (or an error inside a 2xx one) and returns its code. The
  * server's message goes through ferry_redact() too: it is text we did not write. */
@@ -660,32 +645,25 @@ static ferry_rc s3_fail(const s3_call *c, long status, const char *body, size_t 
                          clean[0] != '\0' ? ": " : "", clean);
 }
 
-/*
- * Sends one request and returns OK only for a 2xx reply. On failure err names the operation,
- * bucket and key, and code (S3_CODE_MAX bytes, may be NULL) receives the S3 error code ("" when
- * none). resp is always filled; the caller releases it with ferry_http_response_cleanup().
- */
-static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *resp, char *code,
-                        ferry_err *err)
-{
-    ferry_rc rc = FERRY_OK;
-    char *url = NULL;
-    char target[256];
-    char code_buf[S3_CODE_MAX];
-    char payload_hash[FERRY_S3_SHA256_HEX];
+/* A request ready for ferry_http: its URL and signed-payload header. */
+typedef struct s3_prepared {
+    char *url; /* owned */
     char payload_header[sizeof("x-amz-content-sha256: ") + FERRY_S3_SHA256_HEX];
-    memset(resp, 0, sizeof(*resp));
-    if (code == NULL)
-        code = code_buf;
-    code[0] = '\0';
+    char range_header[96];
+    const char *headers[4];
+    ferry_http_request req;
+} s3_prepared;
 
-    if ((c->body == NULL && c->body_len > 0) || (c->read_fn != NULL && c->body != NULL)) {
-        rc = ferry_err_set(err, FERRY_ERR_INVALID, "S3 %s: no body data, or two bodies", c->op);
-        goto out;
-    }
-    rc = s3_url(s3, c->bucket, c->key, c->params, c->nparams, &url, err);
+/* Builds p from c; release with free(p->url) (also after a failure). */
+static ferry_rc s3_prepare(ferry_s3 *s3, const s3_call *c, s3_prepared *p, ferry_err *err)
+{
+    char payload_hash[FERRY_S3_SHA256_HEX];
+    memset(p, 0, sizeof(*p));
+    if ((c->body == NULL && c->body_len > 0) || (c->read_fn != NULL && c->body != NULL))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "S3 %s: no body data, or two bodies", c->op);
+    ferry_rc rc = s3_url(s3, c->bucket, c->key, c->params, c->nparams, &p->url, err);
     if (rc != FERRY_OK)
-        goto out;
+        return rc;
     /* libcurl 7.88 neither sends nor computes x-amz-content-sha256: without it the request
      * is signed as if the body were empty. Send the real hash, or say it is unsigned. */
     if (c->read_fn != NULL) {
@@ -693,26 +671,32 @@ static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *res
     } else if (c->body_len == 0) {
         (void)copy_text(payload_hash, sizeof(payload_hash), empty_sha256); /* fits */
     } else if (ferry_s3_sha256_hex(c->body, c->body_len, payload_hash) != FERRY_OK) {
-        rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "S3 %s: hashing the body failed", c->op);
-        goto out;
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "S3 %s: hashing the body failed", c->op);
     }
-    int n =
-        snprintf(payload_header, sizeof(payload_header), "x-amz-content-sha256: %s", payload_hash);
-    if (n < 0 || (size_t)n >= sizeof(payload_header)) {
-        rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "S3 %s: building headers", c->op);
-        goto out;
-    }
+    int n = snprintf(p->payload_header, sizeof(p->payload_header), "x-amz-content-sha256: %s",
+                     payload_hash);
+    if (n < 0 || (size_t)n >= sizeof(p->payload_header))
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "S3 %s: building headers", c->op);
     /* Only headers with values: a removal line ("Expect:") breaks 7.88's signature. */
-    const char *headers[] = {payload_header, c->xml_body ? "Content-Type: application/xml" : NULL,
-                             NULL};
+    size_t h = 0;
+    p->headers[h++] = p->payload_header;
+    if (c->xml_body)
+        p->headers[h++] = "Content-Type: application/xml";
+    if (c->range != NULL) {
+        n = snprintf(p->range_header, sizeof(p->range_header), "Range: %s", c->range);
+        if (n < 0 || (size_t)n >= sizeof(p->range_header))
+            return ferry_err_set(err, FERRY_ERR_INVALID, "S3 %s: range too long", c->op);
+        p->headers[h++] = p->range_header;
+    }
+    p->headers[h] = NULL;
 
     /* A non-NULL body pointer for empty bodies, so PUT and POST send Content-Length: 0. */
     bool with_body = c->read_fn == NULL && (c->body != NULL || strcmp(c->method, "PUT") == 0 ||
                                             strcmp(c->method, "POST") == 0);
-    ferry_http_request req = {
+    p->req = (ferry_http_request){
         .method = c->method,
-        .url = url,
-        .headers = headers,
+        .url = p->url,
+        .headers = p->headers,
         .body = with_body ? (c->body != NULL ? c->body : "") : NULL,
         .body_len = c->body_len,
         .read_fn = c->read_fn,
@@ -729,19 +713,109 @@ static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *res
         .timeout_ms = s3->timeout_ms,
         .connect_timeout_ms = s3->connect_timeout_ms,
     };
-    s3_target(c->bucket, c->key, target, sizeof(target));
-    rc = ferry_http_perform(s3->http, &req, resp, err);
+    return FERRY_OK;
+}
+
+/* What ferry_http's rc and the reply mean for request c: OK only for a 2xx reply. */
+static ferry_rc s3_check(const s3_call *c, ferry_rc rc, const ferry_http_response *resp,
+                         char *code, ferry_err *err)
+{
+    char target[256];
     if (rc != FERRY_OK) {
+        s3_target(c->bucket, c->key, target, sizeof(target));
         (void)ferry_err_prefix(err, "S3 %s %s", c->op, target);
-        goto out;
+        return rc;
     }
-    if (resp->status < 200 || resp->status > 299) {
-        rc = s3_fail(c, resp->status, resp->body, resp->body_len, code, S3_CODE_MAX, err);
-        goto out;
+    if (resp->status < 200 || resp->status > 299)
+        return s3_fail(c, resp->status, resp->body, resp->body_len, code, S3_CODE_MAX, err);
+    return FERRY_OK;
+}
+
+/*
+ * Sends one request and returns OK only for a 2xx reply. On failure err names the operation,
+ * bucket and key, and code (S3_CODE_MAX bytes, may be NULL) receives the S3 error code ("" when
+ * none). resp is always filled; the caller releases it with ferry_http_response_cleanup().
+ */
+static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *resp, char *code,
+                        ferry_err *err)
+{
+    char code_buf[S3_CODE_MAX];
+    s3_prepared p;
+    memset(resp, 0, sizeof(*resp));
+    if (code == NULL)
+        code = code_buf;
+    code[0] = '\0';
+    ferry_rc rc = s3_prepare(s3, c, &p, err);
+    if (rc == FERRY_OK) {
+        rc = ferry_http_perform(s3->http, &p.req, resp, err);
+        rc = s3_check(c, rc, resp, code, err);
     }
-out:
-    free(url);
+    free(p.url);
     return rc;
+}
+
+/* ---- Requests on a ferry_http_multi ------------------------------------------------------- */
+
+/* One request in flight: what its done function needs once the multi hands back the reply. */
+typedef struct s3_pending {
+    s3_prepared p;
+    s3_call c; /* op, bucket and key point at the copies below */
+    char *op, *bucket, *key;
+    ferry_s3_done_fn done;
+    void *ud;
+} s3_pending;
+
+static void s3_pending_free(s3_pending *q)
+{
+    free(q->p.url);
+    free(q->op);
+    free(q->bucket);
+    free(q->key);
+    free(q);
+}
+
+static void s3_async_done(ferry_rc rc, const ferry_http_response *resp, const ferry_err *herr,
+                          void *ud)
+{
+    s3_pending *q = ud;
+    char code[S3_CODE_MAX];
+    ferry_err err = *herr;
+    code[0] = '\0';
+    rc = s3_check(&q->c, rc, resp, code, &err);
+    q->done(rc, resp, code, &err, q->ud);
+    s3_pending_free(q);
+}
+
+ferry_rc ferry_s3_start(ferry_s3 *s3, ferry_http_multi *m, const ferry_s3_request *r,
+                        ferry_s3_done_fn done, void *ud, ferry_err *err)
+{
+    s3_pending *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "S3 %s: out of memory", r->op);
+    q->c = *r;
+    q->op = strdup(r->op);
+    q->bucket = r->bucket != NULL ? strdup(r->bucket) : NULL;
+    q->key = r->key != NULL ? strdup(r->key) : NULL;
+    q->done = done;
+    q->ud = ud;
+    if (q->op == NULL || (r->bucket != NULL && q->bucket == NULL) ||
+        (r->key != NULL && q->key == NULL)) {
+        s3_pending_free(q);
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "S3 %s: out of memory", r->op);
+    }
+    q->c.op = q->op;
+    q->c.bucket = q->bucket;
+    q->c.key = q->key;
+    q->c.params = NULL; /* only needed to build the URL, below */
+    q->c.nparams = 0;
+    ferry_rc rc = s3_prepare(s3, r, &q->p, err);
+    if (rc == FERRY_OK)
+        rc = ferry_http_multi_add(m, &q->p.req, s3_async_done, q, err);
+    if (rc != FERRY_OK) {
+        s3_pending_free(q);
+        return rc;
+    }
+    return FERRY_OK;
 }
 
 /* Copies a reply header's value (ETag) into out; PROTOCOL when it is missing or too long. */

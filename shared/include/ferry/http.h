@@ -75,6 +75,37 @@ ferry_rc ferry_http_perform(ferry_http *http, const ferry_http_request *req,
 
 void ferry_http_response_cleanup(ferry_http_response *resp);
 
+/*
+ * Many requests at once on one thread (libcurl multi): add requests, then call
+ * ferry_http_multi_run() in a loop; each request's done function is called exactly once, from
+ * ferry_http_multi_run(), when it ends. Connections are reused across requests. Not
+ * thread-safe: one ferry_http_multi per thread.
+ */
+typedef struct ferry_http_multi ferry_http_multi;
+
+/* rc and err as ferry_http_perform() would give them; resp (body, headers, status) is borrowed
+ * for the call. The done function may add new requests. */
+typedef void (*ferry_http_done_fn)(ferry_rc rc, const ferry_http_response *resp,
+                                   const ferry_err *err, void *ud);
+
+/* Caller frees with ferry_http_multi_free(). Returns NULL when out of memory. */
+ferry_http_multi *ferry_http_multi_new(void);
+/* Frees the multi handle; requests still in flight are dropped without their done call.
+ * Accepts NULL. */
+void ferry_http_multi_free(ferry_http_multi *m);
+
+/* Starts req. req's strings and headers are copied; its body (memory or read_fn), write_fn,
+ * progress_fn and their ud stay borrowed until done is called. */
+ferry_rc ferry_http_multi_add(ferry_http_multi *m, const ferry_http_request *req,
+                              ferry_http_done_fn done, void *ud, ferry_err *err);
+
+/* Requests added and not yet ended. */
+size_t ferry_http_multi_running(const ferry_http_multi *m);
+
+/* Moves every transfer along, waiting up to timeout_ms for activity, and calls the done
+ * function of each request that ended. Errors only for the multi handle itself. */
+ferry_rc ferry_http_multi_run(ferry_http_multi *m, int timeout_ms, ferry_err *err);
+
 /* Finds a response header (case-insensitive name). Copies its value, trimmed, into out;
  * returns false when absent. */
 bool ferry_http_response_header(const ferry_http_response *resp, const char *name, char *out,

@@ -168,13 +168,50 @@ ferry_rc ferry_s3_multipart_complete(ferry_s3 *s3, const char *bucket, const cha
 ferry_rc ferry_s3_multipart_abort(ferry_s3 *s3, const char *bucket, const char *key,
                                   const char *upload_id, ferry_err *err);
 
-/* ---- Building blocks, public for tests and for callers that compare content ------------- */
+/* ---- Requests on a ferry_http_multi (many at once, one thread) ------------------------- */
 
 /* A query parameter. value NULL means a valueless parameter, written "name=". */
 typedef struct ferry_s3_param {
     const char *name;
     const char *value;
 } ferry_s3_param;
+
+/*
+ * One S3 request, described for ferry_s3_start() (the synchronous calls above use the same
+ * description). Exactly one body source: body (signed with its SHA-256; may be NULL with
+ * body_len 0) or read_fn (read_len bytes, sent as UNSIGNED-PAYLOAD).
+ */
+typedef struct ferry_s3_request {
+    const char *op;     /* the S3 API name, for messages: "PutObject" */
+    const char *method; /* "GET", "PUT", "POST", "HEAD", "DELETE" */
+    const char *bucket;
+    const char *key; /* NULL for a bucket request */
+    const ferry_s3_param *params;
+    size_t nparams;
+    const void *body;
+    size_t body_len;
+    ferry_http_read_fn read_fn;
+    void *read_ud;
+    uint64_t read_len;
+    bool xml_body;                /* adds Content-Type: application/xml */
+    ferry_http_write_fn write_fn; /* a 2xx reply body goes here; NULL: kept in the reply */
+    void *write_ud;
+    const char *range; /* "bytes=0-1023" for a ranged GET; NULL: the whole object */
+} ferry_s3_request;
+
+/* Called once when a started request ends: rc is OK only for a 2xx reply; code is the S3
+ * error code ("" when none); resp (status, headers such as ETag, body) and err are borrowed
+ * for the call. */
+typedef void (*ferry_s3_done_fn)(ferry_rc rc, const ferry_http_response *resp, const char *code,
+                                 const ferry_err *err, void *ud);
+
+/* Starts r on m (signed like every request of this client); its done function runs from
+ * ferry_http_multi_run(). r's strings are copied; its body, read_fn, write_fn and their ud stay
+ * borrowed until done. The client's progress_fn applies to each request. */
+ferry_rc ferry_s3_start(ferry_s3 *s3, ferry_http_multi *m, const ferry_s3_request *r,
+                        ferry_s3_done_fn done, void *ud, ferry_err *err);
+
+/* ---- Building blocks, public for tests and for callers that compare content ------------- */
 
 /* Builds the canonical query string SigV4 signs: names and values RFC 3986-encoded (uppercase
  * hex, '/' encoded too), sorted by encoded name then value, joined with '&'. n == 0 gives "".
