@@ -263,8 +263,7 @@ curl_failed:
 }
 
 /* Hands the transfer's result to resp (which takes the buffers) and maps cc. */
-static ferry_rc transfer_finish(transfer *t, CURLcode cc, ferry_http_response *resp,
-                                ferry_err *err)
+static ferry_rc transfer_finish(transfer *t, CURLcode cc, ferry_http_response *resp, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     const ferry_http_request *req = t->req;
@@ -281,8 +280,7 @@ static ferry_rc transfer_finish(transfer *t, CURLcode cc, ferry_http_response *r
         char url[512];
         (void)ferry_redact(req->url, url, sizeof(url));
         rc = ferry_err_set(err, t->cancelled ? FERRY_ERR_CANCELLED : curl_rc(cc), "%s %s: %s",
-                           req->method != NULL ? req->method : "GET", url,
-                           curl_easy_strerror(cc));
+                           req->method != NULL ? req->method : "GET", url, curl_easy_strerror(cc));
     }
     return rc;
 }
@@ -373,9 +371,17 @@ void ferry_http_multi_free(ferry_http_multi *m)
 {
     if (m == NULL)
         return;
-    /* Requests still in flight end here, unannounced: their callers are going away too. */
-    while (m->head != NULL)
-        multi_req_release(m, m->head);
+    /* Requests still in flight end here: each done function hears CANCELLED. */
+    while (m->head != NULL) {
+        multi_req *r = m->head;
+        ferry_http_done_fn done = r->done;
+        void *ud = r->ud;
+        ferry_http_response resp = {0};
+        ferry_err err = {0};
+        (void)ferry_err_set(&err, FERRY_ERR_CANCELLED, "HTTP request dropped unfinished");
+        multi_req_release(m, r);
+        done(FERRY_ERR_CANCELLED, &resp, &err, ud);
+    }
     for (size_t i = 0; i < m->n_idle; i++)
         curl_easy_cleanup(m->idle[i]);
     free(m->idle);

@@ -717,8 +717,8 @@ static ferry_rc s3_prepare(ferry_s3 *s3, const s3_call *c, s3_prepared *p, ferry
 }
 
 /* What ferry_http's rc and the reply mean for request c: OK only for a 2xx reply. */
-static ferry_rc s3_check(const s3_call *c, ferry_rc rc, const ferry_http_response *resp,
-                         char *code, ferry_err *err)
+static ferry_rc s3_check(const s3_call *c, ferry_rc rc, const ferry_http_response *resp, char *code,
+                         ferry_err *err)
 {
     char target[256];
     if (rc != FERRY_OK) {

@@ -90,8 +90,8 @@ typedef void (*ferry_http_done_fn)(ferry_rc rc, const ferry_http_response *resp,
 
 /* Caller frees with ferry_http_multi_free(). Returns NULL when out of memory. */
 ferry_http_multi *ferry_http_multi_new(void);
-/* Frees the multi handle; requests still in flight are dropped without their done call.
- * Accepts NULL. */
+/* Frees the multi handle. Requests still in flight are dropped: their done functions run
+ * first, with FERRY_ERR_CANCELLED (they must not add requests then). Accepts NULL. */
 void ferry_http_multi_free(ferry_http_multi *m);
 
 /* Starts req. req's strings and headers are copied; its body (memory or read_fn), write_fn,

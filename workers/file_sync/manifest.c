@@ -1,0 +1,210 @@
+/* manifest.c - the record of what was synced, kept next to the target (see manifest.h). */
+#include "manifest.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ferry/buf.h"
+#include "ferry/http.h"
+
+#define MAGIC "ferry-file-sync-manifest 1\n"
+
+void fs_manifest_cleanup(fs_manifest *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i].key);
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+char *fs_manifest_key(const char *prefix)
+{
+    size_t len = strlen(".ferry/") + strlen(prefix) + strlen("manifest.v1") + 1;
+    char *key = malloc(len);
+    if (key != NULL)
+        (void)snprintf(key, len, ".ferry/%smanifest.v1", prefix);
+    return key;
+}
+
+void fs_manifest_version(const fs_entry *e, bool from_s3, char out[FS_VERSION_MAX])
+{
+    if (from_s3)
+        (void)snprintf(out, FS_VERSION_MAX, "e%s", e->etag);
+    else
+        (void)snprintf(out, FS_VERSION_MAX, "m%" PRId64, e->mtime_ns);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX in place; false on a malformed escape or a NUL byte. */
+static bool pct_decode(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p != '%') {
+            *o++ = *p;
+            continue;
+        }
+        int hi = hexval(p[1]);
+        int lo = hi >= 0 ? hexval(p[2]) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0))
+            return false;
+        *o++ = (char)(hi * 16 + lo);
+        p += 2;
+    }
+    *o = '\0';
+    return true;
+}
+
+static int mentry_cmp(const void *a, const void *b)
+{
+    const fs_mentry *x = a, *y = b;
+    return strcmp(x->key, y->key);
+}
+
+/* Parses one line "<size> <version> <md5|-> <etag|-> <part_size> <key>" into e. */
+static bool line_parse(char *line, fs_mentry *e)
+{
+    char *f[6];
+    char *save = line;
+    for (int i = 0; i < 5; i++) {
+        char *sp = strchr(save, ' ');
+        if (sp == NULL)
+            return false;
+        *sp = '\0';
+        f[i] = save;
+        save = sp + 1;
+    }
+    f[5] = save;
+    char *end = NULL;
+    unsigned long long size = strtoull(f[0], &end, 10);
+    if (end == f[0] || *end != '\0')
+        return false;
+    unsigned long long part = strtoull(f[4], &end, 10);
+    if (end == f[4] || *end != '\0')
+        return false;
+    if (strlen(f[1]) >= FS_VERSION_MAX || strlen(f[2]) >= FERRY_S3_MD5_HEX ||
+        strlen(f[3]) >= FS_ETAG_MAX || f[5][0] == '\0' || !pct_decode(f[5]))
+        return false;
+    memset(e, 0, sizeof(*e));
+    e->size = size;
+    e->part_size = part;
+    memcpy(e->version, f[1], strlen(f[1]) + 1);
+    if (strcmp(f[2], "-") != 0)
+        memcpy(e->md5, f[2], strlen(f[2]) + 1);
+    if (strcmp(f[3], "-") != 0)
+        memcpy(e->etag, f[3], strlen(f[3]) + 1);
+    e->key = strdup(f[5]);
+    return e->key != NULL;
+}
+
+ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
+                          fs_manifest *m, ferry_err *err)
+{
+    void *data = NULL;
+    size_t len = 0;
+    memset(m, 0, sizeof(*m));
+    ferry_rc rc = ferry_s3_object_get(s3, bucket, key, &data, &len, err);
+    if (rc == FERRY_ERR_NOT_FOUND) { /* the first pass (a missing bucket shows at listing) */
+        ferry_err_clear(err);
+        return FERRY_OK;
+    }
+    if (rc != FERRY_OK)
+        return rc;
+    char *text = data;
+    char *line = text;
+    size_t cap = 0;
+    /* Header: the magic line, then "source <id>". */
+    size_t mlen = strlen(MAGIC);
+    char *nl = len >= mlen && memcmp(text, MAGIC, mlen) == 0 ? strchr(text + mlen, '\n') : NULL;
+    if (nl == NULL || strncmp(text + mlen, "source ", 7) != 0) {
+        m->ignored = true;
+        goto out;
+    }
+    *nl = '\0';
+    if (strcmp(text + mlen + 7, source_id) != 0) {
+        m->ignored = true;
+        goto out;
+    }
+    line = nl + 1;
+    while (*line != '\0') {
+        nl = strchr(line, '\n');
+        if (nl == NULL)
+            break; /* a cut-off last line: ignore it */
+        *nl = '\0';
+        if (m->n == cap) {
+            cap = cap == 0 ? 1024 : cap * 2;
+            fs_mentry *grown = realloc(m->v, cap * sizeof(*grown));
+            if (grown == NULL) {
+                rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading the manifest: out of memory");
+                goto out;
+            }
+            m->v = grown;
+        }
+        if (line_parse(line, &m->v[m->n]))
+            m->n++;
+        line = nl + 1;
+    }
+    qsort(m->v, m->n, sizeof(*m->v), mentry_cmp);
+out:
+    free(data);
+    if (rc != FERRY_OK)
+        fs_manifest_cleanup(m);
+    return rc;
+}
+
+ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
+                          const fs_manifest *m, ferry_err *err)
+{
+    ferry_buf b = {0};
+    char enc[3 * FERRY_S3_KEY_MAX + 1];
+    char line[256];
+    ferry_buf_add(&b, MAGIC);
+    ferry_buf_add(&b, "source ");
+    ferry_buf_add(&b, source_id);
+    ferry_buf_add(&b, "\n");
+    for (size_t i = 0; i < m->n; i++) {
+        const fs_mentry *e = &m->v[i];
+        if (e->key == NULL || ferry_http_uri_encode(e->key, true, enc, sizeof(enc)) < 0)
+            continue;
+        (void)snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s %" PRIu64 " ", e->size, e->version,
+                       e->md5[0] != '\0' ? e->md5 : "-", e->etag[0] != '\0' ? e->etag : "-",
+                       e->part_size);
+        ferry_buf_add(&b, line);
+        ferry_buf_add(&b, enc);
+        ferry_buf_add(&b, "\n");
+    }
+    ferry_rc rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "writing the manifest")
+                        : ferry_s3_object_put(s3, bucket, key, b.p, b.len, NULL, err);
+    free(b.p);
+    return rc;
+}
+
+const fs_mentry *fs_manifest_find(const fs_manifest *m, const char *key)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->v[mid].key, key);
+        if (c == 0)
+            return &m->v[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}

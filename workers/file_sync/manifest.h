@@ -1,0 +1,58 @@
+/*
+ * manifest.h - what a pass synced: per source file its size, its version (modification time,
+ * or the source object's ETag), its content MD5 and the ETag the target object got.
+ *
+ * Kept as one text object next to the target, at ".ferry/<target prefix>manifest.v1" in the
+ * target bucket (outside the app's prefix), so that any worker, or the command line, finds
+ * it. A manifest written for another source is ignored. Entries are sorted by key.
+ */
+#ifndef FS_MANIFEST_H
+#define FS_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry/error.h"
+#include "ferry/s3.h"
+#include "tree.h"
+
+/* "m<mtime ns>" or "e<etag>". */
+#define FS_VERSION_MAX (FS_ETAG_MAX + 2)
+
+typedef struct fs_mentry {
+    char *key; /* NULL: a slot with nothing recorded */
+    uint64_t size;
+    char version[FS_VERSION_MAX];
+    char md5[FERRY_S3_MD5_HEX]; /* "" when unknown */
+    char etag[FS_ETAG_MAX];     /* the target object's ETag, without quotes */
+    uint64_t part_size;         /* 0: a single PUT */
+} fs_mentry;
+
+typedef struct fs_manifest {
+    fs_mentry *v;
+    size_t n;
+    bool ignored; /* there was one, but for another source or unreadable */
+} fs_manifest;
+
+void fs_manifest_cleanup(fs_manifest *m);
+
+/* The manifest's object key for a target prefix; caller frees. NULL when out of memory. */
+char *fs_manifest_key(const char *prefix);
+
+/* The version text of a source entry. */
+void fs_manifest_version(const fs_entry *e, bool from_s3, char out[FS_VERSION_MAX]);
+
+/* Reads the manifest for source_id (a text naming the source). A missing or foreign manifest
+ * gives an empty one (OK); only transport and permission failures are errors. */
+ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
+                          fs_manifest *m, ferry_err *err);
+
+/* Writes the slots with a key (m->v must be sorted by key). */
+ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
+                          const fs_manifest *m, ferry_err *err);
+
+/* The entry for key, or NULL (binary search). */
+const fs_mentry *fs_manifest_find(const fs_manifest *m, const char *key);
+
+#endif
