@@ -1,0 +1,345 @@
+/*
+ * dns_main.c - ferry-dns: a worker of the dns kind (no arguments, or the runtime's options), or
+ * one operation from the command line:
+ *
+ *     ferry-dns lower-ttl   --zone Z --name N [--name N ...] [--ttl S]
+ *     ferry-dns restore-ttl --zone Z --name N [--name N ...]
+ *     ferry-dns rename      --zone Z --from A --to B [--from A --to B ...]
+ *     ferry-dns check       --zone Z --from A --to B [...] [--wait S]
+ *
+ * This file parses and reports; dns.h does the work.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "ferry/config.h"
+#include "ferry/log.h"
+#include "ferry/worker.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+#define EXIT_CONFIG 3
+
+#define CLI_MAX 256 /* names or renames on one command line */
+
+/* ---- the worker ---------------------------------------------------------------------------- */
+
+static bool step_stopping(void *ud)
+{
+    return ferry_step_stopping(ud);
+}
+
+static void step_progress(void *ud, uint64_t done, uint64_t total, const char *detail)
+{
+    ferry_step_progress p = {.done = done, .total = total, .unit = "names", .detail = detail};
+    ferry_step_progress_set(ud, &p);
+}
+
+static void report_results(ferry_step_ctx *ctx, const dns_report *rep)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(rep->results, key, value)
+    {
+        (void)ferry_step_result(ctx, key, json_string_value(value)); /* best effort */
+    }
+}
+
+static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void *ud,
+                        ferry_err *err)
+{
+    (void)ud;
+    ferry_rc rc = FERRY_OK;
+    char *key = NULL;
+    dns_driver *drv = NULL;
+    dns_rename *renames = NULL;
+    dns_report rep = {0};
+    const Ferry__V1__DnsParams *p = cmd->dns;
+    if (cmd->params_case != FERRY__V1__STEP_COMMAND__PARAMS_DNS || p == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "the step has no DNS parameters");
+    if (dns_report_init(&rep) != FERRY_OK)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+
+    const ferry_cfg *cfg = ferry_step_config(ctx);
+    const char *api_key = ferry_cfg_str(cfg, "pdns.api_key");
+    if (p->api_key != NULL && p->api_key->name != NULL && p->api_key->name[0] != '\0') {
+        rc = ferry_secret_get(p->api_key->name, &key, err);
+        if (rc != FERRY_OK)
+            goto out;
+        api_key = key;
+    }
+    dns_pdns_opts po = {.api_url = ferry_cfg_str(cfg, "pdns.api_url"), .api_key = api_key};
+    drv = dns_pdns_new(&po, err);
+    if (drv == NULL) {
+        rc = err->code;
+        goto out;
+    }
+    renames = calloc(p->n_renames + 1, sizeof(*renames));
+    if (renames == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < p->n_renames; i++)
+        renames[i] = (dns_rename){.from = p->renames[i]->from, .to = p->renames[i]->to};
+    dns_options opts = {.drv = drv,
+                        .dns_addr = ferry_cfg_str(cfg, "pdns.dns_addr"),
+                        .hooks = {.stopping = step_stopping, .progress = step_progress, .ud = ctx}};
+    const char *const *names = (const char *const *)p->names;
+    switch (cmd->operation) {
+    case FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL:
+        rc = dns_lower_ttl(&opts, p->zone, names, p->n_names, p->ttl, &rep, err);
+        break;
+    case FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL:
+        rc = dns_restore_ttl(&opts, p->zone, names, p->n_names, &rep, err);
+        break;
+    case FERRY__V1__OPERATION__OPERATION_DNS_RENAME:
+        rc = dns_rename_apply(&opts, p->zone, renames, p->n_renames, &rep, err);
+        break;
+    case FERRY__V1__OPERATION__OPERATION_DNS_CHECK:
+        rc = dns_check(&opts, p->zone, renames, p->n_renames, &rep, err);
+        break;
+    default:
+        rc = ferry_err_set(err, FERRY_ERR_INVALID, "operation %d is not a DNS one",
+                           (int)cmd->operation);
+        goto out;
+    }
+    report_results(ctx, &rep);
+    /* The server still answering the old way may be a cache that a later try outlives; a
+     * half-done rename or a wrong key needs a person. */
+    if (rc == FERRY_ERR_CONFLICT)
+        ferry_step_set_retryable(ctx, dns_report_get(&rep, "check_dns_mismatch") != NULL);
+out:
+    dns_report_cleanup(&rep);
+    dns_driver_free(drv);
+    free(renames);
+    if (key != NULL) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
+    return rc;
+}
+
+/* ---- the command line ---------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    (void)fprintf(
+        out,
+        "usage: ferry-dns [--check-config | --version | --help]\n"
+        "           run as a worker of the dns kind (see docs/dns.md)\n"
+        "       ferry-dns lower-ttl   --zone ZONE --name NAME [--name NAME ...] [--ttl SECONDS]\n"
+        "       ferry-dns restore-ttl --zone ZONE --name NAME [--name NAME ...]\n"
+        "       ferry-dns rename      --zone ZONE --from NAME --to NAME [--from ... --to ...]\n"
+        "       ferry-dns check       --zone ZONE --from NAME --to NAME [...] [--wait SECONDS]\n"
+        "       common: [--api-key-secret NAME] [--json]\n"
+        "\n"
+        "lower-ttl    sets every record set at the names to SECONDS (default %d), remembering\n"
+        "             the old TTL in the record set's comments\n"
+        "restore-ttl  gives the names back the TTL lower-ttl remembered\n"
+        "rename       moves every record set from each --from to its --to, all in one change\n"
+        "check        asks the name server over DNS until it answers the way the API says\n"
+        "             (each --to with its records, each --from gone), for up to --wait (10 s)\n"
+        "\n"
+        "Names are fully qualified with the trailing dot. The PowerDNS API and server come from\n"
+        "FERRY_PDNS_API_URL, FERRY_PDNS_API_KEY (or _FILE) and FERRY_PDNS_DNS_ADDR; with\n"
+        "--api-key-secret NAME the key is FERRY_SECRET_<NAME> instead. Exit 0 done, 1 failed,\n"
+        "2 usage, 3 configuration.\n",
+        DNS_DEFAULT_TTL);
+}
+
+/* The command line needs only the PowerDNS rows of the dns component: the worker's Kafka and
+ * Redis settings get placeholders when unset, so the loader (with its _FILE secrets and
+ * checks) can be used as it is. */
+static const char *cli_getenv(const char *name, void *ud)
+{
+    (void)ud;
+    const char *v = getenv(name);
+    if (v != NULL)
+        return v;
+    if (strcmp(name, "FERRY_KAFKA_BROKERS") == 0)
+        return "unused:9";
+    if (strcmp(name, "FERRY_REDIS_URL") == 0)
+        return "redis://unused:9/0";
+    return NULL;
+}
+
+static bool parse_seconds(const char *text, long max, long *out)
+{
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < 1 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    static const struct option opts_long[] = {{"zone", required_argument, NULL, 'z'},
+                                              {"name", required_argument, NULL, 'n'},
+                                              {"from", required_argument, NULL, 'f'},
+                                              {"to", required_argument, NULL, 't'},
+                                              {"ttl", required_argument, NULL, 'T'},
+                                              {"wait", required_argument, NULL, 'w'},
+                                              {"api-key-secret", required_argument, NULL, 'k'},
+                                              {"json", no_argument, NULL, 'J'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    const char *op = argv[1], *zone = NULL, *secret = NULL;
+    const char *names[CLI_MAX];
+    const char *froms[CLI_MAX], *tos[CLI_MAX];
+    size_t n_names = 0, n_from = 0, n_to = 0;
+    long ttl = 0, wait_s = 0;
+    bool as_json = false;
+    bool ttl_op = strcmp(op, "lower-ttl") == 0 || strcmp(op, "restore-ttl") == 0;
+    optind = 2;
+    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
+        switch (c) {
+        case 'z':
+            zone = optarg;
+            break;
+        case 'n':
+        case 'f':
+        case 't': {
+            const char **list = c == 'n' ? names : c == 'f' ? froms : tos;
+            size_t *count = c == 'n' ? &n_names : c == 'f' ? &n_from : &n_to;
+            if (*count == CLI_MAX) {
+                (void)fprintf(stderr, "ferry-dns: at most %d names\n", CLI_MAX);
+                return EXIT_USAGE;
+            }
+            list[(*count)++] = optarg;
+            break;
+        }
+        case 'T':
+            if (!parse_seconds(optarg, 86400 * 7, &ttl)) {
+                (void)fprintf(stderr, "ferry-dns: --ttl: seconds from 1 to 604800\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'w':
+            if (!parse_seconds(optarg, 3600, &wait_s)) {
+                (void)fprintf(stderr, "ferry-dns: --wait: seconds from 1 to 3600\n");
+                return EXIT_USAGE;
+            }
+            break;
+        case 'k':
+            secret = optarg;
+            break;
+        case 'J':
+            as_json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    bool ok = optind == argc && zone != NULL;
+    if (ttl_op)
+        ok = ok && n_names > 0 && n_from == 0 && n_to == 0;
+    else
+        ok = ok && n_names == 0 && n_from > 0 && n_from == n_to && ttl == 0;
+    if (!ok) {
+        (void)fprintf(stderr, "ferry-dns: %s needs --zone and %s\n", op,
+                      ttl_op ? "--name (no --from/--to)" : "pairs of --from and --to");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    ferry_log_init("ferry-dns", FERRY_LOG_KV, FERRY_LOG_WARN, 2);
+    ferry_err err = {0};
+    ferry_cfg *cfg = NULL;
+    char *problems = NULL, *key = NULL;
+    dns_driver *drv = NULL;
+    dns_report rep = {0};
+    dns_rename renames[CLI_MAX];
+    int status = EXIT_FAILED;
+    if (dns_report_init(&rep) != FERRY_OK)
+        return EXIT_FAILED;
+    if (ferry_cfg_load(FERRY_COMP_DNS, cli_getenv, NULL, &cfg, &problems) != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dns: bad configuration:\n%s",
+                      problems != NULL ? problems : "out of memory\n");
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    const char *api_key = ferry_cfg_str(cfg, "pdns.api_key");
+    if (secret != NULL) {
+        if (ferry_secret_get(secret, &key, &err) != FERRY_OK) {
+            (void)fprintf(stderr, "ferry-dns: %s\n", err.msg);
+            status = EXIT_CONFIG;
+            goto out;
+        }
+        api_key = key;
+    }
+    dns_pdns_opts po = {.api_url = ferry_cfg_str(cfg, "pdns.api_url"), .api_key = api_key};
+    drv = dns_pdns_new(&po, &err);
+    if (drv == NULL) {
+        (void)fprintf(stderr, "ferry-dns: %s\n", err.msg);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    for (size_t i = 0; i < n_from; i++)
+        renames[i] = (dns_rename){.from = froms[i], .to = tos[i]};
+    dns_options opts = {
+        .drv = drv, .dns_addr = ferry_cfg_str(cfg, "pdns.dns_addr"), .check_ms = wait_s * 1000};
+    ferry_rc rc;
+    if (strcmp(op, "lower-ttl") == 0)
+        rc = dns_lower_ttl(&opts, zone, names, n_names, (uint32_t)ttl, &rep, &err);
+    else if (strcmp(op, "restore-ttl") == 0)
+        rc = dns_restore_ttl(&opts, zone, names, n_names, &rep, &err);
+    else if (strcmp(op, "rename") == 0)
+        rc = dns_rename_apply(&opts, zone, renames, n_from, &rep, &err);
+    else
+        rc = dns_check(&opts, zone, renames, n_from, &rep, &err);
+
+    if (as_json) {
+        json_t *j = json_pack("{s:b, s:O}", "ok", rc == FERRY_OK, "results", rep.results);
+        if (j != NULL && rc != FERRY_OK)
+            (void)json_object_set_new(
+                j, "error", json_pack("{s:s, s:s}", "code", ferry_rc_str(rc), "message", err.msg));
+        if (j != NULL)
+            (void)json_dumpf(j, stdout, JSON_INDENT(2));
+        (void)fputc('\n', stdout);
+        json_decref(j);
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(rep.results, k, v)
+        {
+            (void)printf("%s=%s\n", k, json_string_value(v));
+        }
+    }
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dns: %s failed (%s): %s\n", op, ferry_rc_str(rc), err.msg);
+        status = EXIT_FAILED;
+    } else {
+        status = 0;
+    }
+out:
+    dns_report_cleanup(&rep);
+    dns_driver_free(drv);
+    ferry_cfg_free(cfg);
+    free(problems);
+    if (key != NULL) {
+        explicit_bzero(key, strlen(key));
+        free(key);
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "lower-ttl") == 0 || strcmp(argv[1], "restore-ttl") == 0 ||
+                      strcmp(argv[1], "rename") == 0 || strcmp(argv[1], "check") == 0))
+        return cli_main(argc, argv);
+    ferry_worker_def def = {.kind = FERRY__V1__STEP_KIND__STEP_KIND_DNS,
+                            .component = FERRY_COMP_DNS,
+                            .name = "ferry-dns",
+                            .execute = execute};
+    return ferry_worker_main(argc, argv, &def);
+}
