@@ -5,6 +5,7 @@
 #ifndef FS_FSI_H
 #define FS_FSI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,10 +19,12 @@
 typedef struct fs_s3pair {
     ferry_s3 *src;
     ferry_s3 *dst;
+    const fs_options *opts;
+    bool finishing; /* the last writes after a stop (the manifest): not aborted */
 } fs_s3pair;
 
-/* Opens the clients, with the run's stop check as their progress function. INVALID for a
- * location without bucket or endpoint. */
+/* Opens the clients, with the run's stop check as their progress function (s3 must stay at
+ * its address while they live). INVALID for a location without bucket or endpoint. */
 ferry_rc fs_s3pair_open(const fs_options *opts, fs_s3pair *s3, ferry_err *err);
 void fs_s3pair_close(fs_s3pair *s3);
 

@@ -938,6 +938,7 @@ out:
     if (ps.multi != NULL && (rc != FERRY_OK || ps.running > 0))
         drain(&ps);
     /* What was sent stays recorded, also after a stop: the next pass does not send it again. */
+    s3.finishing = true;
     if (ps.next.v != NULL && rc != FERRY_ERR_AUTH && rc != FERRY_ERR_PERMISSION)
         save_manifest(&ps, true);
     if (rc == FERRY_OK && rep->errors > 0)

@@ -9,11 +9,12 @@ static bool on_progress(uint64_t down, uint64_t up, void *ud)
 {
     (void)down;
     (void)up;
-    const fs_options *opts = ud;
-    return opts->stopping == NULL || !opts->stopping(opts->stop_ud);
+    const fs_s3pair *s3 = ud;
+    const fs_options *opts = s3->opts;
+    return s3->finishing || opts->stopping == NULL || !opts->stopping(opts->stop_ud);
 }
 
-static ferry_rc client_open(const fs_options *opts, const fs_location *loc, const char *side,
+static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *side,
                             ferry_s3 **out, ferry_err *err)
 {
     if (loc->endpoint == NULL || loc->endpoint[0] == '\0' || loc->bucket == NULL ||
@@ -28,7 +29,7 @@ static ferry_rc client_open(const fs_options *opts, const fs_location *loc, cons
                         .secret_key = loc->secret_key,
                         .connect_timeout_ms = 10000,
                         .progress_fn = on_progress,
-                        .progress_ud = (void *)opts};
+                        .progress_ud = s3};
     ferry_rc rc = ferry_s3_new(&so, out, err);
     if (rc != FERRY_OK)
         (void)ferry_err_prefix(err, "the %s", side);
@@ -38,9 +39,10 @@ static ferry_rc client_open(const fs_options *opts, const fs_location *loc, cons
 ferry_rc fs_s3pair_open(const fs_options *opts, fs_s3pair *s3, ferry_err *err)
 {
     memset(s3, 0, sizeof(*s3));
-    ferry_rc rc = client_open(opts, &opts->target, "target", &s3->dst, err);
+    s3->opts = opts;
+    ferry_rc rc = client_open(s3, &opts->target, "target", &s3->dst, err);
     if (rc == FERRY_OK && opts->source.dir == NULL)
-        rc = client_open(opts, &opts->source, "source", &s3->src, err);
+        rc = client_open(s3, &opts->source, "source", &s3->src, err);
     if (rc != FERRY_OK)
         fs_s3pair_close(s3);
     return rc;
