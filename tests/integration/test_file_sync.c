@@ -203,9 +203,9 @@ static size_t count_objects(const char *prefix)
 /* ---- the tree with everything ---------------------------------------------------------------*/
 
 static const char *const odd_names[] = {
-    "with space.txt",   "plus+equals=and&amp.txt",  "percent%20literal.txt",
-    "question?hash#.txt", "ünïcödé/日本語 ファイル.txt", "quote's \"double\".txt",
-    "semi;colon,comma.txt", "tilde~dollar$at@.txt",  "(paren) [bracket] {brace}.txt",
+    "with space.txt",       "plus+equals=and&amp.txt",     "percent%20literal.txt",
+    "question?hash#.txt",   "ünïcödé/日本語 ファイル.txt", "quote's \"double\".txt",
+    "semi;colon,comma.txt", "tilde~dollar$at@.txt",        "(paren) [bracket] {brace}.txt",
 };
 
 static void tree_everything(void)
@@ -384,10 +384,10 @@ static void no_deletions_after_a_pass_with_errors(void)
     path_of(path, sizeof(path), "t3", "a/secret.txt");
     write_file("t3", "a/secret.txt", 11, 5); /* changed, and now unreadable */
     CU_ASSERT_EQUAL(chmod(path, 0), 0);
-    CU_ASSERT_EQUAL(run_cli_as_nobody(args), 1);          /* the pass had an error */
-    CU_ASSERT(object_exists("errs/a/to-delete.txt"));     /* so nothing was deleted */
+    CU_ASSERT_EQUAL(run_cli_as_nobody(args), 1);      /* the pass had an error */
+    CU_ASSERT(object_exists("errs/a/to-delete.txt")); /* so nothing was deleted */
     CU_ASSERT_EQUAL(chmod(path, 0644), 0);
-    CU_ASSERT_EQUAL(run_cli_as_nobody(args), 0);          /* a clean pass deletes */
+    CU_ASSERT_EQUAL(run_cli_as_nobody(args), 0); /* a clean pass deletes */
     CU_ASSERT(!object_exists("errs/a/to-delete.txt"));
     assert_same_object("t3", "errs/", "a/secret.txt");
 }

@@ -46,10 +46,9 @@ static void report_results(ferry_step_ctx *ctx, const char *platform, const app_
 {
     (void)ferry_step_result(ctx, "state", app_state_str(r->state));
     /* The coordinator's name (docs/orchestration.md): replicate refuses a running target. */
-    (void)ferry_step_result(ctx, "running",
-                            r->state == APP_STATE_RUNNING || r->state == APP_STATE_STARTING
-                                ? "true"
-                                : "false");
+    (void)ferry_step_result(
+        ctx, "running",
+        r->state == APP_STATE_RUNNING || r->state == APP_STATE_STARTING ? "true" : "false");
     (void)ferry_step_result(ctx, "platform", platform);
     if (r->detail[0] != '\0')
         (void)ferry_step_result(ctx, "platform_state", r->detail);

@@ -14,8 +14,8 @@ static bool on_progress(uint64_t down, uint64_t up, void *ud)
     return s3->finishing || opts->stopping == NULL || !opts->stopping(opts->stop_ud);
 }
 
-static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *side,
-                            ferry_s3 **out, ferry_err *err)
+static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *side, ferry_s3 **out,
+                            ferry_err *err)
 {
     if (loc->endpoint == NULL || loc->endpoint[0] == '\0' || loc->bucket == NULL ||
         loc->bucket[0] == '\0')
