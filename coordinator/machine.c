@@ -599,10 +599,12 @@ static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_p
                                                         : fm_sstate_name(failed->state));
         cutover_abort(m, failed, step_code(failed), msg, now, plan);
     } else {
+        int64_t margin = p->cutover_margin_ms;
+        bool whole_min = margin % 60000 == 0;
         (void)snprintf(msg, sizeof(msg),
                        "cutover replication timed out (limit: last measured duration + %" PRId64
-                       " min), nothing renamed, source app restarted",
-                       p->cutover_margin_ms / 60000);
+                       " %s), nothing renamed, source app restarted",
+                       whole_min ? margin / 60000 : margin / 1000, whole_min ? "min" : "s");
         cutover_abort(m, NULL, FERRY_ERR_TIMEOUT, msg, now, plan);
     }
 }

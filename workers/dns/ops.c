@@ -64,6 +64,26 @@ static ferry_rc stopped(const dns_options *opts, const char *zone, ferry_err *er
     return FERRY_OK;
 }
 
+/* PowerDNS on its sqlite3 backend answers 500 ("database is locked") when changes to one zone
+ * meet (twenty apps renamed at once); every change is one transaction, read afresh and planned
+ * again on each attempt, so sending it again is safe. Returns whether to try once more, after
+ * a pause of 100 ms doubling (plus up to 100 ms of jitter), watching the stop flag. */
+#define DRV_ATTEMPTS 6
+
+static bool drv_retry(const dns_options *opts, ferry_rc rc, int attempt, ferry_err *err)
+{
+    if (attempt >= DRV_ATTEMPTS || (rc != FERRY_ERR_SERVER && rc != FERRY_ERR_THROTTLED))
+        return false;
+    int64_t until = ferry_mono_ms() + (100LL << (attempt - 1)) + ferry_mono_ms() % 100;
+    while (ferry_mono_ms() < until) {
+        if (dns_hooks_stopping(&opts->hooks))
+            return false;
+        ferry_sleep_ms(20);
+    }
+    ferry_err_clear(err);
+    return true;
+}
+
 ferry_rc dns_lower_ttl(const dns_options *opts, const char *zone, const char *const *names,
                        size_t n_names, uint32_t ttl, dns_report *rep, ferry_err *err)
 {
@@ -77,7 +97,11 @@ ferry_rc dns_lower_ttl(const dns_options *opts, const char *zone, const char *co
     report_list(rep, "names", names, n_names);
     dns_report_set(rep, "ttl", "%u", (unsigned)ttl);
     dns_hooks_progress(&opts->hooks, 0, n_names, "lowering TTLs");
-    rc = opts->drv->vt->lower_ttl(opts->drv, zone, names, n_names, ttl, &opts->hooks, rep, err);
+    for (int attempt = 1;; attempt++) {
+        rc = opts->drv->vt->lower_ttl(opts->drv, zone, names, n_names, ttl, &opts->hooks, rep, err);
+        if (rc == FERRY_OK || !drv_retry(opts, rc, attempt, err))
+            break;
+    }
     if (rc == FERRY_OK)
         dns_hooks_progress(&opts->hooks, n_names, n_names, "TTLs lowered");
     return rc;
@@ -93,7 +117,11 @@ ferry_rc dns_restore_ttl(const dns_options *opts, const char *zone, const char *
         return rc;
     report_list(rep, "names", names, n_names);
     dns_hooks_progress(&opts->hooks, 0, n_names, "restoring TTLs");
-    rc = opts->drv->vt->restore_ttl(opts->drv, zone, names, n_names, &opts->hooks, rep, err);
+    for (int attempt = 1;; attempt++) {
+        rc = opts->drv->vt->restore_ttl(opts->drv, zone, names, n_names, &opts->hooks, rep, err);
+        if (rc == FERRY_OK || !drv_retry(opts, rc, attempt, err))
+            break;
+    }
     if (rc == FERRY_OK)
         dns_hooks_progress(&opts->hooks, n_names, n_names, "TTLs restored");
     return rc;
@@ -109,7 +137,11 @@ ferry_rc dns_rename_apply(const dns_options *opts, const char *zone, const dns_r
         return rc;
     report_renames(rep, renames, n);
     dns_hooks_progress(&opts->hooks, 0, n, "renaming");
-    rc = opts->drv->vt->rename(opts->drv, zone, renames, n, &opts->hooks, rep, err);
+    for (int attempt = 1;; attempt++) {
+        rc = opts->drv->vt->rename(opts->drv, zone, renames, n, &opts->hooks, rep, err);
+        if (rc == FERRY_OK || !drv_retry(opts, rc, attempt, err))
+            break;
+    }
     if (rc == FERRY_OK)
         dns_hooks_progress(&opts->hooks, n, n, "renamed");
     return rc;

@@ -1,0 +1,97 @@
+# tests/e2e/lib.sh: what the end-to-end tests share: the stack's settings, a Ferry instance
+# of their own with quick failure handling, assertions, demo apps, and checks made from outside
+# Ferry. Source it from a test after setting REPO and BUILD.
+eval "$(deploy/local/stack env)"
+INSTANCE=e2e-$$
+# Quick failure handling for a test: short leases (progress and failover every 2 s), one retry.
+export FERRY_WORKER_LEASE=6s FERRY_COORDINATOR_MAX_RETRIES=1 FERRY_COORDINATOR_BACKOFF=1s
+export FERRY_COORDINATOR_CUTOVER_MARGIN=10s FERRY_KAFKA_SESSION_TIMEOUT=6s
+# shellcheck source=deploy/demo/lib.sh
+source deploy/demo/lib.sh
+
+failures=0
+APPS=()
+check() { # check DESCRIPTION COMMAND...: one assertion
+  local what=$1
+  shift
+  if "$@"; then
+    printf '  ok    %s\n' "$what"
+  else
+    printf '  FAIL  %s\n' "$what"
+    failures=$((failures + 1))
+  fi
+}
+fatal() {
+  printf '  FATAL %s\n' "$*"
+  failures=$((failures + 1))
+  exit 1
+}
+finish() {
+  local rc=$?
+  for a in "${APPS[@]}"; do deploy/demo/setup --app "$a" --remove >/dev/null 2>&1 || true; done
+  deploy/local/ferry down --name "$INSTANCE" >/dev/null 2>&1 || true
+  # A sanitizer report in any Ferry process's log is a failure (ASan builds).
+  if grep -l -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" \
+    "$FERRY_STACK_DIR/ferry/$INSTANCE/logs/"*.log 2>/dev/null; then
+    echo "FAIL: sanitizer reports in the logs above"
+    failures=$((failures + 1))
+  fi
+  if ((failures > 0 || rc != 0)); then
+    echo "== logs: $FERRY_STACK_DIR/ferry/$INSTANCE/logs (tail of each)"
+    for f in "$FERRY_STACK_DIR/ferry/$INSTANCE/logs/"*.log; do
+      echo "-- $f"
+      tail -n 15 "$f"
+    done
+    echo "e2e: $failures failure(s)"
+    exit 1
+  fi
+  rm -rf "$FERRY_STACK_DIR/ferry/$INSTANCE"
+  echo "e2e: all checks passed"
+}
+trap finish EXIT
+
+# new_app NAME INDEX [setup options]: a demo app, created in the coordinator.
+new_app() {
+  local app=$1 index=$2
+  shift 2
+  APPS+=("$app")
+  deploy/demo/setup --app "$app" --remove >/dev/null 2>&1 || true
+  deploy/demo/setup --app "$app" --index "$index" --build "$BUILD" "$@" >/dev/null ||
+    fatal "setup of $app"
+  fctl -q create "$FERRY_STACK_DIR/demo/$app.json" || fatal "ferryctl create $app"
+}
+
+db_equal() { # the source and target databases of app $1 are equal (verify)
+  FERRY_SECRET_PG_SOURCE=$FERRY_PG_SOURCE_PASSWORD FERRY_SECRET_PG_TARGET=$FERRY_PG_TARGET_PASSWORD \
+    "$BUILD/workers/dump_restore/ferry-dump-restore" verify \
+    --source "host=127.0.0.1 port=15432 dbname=$1 user=ferry" --source-secret PG_SOURCE \
+    --target "host=127.0.0.1 port=15433 dbname=$1 user=ferry" --target-secret PG_TARGET >/dev/null
+}
+files_equal() { # every source file of app $1 is in its bucket, same size and MD5
+  "$BUILD/workers/file_sync/ferry-file-sync" verify \
+    --source "$FERRY_STACK_DIR/files/$1-v3/production" --target "s3://$1-v4/production/" >/dev/null
+}
+resolves_to() { [[ $(dns_a "$1") == "$2" ]]; }
+serves() { # serves NAME GENERATION [CHECKSUM]: the app's name leads to that generation
+  local body
+  body=$(http_by_name "$1" /data) || return 1
+  [[ $(json_field "$body" generation) == "$2" ]] || return 1
+  [[ -z ${3-} || $(json_field "$body" checksum) == "$3" ]]
+}
+state_is() { [[ $(mig "$1" production state) == "$2" ]]; }
+passes_of() { mig "$1" production pass; }
+supervisor_state() { # the supervisord state of a program, asked over XML-RPC by supervisorctl
+  supervisorctl -s "${FERRY_SUPERVISOR_URL%/RPC2}" -u "$FERRY_SUPERVISOR_USER" \
+    -p "$FERRY_SUPERVISOR_PASSWORD" status "$1" 2>/dev/null | awk '{print $2}'
+}
+running() { [[ $(supervisor_state "$1") == RUNNING ]]; }
+stopped() { [[ $(supervisor_state "$1") != RUNNING ]]; }
+
+
+# ferry_up REDIS_DB: this test's Ferry instance, two workers of each kind, and ferryctl's settings.
+ferry_up() {
+  echo "== Ferry instance $INSTANCE: coordinator and two workers of each kind"
+  deploy/local/ferry up --name "$INSTANCE" --build "$BUILD" --workers 2 \
+    --port $((18750 + $$ % 40)) --redis-db "$1" --fresh || fatal "deploy/local/ferry up"
+  eval "$(deploy/local/ferry env --name "$INSTANCE")"
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# End-to-end: whole migrations of demo apps through ferryctl on the local stack, with the
+# coordinator and two workers of each kind (deploy/local/ferry), checked from outside Ferry:
+# the databases (ferry-dump-restore verify, and the app's own checksum), the files
+# (ferry-file-sync verify), DNS (dig against the stack's PowerDNS) and HTTP (the app's name
+# resolved through that DNS). Cases:
+#   1. replicate (file passes repeat), stop, test-start, test-stop, replicate, migrate; then
+#      rollback and the reverse checks
+#   2. the dump-restore workers killed during cutover: nothing renamed, the source restarted,
+#      failed (source document 4.7.1); replicate again and migrate
+#   3. PowerDNS stopped at rename time: automatic rollback (4.7.2)
+#   4. a step failing for good (the target bucket missing), fixed, `ferryctl replay`, migrate
+# Usage: tests/e2e/test_migration.sh --build DIR   (the stack must be up: make test does it)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$REPO"
+BUILD=""
+while (($#)); do
+  case $1 in
+    --build) BUILD=$2; shift 2 ;;
+    *) echo "usage: $0 --build DIR" >&2; exit 2 ;;
+  esac
+done
+[[ -n $BUILD ]] || { echo "usage: $0 --build DIR" >&2; exit 2; }
+BUILD=$(cd "$BUILD" && pwd)
+
+# shellcheck source=tests/e2e/lib.sh
+source tests/e2e/lib.sh
+
+ferry_up 2
+
+# ------------------------------------------------------------------------------------------
+echo "== 1. a whole migration, then a rollback"
+A=e2e-one
+new_app $A 201 --rows 20000 --files 300
+v3sum=$(json_field "$(http_by_name $A.ferry.test /data)" checksum)
+check "before: $A.ferry.test is the v3 app" serves $A.ferry.test v3 "$v3sum"
+fctl -q replicate $A
+wait_state $A production replicating/pause 180 || fatal "replication did not reach its pause"
+check "replication reached 100%" [ "$(mig $A production reached_100)" = true ]
+first=$(passes_of $A)
+sleep 6 # file_sync_pause is 2 s: passes go on
+check "file passes repeat while replicating ($first, then $(passes_of $A))" \
+  [ "$(passes_of $A)" -gt "$first" ]
+fctl -q stop $A
+wait_state $A production stopped 180 || fatal "stop"
+check "stopped: the databases are equal" db_equal $A
+check "stopped: the files are equal" files_equal $A
+fctl -q test-start $A
+wait_state $A production testing/running 120 || fatal "test-start"
+check "test: the v4 app runs (supervisord)" running $A-v4-production
+check "test: the v4 app serves the copied data" \
+  [ "$(json_field "$(curl -fsS -m 5 http://127.0.2.201:18090/data)" checksum)" = "$v3sum" ]
+fctl -q test-stop $A
+wait_state $A production stopped 120 || fatal "test-stop"
+check "test stopped: the v4 app is stopped" stopped $A-v4-production
+fctl -q replicate $A
+wait_state $A production replicating/pause 180 || fatal "replicate again"
+fctl -q migrate $A
+wait_state $A production migrated 300 || fatal "migrate"
+check "migrated: the databases are equal" db_equal $A
+check "migrated: the files are equal" files_equal $A
+check "migrated: DNS $A.ferry.test -> 127.0.2.201 (v4)" resolves_to $A.ferry.test 127.0.2.201
+check "migrated: DNS $A-v3.ferry.test -> 127.0.1.201 (v3)" resolves_to $A-v3.ferry.test 127.0.1.201
+check "migrated: $A-v4.ferry.test no longer resolves" resolves_to $A-v4.ferry.test ""
+check "migrated: http://$A.ferry.test is v4 with the migrated data" serves $A.ferry.test v4 "$v3sum"
+check "migrated: both apps run" running $A-v4-production
+check "migrated: v3 runs under its -v3 name" serves $A-v3.ferry.test v3 "$v3sum"
+fctl -q rollback $A
+wait_state $A production rolled_back 180 || fatal "rollback"
+check "rolled back: DNS $A.ferry.test -> 127.0.1.201 (v3)" resolves_to $A.ferry.test 127.0.1.201
+check "rolled back: DNS $A-v4.ferry.test -> 127.0.2.201" resolves_to $A-v4.ferry.test 127.0.2.201
+check "rolled back: $A-v3.ferry.test no longer resolves" resolves_to $A-v3.ferry.test ""
+check "rolled back: http://$A.ferry.test is v3 again" serves $A.ferry.test v3 "$v3sum"
+check "rolled back: the v4 app is stopped" stopped $A-v4-production
+
+# ------------------------------------------------------------------------------------------
+echo "== 2. the dump-restore workers killed during cutover"
+B=e2e-killed
+new_app $B 202 --rows 20000 --files 100
+fctl -q replicate $B
+wait_state $B production replicating/pause 180 || fatal "replicate $B"
+# Killed as soon as the cutover starts (it first stops both apps, then copies): the copy
+# then finds no worker, and the sync's time limit (last duration + 10 s here) runs out.
+fctl -q migrate $B
+deploy/local/ferry kill --name "$INSTANCE" dump_restore
+at_kill=$(mig $B production state)/$(mig $B production phase)
+check "the workers were killed during the cutover ($at_kill)" \
+  bash -c '[[ "$1" == cutover/stop_* || "$1" == cutover/sync ]]' _ "$at_kill"
+wait_state $B production failed 180 || fatal "the cutover did not fail"
+check "failed with the sync's error: $(mig $B production error.message | cut -c1-100)" \
+  [ -n "$(mig $B production error.message)" ]
+check "nothing renamed: $B.ferry.test -> 127.0.1.202 (v3)" resolves_to $B.ferry.test 127.0.1.202
+check "nothing renamed: $B-v4.ferry.test -> 127.0.2.202" resolves_to $B-v4.ferry.test 127.0.2.202
+check "the source app was restarted and serves by its name" serves $B.ferry.test v3
+check "the v4 app stays stopped" stopped $B-v4-production
+deploy/local/ferry workers --name "$INSTANCE" dump_restore 2
+fctl -q replicate $B
+wait_state $B production replicating/pause 180 || fatal "replicate after the failed cutover"
+fctl -q migrate $B
+wait_state $B production migrated 300 || fatal "migrate after the failed cutover"
+check "then migrated: databases equal" db_equal $B
+check "then migrated: $B.ferry.test serves v4" serves $B.ferry.test v4
+
+# ------------------------------------------------------------------------------------------
+echo "== 3. PowerDNS stopped at rename time: automatic rollback"
+C=e2e-nodns
+new_app $C 203 --rows 5000 --files 50
+fctl -q replicate $C
+wait_state $C production replicating/pause 180 || fatal "replicate $C"
+fctl -q migrate $C
+wait_state $C production cutover/sync 60 || fatal "cutover sync"
+deploy/local/stack stop pdns >/dev/null
+wait_state $C production rolling_back 180 || {
+  deploy/local/stack start pdns >/dev/null
+  fatal "no automatic rollback"
+}
+deploy/local/stack start pdns >/dev/null
+wait_state $C production rolled_back 180 || fatal "the rollback did not end"
+check "rolled back, the error kept: $(mig $C production error.message | cut -c1-100)" \
+  [ -n "$(mig $C production error.message)" ]
+check "DNS as before: $C.ferry.test -> 127.0.1.203" resolves_to $C.ferry.test 127.0.1.203
+check "DNS as before: $C-v4.ferry.test -> 127.0.2.203" resolves_to $C-v4.ferry.test 127.0.2.203
+check "the source app serves by its name" serves $C.ferry.test v3
+check "the v4 app is stopped" stopped $C-v4-production
+
+# ------------------------------------------------------------------------------------------
+echo "== 4. a failed step, fixed, replayed, and the migration finished"
+D=e2e-replay
+new_app $D 204 --rows 5000 --files 50
+"$BUILD/deploy/demo/ferry-demo-s3" remove "$D-v4" >/dev/null 2>&1 || fatal "removing the bucket"
+fctl -q replicate $D
+wait_state $D production failed 180 || fatal "the file pass did not fail"
+check "failed on the missing bucket: $(mig $D production error.message | cut -c1-100)" \
+  bash -c '[[ "$1" == *NoSuchBucket* ]]' _ "$(mig $D production error.message)"
+check "the failure is replayable" [ "$(mig $D production replayable)" = true ]
+"$BUILD/deploy/demo/ferry-demo-s3" create "$D-v4" >/dev/null || fatal "creating the bucket"
+fctl -q replay $D
+wait_state $D production replicating/pause 180 || fatal "replay"
+fctl -q migrate $D
+wait_state $D production migrated 300 || fatal "migrate after the replay"
+check "after the replay: the files are equal" files_equal $D
+check "after the replay: $D.ferry.test serves v4" serves $D.ferry.test v4
