@@ -475,6 +475,24 @@ static void stop_aborts_transfers_promptly(void)
     fs_report_cleanup(&r);
 }
 
+static void empty_tree_to_empty_prefix(void)
+{
+    char path[1024];
+    path_of(path, sizeof(path), "t6", "");
+    mkdirs_for(path);
+    fs_options o = options_for("t6", "nothing-here/");
+    fs_report r;
+    ferry_err err;
+    CU_ASSERT_EQUAL(run_pass(&o, &r, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(r.files, 0);
+    CU_ASSERT_EQUAL(r.uploaded, 0);
+    fs_report_cleanup(&r);
+    fs_report_init(&r);
+    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(r.verified, 1);
+    fs_report_cleanup(&r);
+}
+
 static void errors_are_clear(void)
 {
     const ferry_cfg *cfg = ferry_test_cfg();
@@ -569,6 +587,7 @@ int main(void)
         {"kill -9 mid-pass, then a pass that does not send again what was there",
          killed_pass_resumes_without_resending},
         {"a stop aborts transfers promptly", stop_aborts_transfers_promptly},
+        {"an empty tree to an empty prefix", empty_tree_to_empty_prefix},
         {"errors: missing bucket, wrong key, missing source", errors_are_clear},
         {"verify finds an object changed behind Ferry's back", verify_finds_a_changed_object},
         {"an S3 source", s3_source_to_s3_target},

@@ -158,7 +158,8 @@ ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, con
             m->n++;
         line = nl + 1;
     }
-    qsort(m->v, m->n, sizeof(*m->v), mentry_cmp);
+    if (m->n > 1)
+        qsort(m->v, m->n, sizeof(*m->v), mentry_cmp);
 out:
     free(data);
     if (rc != FERRY_OK)

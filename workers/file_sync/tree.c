@@ -173,7 +173,8 @@ ferry_rc fs_tree_walk(const char *dir, fs_tree *t, ferry_err *err)
         fs_tree_cleanup(t);
         return ferry_err_set(err, FERRY_ERR_NOMEM, "listing '%s': out of memory", dir);
     }
-    qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
     return FERRY_OK;
 }
 
@@ -230,6 +231,7 @@ ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, cons
         return rc;
     }
     /* The server's order is UTF-8 byte order already; sort anyway, cheaply, to be sure. */
-    qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
+    if (t->n > 1)
+        qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
     return FERRY_OK;
 }
