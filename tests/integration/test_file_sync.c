@@ -274,6 +274,7 @@ static void unchanged_tree_sends_nothing(void)
     CU_ASSERT_EQUAL(r.requests, 0); /* two listings and the manifest: no transfer at all */
     CU_ASSERT_EQUAL(r.unchanged, r.files);
     CU_ASSERT_EQUAL(r.hashed_bytes, 0); /* and no re-hash */
+    CU_ASSERT(!r.target_listed);        /* the complete manifest vouches for the target */
     fs_report_cleanup(&r);
 }
 
@@ -539,8 +540,10 @@ static void verify_finds_a_changed_object(void)
     CU_ASSERT_EQUAL(r.n_different, 1);
     CU_ASSERT(r.differences != NULL && strstr(r.differences, "d3/f3.bin") != NULL);
     fs_report_cleanup(&r);
-    /* the next pass sees the target's ETag is not the recorded one, and sends it again */
+    /* verify withdrew the manifest's word: the next pass lists the target, sees the ETag is
+     * not the recorded one, and sends the file again */
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
+    CU_ASSERT(r.target_listed);
     CU_ASSERT_EQUAL(r.uploaded, 1);
     fs_report_cleanup(&r);
     assert_same_object("t1", "app/files/", "d3/f3.bin");

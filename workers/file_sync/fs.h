@@ -61,6 +61,7 @@ typedef struct fs_report {
     uint64_t retries;                  /* requests sent again after a throttle or 5xx */
     uint64_t requests;                 /* S3 requests sent */
     uint64_t hashed_bytes;             /* read to compare content */
+    bool target_listed; /* the target was listed (else the manifest vouched for it) */
     int64_t ms_list, ms_transfer, ms_total;
     /* verify */
     int verified;         /* 1 equal, 0 differences found, -1 not run */

@@ -145,6 +145,7 @@ static void report_results(ferry_step_ctx *ctx, const fs_report *r, bool pass)
         result_u64(ctx, "changed_during", r->changed_during);
         result_u64(ctx, "retries", r->retries);
         result_u64(ctx, "requests", r->requests);
+        (void)ferry_step_result(ctx, "target_listed", r->target_listed ? "true" : "false");
     }
     result_u64(ctx, "files", r->files);
     result_u64(ctx, "bytes", r->bytes);
@@ -332,6 +333,8 @@ static json_t *report_json(const fs_report *r)
         "requests", (json_int_t)r->requests, "hashed_bytes", (json_int_t)r->hashed_bytes, "ms_list",
         (json_int_t)r->ms_list, "ms_transfer", (json_int_t)r->ms_transfer, "ms_total",
         (json_int_t)r->ms_total);
+    if (j != NULL)
+        (void)json_object_set_new(j, "target_listed", json_boolean(r->target_listed));
     if (j != NULL && r->verified >= 0) {
         (void)json_object_set_new(j, "verified", json_boolean(r->verified == 1));
         (void)json_object_set_new(j, "n_missing", json_integer((json_int_t)r->n_missing));

@@ -140,6 +140,15 @@ ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, con
         goto out;
     }
     line = nl + 1;
+    /* Then "complete <0|1> listed <ms>" (a manifest without it vouches for nothing). */
+    nl = strchr(line, '\n');
+    int complete = 0;
+    long long listed = 0;
+    if (nl != NULL && sscanf(line, "complete %d listed %lld", &complete, &listed) == 2) {
+        m->complete = complete == 1;
+        m->listed_ms = (int64_t)listed;
+        line = nl + 1;
+    }
     while (*line != '\0') {
         nl = strchr(line, '\n');
         if (nl == NULL)
@@ -176,7 +185,9 @@ ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, con
     ferry_buf_add(&b, MAGIC);
     ferry_buf_add(&b, "source ");
     ferry_buf_add(&b, source_id);
-    ferry_buf_add(&b, "\n");
+    (void)snprintf(line, sizeof(line), "\ncomplete %d listed %" PRId64 "\n", m->complete ? 1 : 0,
+                   m->listed_ms);
+    ferry_buf_add(&b, line);
     for (size_t i = 0; i < m->n; i++) {
         const fs_mentry *e = &m->v[i];
         if (e->key == NULL || ferry_http_uri_encode(e->key, true, enc, sizeof(enc)) < 0)

@@ -4,7 +4,8 @@
  *
  * Kept as one text object next to the target, at ".ferry/<target prefix>manifest.v1" in the
  * target bucket (outside the app's prefix), so that any worker, or the command line, finds
- * it. A manifest written for another source is ignored. Entries are sorted by key.
+ * it. A manifest written for another source is ignored. Entries are sorted by key. A manifest
+ * marked complete vouches for the target: the next pass need not list it.
  */
 #ifndef FS_MANIFEST_H
 #define FS_MANIFEST_H
@@ -32,7 +33,9 @@ typedef struct fs_mentry {
 typedef struct fs_manifest {
     fs_mentry *v;
     size_t n;
-    bool ignored; /* there was one, but for another source or unreadable */
+    bool ignored;      /* there was one, but for another source or unreadable */
+    bool complete;     /* written at the end of a pass in which every file made it */
+    int64_t listed_ms; /* when the target was last listed in full (wall clock, ms) */
 } fs_manifest;
 
 void fs_manifest_cleanup(fs_manifest *m);
@@ -48,7 +51,8 @@ void fs_manifest_version(const fs_entry *e, bool from_s3, char out[FS_VERSION_MA
 ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
                           fs_manifest *m, ferry_err *err);
 
-/* Writes the slots with a key (m->v must be sorted by key). */
+/* Writes the slots with a key (m->v must be sorted by key), with m->complete and
+ * m->listed_ms. */
 ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
                           const fs_manifest *m, ferry_err *err);
 

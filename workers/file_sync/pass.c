@@ -23,6 +23,10 @@
 
 /* Files up to this size are read into memory and sent signed; larger ones are streamed. */
 #define MEM_MAX (1024 * 1024)
+/* A pass trusts a complete manifest for what the target holds, but lists the target in full
+ * at least this often (objects changed or removed behind Ferry's back show then, and in every
+ * verify). */
+#define FULL_LISTING_EVERY_MS (6LL * 3600 * 1000)
 /* Sends of one request after a throttle, a 5xx or a lost connection. */
 #define ATTEMPTS_MAX 6
 /* How often the manifest is written while transfers run. */
@@ -46,6 +50,7 @@ typedef struct job {
     struct pass *ps;
     job_kind kind;
     size_t idx;   /* source index (PUT, PART) or target index (DELETE) */
+    size_t slot;  /* DELETE: the object's slot in the next manifest */
     mp_file *mp;  /* PART */
     int part;     /* PART: 1..N */
     uint64_t off; /* where in the file */
@@ -495,6 +500,9 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
         return;
     }
     if (j->kind == JOB_DELETE) {
+        /* gone from the target: gone from the manifest */
+        free(ps->next.v[j->slot].key);
+        ps->next.v[j->slot].key = NULL;
         ps->rep->deleted++;
         job_free(j);
         return;
@@ -702,7 +710,9 @@ static ferry_rc plan(pass *ps, ferry_err *err)
 {
     ps->plan = calloc(ps->src.n + 1, sizeof(*ps->plan));
     ps->extra = calloc(ps->dst.n + 1, sizeof(*ps->extra));
-    ps->next.v = calloc(ps->src.n + 1, sizeof(*ps->next.v));
+    /* The next manifest: one slot per source entry, then the target's extra objects (kept
+     * there, so a later pass with deletions on still knows them). */
+    ps->next.v = calloc(ps->src.n + ps->dst.n + 1, sizeof(*ps->next.v));
     if (ps->plan == NULL || ps->extra == NULL || ps->next.v == NULL)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "planning the pass: out of memory");
     ps->next.n = ps->src.n;
@@ -712,6 +722,12 @@ static ferry_rc plan(pass *ps, ferry_err *err)
                 : k >= ps->dst.n ? -1
                                  : strcmp(ps->src.v[i].key, ps->dst.v[k].key);
         if (c > 0) {
+            const fs_entry *t = &ps->dst.v[k];
+            fs_mentry *x = &ps->next.v[ps->next.n++];
+            x->key = strdup(t->key);
+            x->size = t->size;
+            (void)snprintf(x->version, sizeof(x->version), "x");
+            (void)snprintf(x->etag, sizeof(x->etag), "%s", t->etag);
             ps->extra[ps->n_extra++] = k++;
             continue;
         }
@@ -760,6 +776,30 @@ static ferry_rc plan(pass *ps, ferry_err *err)
         ps->plan[ps->n_plan++] = i++;
         if (stop_now(ps))
             return ferry_err_set(err, FERRY_ERR_CANCELLED, "the pass was stopped");
+    }
+    return FERRY_OK;
+}
+
+/* The target as the manifest says it is: its keys with their sizes and ETags. */
+static ferry_rc tree_from_manifest(const fs_manifest *m, fs_tree *t, ferry_err *err)
+{
+    memset(t, 0, sizeof(*t));
+    t->v = calloc(m->n + 1, sizeof(*t->v));
+    if (t->v == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    t->cap = m->n + 1;
+    for (size_t i = 0; i < m->n; i++) {
+        fs_entry *e = &t->v[t->n];
+        e->key = strdup(m->v[i].key);
+        if (e->key == NULL) {
+            fs_tree_cleanup(t);
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        }
+        e->size = m->v[i].size;
+        (void)snprintf(e->etag, sizeof(e->etag), "%s", m->v[i].etag);
+        e->marker = e->key[0] != '\0' && e->key[strlen(e->key) - 1] == '/';
+        t->bytes += e->size;
+        t->n++;
     }
     return FERRY_OK;
 }
@@ -882,18 +922,30 @@ ferry_rc fs_pass(const fs_options *opts, fs_report *rep, ferry_err *err)
         goto out;
     }
 
-    /* Listings and the manifest. */
+    /* The source's listing, the manifest, and the target's listing unless the manifest
+     * vouches for the target (the last pass was complete, the last full listing recent). */
     progress(&ps, "listing", true);
     rc = fs_source_list(opts, &s3, &ps.src, err);
     if (rc == FERRY_OK)
+        rc = fs_manifest_load(s3.dst, opts->target.bucket, ps.manifest_key, ps.source_id, &ps.old,
+                              err);
+    if (rc != FERRY_OK)
+        goto out;
+    int64_t now = ferry_wall_ms();
+    bool trusted = ps.old.complete && !ps.old.ignored && now - ps.old.listed_ms >= 0 &&
+                   now - ps.old.listed_ms < FULL_LISTING_EVERY_MS;
+    if (trusted) {
+        rc = tree_from_manifest(&ps.old, &ps.dst, err);
+        ps.next.listed_ms = ps.old.listed_ms;
+    } else {
         rc = fs_tree_list(s3.dst, opts->target.bucket, opts->target.prefix,
                           opts->target.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
                           opts->stop_ud, &ps.dst, err);
-    if (rc != FERRY_OK) {
-        (void)ferry_err_prefix(err, "listing");
-        goto out;
+        ps.next.listed_ms = now;
+        rep->target_listed = true;
+        if (rc != FERRY_OK)
+            (void)ferry_err_prefix(err, "listing");
     }
-    rc = fs_manifest_load(s3.dst, opts->target.bucket, ps.manifest_key, ps.source_id, &ps.old, err);
     if (rc != FERRY_OK)
         goto out;
     rep->files = ps.src.n;
@@ -927,6 +979,7 @@ ferry_rc fs_pass(const fs_options *opts, fs_report *rep, ferry_err *err)
                 rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
                 goto out;
             }
+            j->slot = ps.src.n + x; /* extras follow the source slots, in order (plan) */
             enqueue(&ps, j);
         }
         rc = run_queue(&ps, "deleting", err);
@@ -939,6 +992,7 @@ out:
         drain(&ps);
     /* What was sent stays recorded, also after a stop: the next pass does not send it again. */
     s3.finishing = true;
+    ps.next.complete = rc == FERRY_OK && rep->errors == 0;
     if (ps.next.v != NULL && rc != FERRY_ERR_AUTH && rc != FERRY_ERR_PERMISSION)
         save_manifest(&ps, true);
     if (rc == FERRY_OK && rep->errors > 0)

@@ -138,6 +138,14 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
     rep->differences = diffs.p;
     diffs.p = NULL;
     rep->verified = rep->n_missing + rep->n_different == 0 && rep->errors == 0 ? 1 : 0;
+    if (rep->verified == 0 && man.complete && !man.ignored) {
+        /* The manifest no longer vouches for the target: the next pass lists it in full and
+         * sends again what differs. */
+        ferry_err e2 = {0};
+        man.complete = false;
+        if (fs_manifest_save(s3.dst, opts->target.bucket, mkey, source_id, &man, &e2) != FERRY_OK)
+            rep->errors++; /* counted; the differences are what the caller acts on */
+    }
     if (rep->verified == 0)
         rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
                            "the target differs from the source: %" PRIu64 " missing, %" PRIu64
