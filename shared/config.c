@@ -427,6 +427,8 @@ ferry_rc ferry_cfg_load(unsigned component, ferry_cfg_getenv_fn getenv_fn, void 
     *problems = NULL;
     if (getenv_fn == NULL)
         getenv_fn = env_default;
+    bool standalone = (component & FERRY_COMP_STANDALONE) != 0;
+    component &= ~(unsigned)FERRY_COMP_STANDALONE;
     ferry_cfg *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL)
         return FERRY_ERR_NOMEM;
@@ -464,7 +466,7 @@ ferry_rc ferry_cfg_load(unsigned component, ferry_cfg_getenv_fn getenv_fn, void 
         if (v->text == NULL) {
             if (text != NULL || s->def != NULL)
                 r.text.oom = true;
-            else if (s->flags & FERRY_CFG_REQUIRED)
+            else if ((s->flags & FERRY_CFG_REQUIRED) && !(standalone && s->components == SERVICES))
                 report_add(&r, "%s: required but not set (%s)", s->env, s->help);
             continue;
         }

@@ -93,6 +93,39 @@ static void reports_every_problem_at_once(void)
     free(problems);
 }
 
+/* A worker's command line needs its own rows, not Kafka or Redis. */
+static void standalone_needs_no_kafka_or_redis(void)
+{
+    const char *env[] = {"FERRY_PDNS_API_URL",
+                         "http://127.0.0.1:18081",
+                         "FERRY_PDNS_API_KEY",
+                         "k-0123456789",
+                         "FERRY_PDNS_DNS_ADDR",
+                         "127.0.0.1:15353",
+                         NULL};
+    ferry_cfg *cfg = NULL;
+    char *problems = NULL;
+    CU_ASSERT_EQUAL(ferry_cfg_load(FERRY_COMP_DNS, fake_env, env, &cfg, &problems),
+                    FERRY_ERR_CONFIG);
+    CU_ASSERT(problems != NULL && strstr(problems, "FERRY_KAFKA_BROKERS") != NULL);
+    free(problems);
+    problems = NULL;
+    CU_ASSERT_EQUAL_FATAL(
+        ferry_cfg_load(FERRY_COMP_DNS | FERRY_COMP_STANDALONE, fake_env, env, &cfg, &problems),
+        FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(ferry_cfg_str(cfg, "pdns.dns_addr"), "127.0.0.1:15353");
+    CU_ASSERT_PTR_NULL(ferry_cfg_str(cfg, "kafka.brokers"));
+    ferry_cfg_free(cfg);
+    /* its own rows stay required */
+    const char *none[] = {NULL};
+    CU_ASSERT_EQUAL(
+        ferry_cfg_load(FERRY_COMP_DNS | FERRY_COMP_STANDALONE, fake_env, none, &cfg, &problems),
+        FERRY_ERR_CONFIG);
+    CU_ASSERT(problems != NULL && strstr(problems, "FERRY_PDNS_API_URL") != NULL &&
+              strstr(problems, "FERRY_KAFKA_BROKERS") == NULL);
+    free(problems);
+}
+
 static void secret_from_file_and_conflicts(void)
 {
     char path[] = "/tmp/ferry-test-secret-XXXXXX";
@@ -236,6 +269,7 @@ static const ferry_test_case cases[] = {
     {"secrets resolve by name", secrets_resolve_by_name},
     {"loads values and defaults", loads_values_and_defaults},
     {"reports every problem at once", reports_every_problem_at_once},
+    {"a command line needs no Kafka or Redis", standalone_needs_no_kafka_or_redis},
     {"secret from file, conflicts, redaction", secret_from_file_and_conflicts},
     {"parsers", parsers},
     {NULL, NULL},

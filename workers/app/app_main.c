@@ -150,21 +150,6 @@ static void usage(FILE *out)
         "exit: 0 done, 1 failed, 2 usage, 3 configuration\n");
 }
 
-/* The command line talks to neither Kafka nor Redis, which every worker's settings require:
- * give those two a placeholder so the one loader reads the rest (supervisor, mendix). */
-static const char *cli_getenv(const char *name, void *ud)
-{
-    (void)ud;
-    const char *v = getenv(name);
-    if (v != NULL)
-        return v;
-    if (strcmp(name, "FERRY_KAFKA_BROKERS") == 0)
-        return "unused:9092";
-    if (strcmp(name, "FERRY_REDIS_URL") == 0)
-        return "redis://unused:6379/0";
-    return NULL;
-}
-
 static void cli_progress(void *ud, const char *detail)
 {
     (void)ud;
@@ -255,7 +240,8 @@ static int cli_main(int argc, char **argv)
     ferry_cfg *cfg = NULL;
     char *problems = NULL, *api_key = NULL;
     int status = EXIT_FAILED;
-    if (ferry_cfg_load(FERRY_COMP_APP, cli_getenv, NULL, &cfg, &problems) != FERRY_OK) {
+    if (ferry_cfg_load(FERRY_COMP_APP | FERRY_COMP_STANDALONE, NULL, NULL, &cfg, &problems) !=
+        FERRY_OK) {
         (void)fprintf(stderr, "ferry-app: bad configuration:\n%s\n",
                       problems != NULL ? problems : "out of memory");
         free(problems);

@@ -150,22 +150,6 @@ static void usage(FILE *out)
         DNS_DEFAULT_TTL);
 }
 
-/* The command line needs only the PowerDNS rows of the dns component: the worker's Kafka and
- * Redis settings get placeholders when unset, so the loader (with its _FILE secrets and
- * checks) can be used as it is. */
-static const char *cli_getenv(const char *name, void *ud)
-{
-    (void)ud;
-    const char *v = getenv(name);
-    if (v != NULL)
-        return v;
-    if (strcmp(name, "FERRY_KAFKA_BROKERS") == 0)
-        return "unused:9";
-    if (strcmp(name, "FERRY_REDIS_URL") == 0)
-        return "redis://unused:9/0";
-    return NULL;
-}
-
 static bool parse_seconds(const char *text, long max, long *out)
 {
     char *end = NULL;
@@ -261,7 +245,8 @@ static int cli_main(int argc, char **argv)
     int status = EXIT_FAILED;
     if (dns_report_init(&rep) != FERRY_OK)
         return EXIT_FAILED;
-    if (ferry_cfg_load(FERRY_COMP_DNS, cli_getenv, NULL, &cfg, &problems) != FERRY_OK) {
+    if (ferry_cfg_load(FERRY_COMP_DNS | FERRY_COMP_STANDALONE, NULL, NULL, &cfg, &problems) !=
+        FERRY_OK) {
         (void)fprintf(stderr, "ferry-dns: bad configuration:\n%s",
                       problems != NULL ? problems : "out of memory\n");
         status = EXIT_CONFIG;

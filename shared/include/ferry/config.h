@@ -28,6 +28,9 @@ enum {
     FERRY_COMP_TEST = 1u << 6, /* the integration tests: they use every service */
     FERRY_COMP_NOOP = 1u << 7, /* workers with no system of their own: the tests' executor and
                                   the benchmark's no-op worker */
+    /* Added to a worker's component for its command line (one operation on its own, no Kafka,
+     * no Redis): the Kafka and Redis rows are then loaded but not required. */
+    FERRY_COMP_STANDALONE = 1u << 8,
 };
 #define FERRY_COMP_WORKERS                                                                         \
     (FERRY_COMP_DUMP_RESTORE | FERRY_COMP_FILE_SYNC | FERRY_COMP_DNS | FERRY_COMP_APP |            \
