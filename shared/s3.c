@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ferry/buf.h"
+#include "ferry/clock.h"
 #include "ferry/log.h"
 
 struct ferry_s3 {
@@ -25,6 +25,7 @@ struct ferry_s3 {
     char *region;
     long timeout_ms;
     long connect_timeout_ms;
+    int attempts; /* sends of one synchronous request with an in-memory body (>= 1) */
     ferry_http_progress_fn progress_fn;
     void *progress_ud;
 };
@@ -593,6 +594,7 @@ ferry_rc ferry_s3_new(const ferry_s3_opts *opts, ferry_s3 **out, ferry_err *err)
     s3->us_east_1 = strcmp(opts->region, "us-east-1") == 0;
     s3->timeout_ms = opts->timeout_ms;
     s3->connect_timeout_ms = opts->connect_timeout_ms;
+    s3->attempts = opts->attempts > 0 ? opts->attempts : 1;
     s3->progress_fn = opts->progress_fn;
     s3->progress_ud = opts->progress_ud;
     s3->http = ferry_http_new();
@@ -731,6 +733,28 @@ static ferry_rc s3_check(const s3_call *c, ferry_rc rc, const ferry_http_respons
     return FERRY_OK;
 }
 
+/* Whether a failure may pass when the same request is sent again: a throttle (SlowDown, 503),
+ * a server error, a lost connection, a timeout. */
+static bool s3_transient(ferry_rc rc)
+{
+    return rc == FERRY_ERR_THROTTLED || rc == FERRY_ERR_SERVER || rc == FERRY_ERR_UNAVAILABLE ||
+           rc == FERRY_ERR_TIMEOUT;
+}
+
+/* Waits before attempt + 1: 200 ms doubling, plus up to 100 ms of jitter, while the client's
+ * progress function (the caller's stop flag) allows. false: stop instead. */
+static bool s3_backoff(const ferry_s3 *s3, int attempt)
+{
+    int64_t until =
+        ferry_mono_ms() + (200LL << (attempt < 6 ? attempt - 1 : 5)) + ferry_mono_ms() % 100;
+    while (ferry_mono_ms() < until) {
+        if (s3->progress_fn != NULL && !s3->progress_fn(0, 0, s3->progress_ud))
+            return false;
+        ferry_sleep_ms(20);
+    }
+    return true;
+}
+
 /*
  * Sends one request and returns OK only for a 2xx reply. On failure err names the operation,
  * bucket and key, and code (S3_CODE_MAX bytes, may be NULL) receives the S3 error code ("" when
@@ -746,9 +770,17 @@ static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *res
         code = code_buf;
     code[0] = '\0';
     ferry_rc rc = s3_prepare(s3, c, &p, err);
-    if (rc == FERRY_OK) {
+    /* A streamed body cannot be read again: only in-memory requests are sent more than once. */
+    int attempts = c->read_fn == NULL && c->write_fn == NULL ? s3->attempts : 1;
+    for (int attempt = 1; rc == FERRY_OK; attempt++) {
         rc = ferry_http_perform(s3->http, &p.req, resp, err);
         rc = s3_check(c, rc, resp, code, err);
+        if (attempt >= attempts || !s3_transient(rc) || !s3_backoff(s3, attempt))
+            break;
+        ferry_http_response_cleanup(resp);
+        ferry_err_clear(err);
+        code[0] = '\0';
+        rc = FERRY_OK;
     }
     free(p.url);
     return rc;

@@ -6,13 +6,18 @@
  * aborting transfers promptly; errors (missing bucket, wrong key, missing source); verify
  * finding a changed object; an S3 source.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -494,6 +499,164 @@ static void empty_tree_to_empty_prefix(void)
     fs_report_cleanup(&r);
 }
 
+/* ---- a throttling relay ---------------------------------------------------------------------
+ * A TCP relay in front of S3Proxy (so signatures stay valid: the bytes pass unchanged) that
+ * answers the first request of some connections itself: 503 SlowDown, or 500 InternalError,
+ * and closes. What S3 does under load; S3Proxy never does it. */
+
+typedef struct relay {
+    int listen_fd;
+    int port;
+    int upstream_port;
+    int refuse_first; /* connections answered with an error, one of every refuse_every */
+    int refuse_every;
+    int n_conn, n_refused;
+    volatile bool stop;
+    pthread_t thread;
+} relay;
+
+static void relay_pump(int a, int b)
+{
+    char buf[65536];
+    struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, 5000) <= 0)
+            return;
+        for (int i = 0; i < 2; i++) {
+            if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof(buf));
+            if (n <= 0)
+                return;
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(p[1 - i].fd, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    return;
+                off += w;
+            }
+        }
+    }
+}
+
+typedef struct relay_conn {
+    relay *r;
+    int fd;
+    bool refuse;
+    int kind;
+} relay_conn;
+
+static void *relay_conn_main(void *ud)
+{
+    relay_conn *c = ud;
+    if (c->refuse) {
+        char head[8192];
+        ssize_t n = read(c->fd, head, sizeof(head)); /* the request line and headers */
+        (void)n;
+        const char *reply =
+            c->kind == 0
+                ? "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+                  "Content-Length: "
+                  "60\r\n\r\n<Error><Code>SlowDown</Code><Message>x</Message></Error>"
+                  "     "
+                : "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\n"
+                  "Connection: close\r\nContent-Length: 65\r\n\r\n<Error><Code>InternalError"
+                  "</Code><Message>x</Message></Error>     ";
+        ssize_t w = write(c->fd, reply, strlen(reply));
+        (void)w;
+        (void)shutdown(c->fd, SHUT_RDWR);
+    } else {
+        int up = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)c->r->upstream_port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (up >= 0 && connect(up, (struct sockaddr *)&a, sizeof(a)) == 0)
+            relay_pump(c->fd, up);
+        if (up >= 0)
+            (void)close(up);
+    }
+    (void)close(c->fd);
+    free(c);
+    return NULL;
+}
+
+static void *relay_main(void *ud)
+{
+    relay *r = ud;
+    while (!r->stop) {
+        struct pollfd p = {.fd = r->listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int fd = accept(r->listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        relay_conn *c = calloc(1, sizeof(*c));
+        c->r = r;
+        c->fd = fd;
+        r->n_conn++;
+        c->refuse = r->n_refused < r->refuse_first && r->n_conn % r->refuse_every == 1;
+        if (c->refuse)
+            c->kind = r->n_refused++ % 2;
+        pthread_t t;
+        if (pthread_create(&t, NULL, relay_conn_main, c) == 0)
+            (void)pthread_detach(t);
+        else
+            relay_conn_main(c);
+    }
+    return NULL;
+}
+
+static bool relay_start(relay *r, const char *upstream_endpoint)
+{
+    const char *colon = strrchr(upstream_endpoint, ':');
+    r->upstream_port = colon != NULL ? (int)strtol(colon + 1, NULL, 10) : 80;
+    r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(r->listen_fd, 64) != 0 ||
+        getsockname(r->listen_fd, (struct sockaddr *)&a, &len) != 0)
+        return false;
+    r->port = ntohs(a.sin_port);
+    return pthread_create(&r->thread, NULL, relay_main, r) == 0;
+}
+
+static void relay_stop(relay *r)
+{
+    r->stop = true;
+    (void)pthread_join(r->thread, NULL);
+    (void)close(r->listen_fd);
+}
+
+static void throttling_and_server_errors_are_retried(void)
+{
+    for (int i = 0; i < 60; i++) {
+        char rel[64];
+        (void)snprintf(rel, sizeof(rel), "t/f%02d.bin", i);
+        write_file("t7", rel, 3000 + (size_t)i, (unsigned)i);
+    }
+    relay r = {.refuse_first = 8, .refuse_every = 3};
+    CU_ASSERT_FATAL(relay_start(&r, ferry_cfg_str(ferry_test_cfg(), "s3.endpoint")));
+    char endpoint[64];
+    (void)snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", r.port);
+    fs_options o = options_for("t7", "throttled/");
+    o.target.endpoint = endpoint;
+    fs_report rep;
+    ferry_err err;
+    ferry_rc rc = run_pass(&o, &rep, &err);
+    relay_stop(&r);
+    CU_ASSERT_EQUAL(rc, FERRY_OK);
+    CU_ASSERT(r.n_refused >= 2);
+    CU_ASSERT(rep.retries >= 1);
+    CU_ASSERT_EQUAL(rep.uploaded, 60);
+    CU_ASSERT_EQUAL(rep.errors, 0);
+    fs_report_cleanup(&rep);
+    o = options_for("t7", "throttled/");
+    fs_report_init(&rep);
+    CU_ASSERT_EQUAL(fs_verify(&o, &rep, &err), FERRY_OK);
+    fs_report_cleanup(&rep);
+}
+
 static void errors_are_clear(void)
 {
     const ferry_cfg *cfg = ferry_test_cfg();
@@ -592,6 +755,7 @@ int main(void)
         {"a stop aborts transfers promptly", stop_aborts_transfers_promptly},
         {"an empty tree to an empty prefix", empty_tree_to_empty_prefix},
         {"errors: missing bucket, wrong key, missing source", errors_are_clear},
+        {"throttling and server errors are sent again", throttling_and_server_errors_are_retried},
         {"verify finds an object changed behind Ferry's back", verify_finds_a_changed_object},
         {"an S3 source", s3_source_to_s3_target},
         {NULL, NULL},

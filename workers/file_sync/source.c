@@ -28,6 +28,7 @@ static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *s
                         .access_key = loc->access_key,
                         .secret_key = loc->secret_key,
                         .connect_timeout_ms = 10000,
+                        .attempts = 6, /* listings, the manifest, multipart create/complete */
                         .progress_fn = on_progress,
                         .progress_ud = s3};
     ferry_rc rc = ferry_s3_new(&so, out, err);

@@ -34,11 +34,15 @@ typedef struct ferry_s3 ferry_s3;
 #define FERRY_S3_KEY_MAX 1024
 
 typedef struct ferry_s3_opts {
-    const char *endpoint;    /* "http://127.0.0.1:18080" (a path prefix is allowed); copied */
-    const char *region;      /* "us-east-1"; copied */
-    const char *access_key;  /* copied; never logged */
-    const char *secret_key;  /* copied, wiped on free; never logged, never in a message */
-    long timeout_ms;         /* whole request; 0: none (large transfers: use progress_fn) */
+    const char *endpoint;   /* "http://127.0.0.1:18080" (a path prefix is allowed); copied */
+    const char *region;     /* "us-east-1"; copied */
+    const char *access_key; /* copied; never logged */
+    const char *secret_key; /* copied, wiped on free; never logged, never in a message */
+    long timeout_ms;        /* whole request; 0: none (large transfers: use progress_fn) */
+    /* Sends of one synchronous request whose bodies are in memory when it meets a throttle, a
+     * server error, a lost connection or a timeout, 200 ms apart doubling; 0 or 1: once.
+     * Streamed transfers and requests started on a multi are sent once: their caller retries. */
+    int attempts;
     long connect_timeout_ms; /* 0: 10 s */
     /* Called during every transfer; returning false aborts it with FERRY_ERR_CANCELLED
      * (a worker's stop flag). May be NULL. */
