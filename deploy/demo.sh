@@ -26,8 +26,8 @@ step "The local stack (Kafka, Redis, two PostgreSQL, S3Proxy, PowerDNS, supervis
 deploy/local/stack up
 eval "$(deploy/local/stack env)"
 
-# Progress reaches Redis with each lease renewal (a third of the lease): renew every 2 s.
-export FERRY_WORKER_LEASE=${FERRY_WORKER_LEASE:-6s}
+# A short lease, so that a killed worker's step moves on quickly in the demo.
+export FERRY_WORKER_LEASE=${FERRY_WORKER_LEASE:-10s}
 
 step "Ferry: the coordinator and one worker of each kind"
 deploy/local/ferry up --build "$BUILD" --fresh

@@ -52,6 +52,7 @@
 #define BUS_TIMEOUT_MS   10000 /* one delivery, commit or close */
 #define TOPICS_TIMEOUT   30000 /* creating the topics at start */
 #define RETRY_MS         1000  /* a held message or a failed finish is tried again after this */
+#define PROGRESS_MS      1000  /* new progress is written (with a renewal) at least this often */
 #define HELD_MAX         64    /* messages held back; pausing keeps this small */
 #define RESULTS_MAX      256
 #define RESULT_NAME_MAX  120
@@ -83,6 +84,7 @@ struct ferry_step_ctx {
     ferry_step_progress progress;
     char unit[TEXT_MAX], detail[TEXT_MAX];
     bool has_progress;
+    uint64_t progress_seq, progress_sent;   /* set by the executor / written by a renewal */
     ferry_store_field results[RESULTS_MAX]; /* owned copies */
     size_t n_results;
     bool retryable_set, retryable;
@@ -227,6 +229,7 @@ void ferry_step_progress_set(ferry_step_ctx *ctx, const ferry_step_progress *pro
     ctx->progress.unit = ctx->unit;
     ctx->progress.detail = ctx->detail;
     ctx->has_progress = true;
+    ctx->progress_seq++;
     (void)pthread_mutex_unlock(&ctx->mu);
 }
 
@@ -433,6 +436,7 @@ typedef struct renew_job {
     ferry_step_progress progress;
     char unit[TEXT_MAX], detail[TEXT_MAX];
     bool has_progress;
+    uint64_t progress_seq, progress_sent; /* set by the executor / written by a renewal */
 } renew_job;
 
 /* Under w->mu: the steps due for renewal go to jobs; deadlines and leases not renewed in time
@@ -458,6 +462,13 @@ static size_t lease_collect(worker *w, renew_job *jobs, int64_t now)
             atomic_store(&ctx->stop, STOP_LEASE);
         }
         int64_t every = ctx->renew_failing && third > RETRY_MS ? RETRY_MS : third;
+        /* New progress goes out within PROGRESS_MS, not only every third of the lease, so a
+         * status view sees steps move. */
+        (void)pthread_mutex_lock(&ctx->mu);
+        bool fresh = ctx->progress_seq != ctx->progress_sent;
+        (void)pthread_mutex_unlock(&ctx->mu);
+        if (fresh && every > PROGRESS_MS)
+            every = PROGRESS_MS;
         if (now - ctx->renew_tried_ms < every || atomic_load(&ctx->stop) == STOP_LEASE)
             continue;
         renew_job *j = &jobs[n++];
@@ -469,6 +480,7 @@ static size_t lease_collect(worker *w, renew_job *jobs, int64_t now)
         (void)pthread_mutex_lock(&ctx->mu);
         j->has_progress = ctx->has_progress;
         j->progress = ctx->progress;
+        ctx->progress_sent = ctx->progress_seq;
         (void)snprintf(j->unit, sizeof(j->unit), "%s", ctx->unit);
         (void)snprintf(j->detail, sizeof(j->detail), "%s", ctx->detail);
         (void)pthread_mutex_unlock(&ctx->mu);

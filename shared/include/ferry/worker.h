@@ -61,7 +61,8 @@ int ferry_worker_main(int argc, char **argv, const ferry_worker_def *def);
  * worker is shutting down. Thread-safe; cheap enough to call in a loop. */
 bool ferry_step_stopping(const ferry_step_ctx *ctx);
 
-/* Records progress; the lease thread writes the latest with the next renewal. Strings copied. */
+/* Records progress; the lease thread writes the latest with a renewal within a second (else
+ * renewals come every third of the lease). Strings copied. */
 void ferry_step_progress_set(ferry_step_ctx *ctx, const ferry_step_progress *progress);
 
 /* Adds one result (stored as r.<name> on success or failure); both strings copied. Returns
