@@ -295,6 +295,21 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
 static void fetch_done(ferry_rc rc, const ferry_http_response *resp, const char *code,
                        const ferry_err *err, void *ud);
 
+static void mp_finish(pass *ps, mp_file *mp);
+
+/* Frees j. A part that will not be sent fails its upload, which ends (aborted) once no other
+ * part of it is queued or in flight. */
+static void job_release(pass *ps, job *j)
+{
+    mp_file *mp = j->mp;
+    job_free(j);
+    if (mp == NULL)
+        return;
+    mp->failed = true;
+    if (--mp->left == 0)
+        mp_finish(ps, mp);
+}
+
 /* Fails job j's file for good (or the whole pass); frees j. */
 static void job_fail(pass *ps, job *j, ferry_rc rc, const char *code, const ferry_err *err)
 {
@@ -305,9 +320,7 @@ static void job_fail(pass *ps, job *j, ferry_rc rc, const char *code, const ferr
             file_error(ps, j->kind == JOB_DELETE ? ps->dst.v[j->idx].key : ps->src.v[j->idx].key,
                        rc, err->msg);
     }
-    if (j->mp != NULL)
-        j->mp->failed = true;
-    job_free(j);
+    job_release(ps, j);
 }
 
 static void retry_later(pass *ps, job *j)
@@ -368,14 +381,17 @@ static void job_start(pass *ps, job *j)
     }
     if (!ps->from_s3 && j->fd < 0 && !j->mem_ready) {
         int fd = j->mp != NULL ? dup(j->mp->fd) : open_source(ps, j->idx, &rc, msg, sizeof(msg));
+        if (fd < 0 && j->mp != NULL) {
+            rc = FERRY_ERR_IO;
+            (void)snprintf(msg, sizeof(msg), "source file '%s': %s", e->key, strerror(errno));
+        }
         if (fd < 0) {
             if (rc == FERRY_ERR_NOT_FOUND) { /* deleted since the listing: the next pass sees */
                 ps->rep->changed_during++;
-                job_free(j);
-                return;
+            } else {
+                file_error(ps, e->key, rc, msg);
             }
-            file_error(ps, e->key, rc, msg);
-            job_free(j);
+            job_release(ps, j);
             return;
         }
         if (j->len <= MEM_MAX) {
@@ -390,7 +406,7 @@ static void job_start(pass *ps, job *j)
                 } else {
                     file_error(ps, e->key, FERRY_ERR_IO, msg);
                 }
-                job_free(j);
+                job_release(ps, j);
                 return;
             }
             j->mem_ready = true;
@@ -451,9 +467,7 @@ static void fetch_done(ferry_rc rc, const ferry_http_response *resp, const char 
     j->fetching = false;
     if (rc == FERRY_OK && j->mem.len != j->len && !j->mem.oom) {
         ps->rep->changed_during++; /* replaced since the listing: the next pass sees it */
-        if (j->mp != NULL)
-            j->mp->failed = true;
-        job_free(j);
+        job_release(ps, j);
         return;
     }
     if (rc == FERRY_OK) {
@@ -469,13 +483,11 @@ static void fetch_done(ferry_rc rc, const ferry_http_response *resp, const char 
     }
     if (rc == FERRY_ERR_NOT_FOUND && strcmp(code, "NoSuchKey") == 0) {
         ps->rep->changed_during++; /* deleted since the listing */
-        job_free(j);
+        job_release(ps, j);
         return;
     }
     job_fail(ps, j, rc, code, err);
 }
-
-static void mp_finish(pass *ps, mp_file *mp);
 
 static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *code,
                      const ferry_err *err, void *ud)
@@ -493,10 +505,7 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
             retry_later(ps, j);
             return;
         }
-        mp_file *mp = j->mp;
         job_fail(ps, j, rc, code, err);
-        if (mp != NULL && --mp->left == 0)
-            mp_finish(ps, mp);
         return;
     }
     if (j->kind == JOB_DELETE) {
@@ -890,13 +899,7 @@ static void drain(pass *ps)
     while (ps->ready != NULL) {
         job *j = ps->ready;
         ps->ready = j->next;
-        mp_file *mp = j->mp;
-        job_free(j);
-        if (mp != NULL) {
-            mp->failed = true;
-            if (--mp->left == 0)
-                mp_finish(ps, mp); /* aborts the upload */
-        }
+        job_release(ps, j); /* a part: its upload is aborted once nothing of it is left */
     }
     ps->ready_tail = NULL;
 }
