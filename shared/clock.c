@@ -32,3 +32,23 @@ void ferry_sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+int64_t ferry_backoff_ms(int attempt, int64_t base_ms)
+{
+    int shift = attempt < 1 ? 0 : attempt > 6 ? 5 : attempt - 1;
+    /* The jitter needs no quality, only spread: the monotonic clock's milliseconds. */
+    return (base_ms << shift) + ferry_mono_ms() % 100;
+}
+
+bool ferry_sleep_unless(int64_t ms, bool (*stop)(void *ud), void *ud)
+{
+    int64_t until = ferry_mono_ms() + ms;
+    for (;;) {
+        if (stop != NULL && stop(ud))
+            return false;
+        int64_t left = until - ferry_mono_ms();
+        if (left <= 0)
+            return true;
+        ferry_sleep_ms(left < 20 ? left : 20);
+    }
+}

@@ -733,26 +733,17 @@ static ferry_rc s3_check(const s3_call *c, ferry_rc rc, const ferry_http_respons
     return FERRY_OK;
 }
 
-/* Whether a failure may pass when the same request is sent again: a throttle (SlowDown, 503),
- * a server error, a lost connection, a timeout. */
-static bool s3_transient(ferry_rc rc)
+bool ferry_s3_transient(ferry_rc rc)
 {
     return rc == FERRY_ERR_THROTTLED || rc == FERRY_ERR_SERVER || rc == FERRY_ERR_UNAVAILABLE ||
            rc == FERRY_ERR_TIMEOUT;
 }
 
-/* Waits before attempt + 1: 200 ms doubling, plus up to 100 ms of jitter, while the client's
- * progress function (the caller's stop flag) allows. false: stop instead. */
-static bool s3_backoff(const ferry_s3 *s3, int attempt)
+/* The client's progress function as a stop flag (the caller's stop, between attempts). */
+static bool s3_stopped(void *ud)
 {
-    int64_t until =
-        ferry_mono_ms() + (200LL << (attempt < 6 ? attempt - 1 : 5)) + ferry_mono_ms() % 100;
-    while (ferry_mono_ms() < until) {
-        if (s3->progress_fn != NULL && !s3->progress_fn(0, 0, s3->progress_ud))
-            return false;
-        ferry_sleep_ms(20);
-    }
-    return true;
+    const ferry_s3 *s3 = ud;
+    return s3->progress_fn != NULL && !s3->progress_fn(0, 0, s3->progress_ud);
 }
 
 /*
@@ -775,7 +766,8 @@ static ferry_rc s3_send(ferry_s3 *s3, const s3_call *c, ferry_http_response *res
     for (int attempt = 1; rc == FERRY_OK; attempt++) {
         rc = ferry_http_perform(s3->http, &p.req, resp, err);
         rc = s3_check(c, rc, resp, code, err);
-        if (attempt >= attempts || !s3_transient(rc) || !s3_backoff(s3, attempt))
+        if (attempt >= attempts || !ferry_s3_transient(rc) ||
+            !ferry_sleep_unless(ferry_backoff_ms(attempt, 200), s3_stopped, s3))
             break;
         ferry_http_response_cleanup(resp);
         ferry_err_clear(err);

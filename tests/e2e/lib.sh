@@ -81,11 +81,12 @@ serves() { # serves NAME GENERATION [CHECKSUM]: the app's name leads to that gen
 state_is() { [[ $(mig "$1" production state) == "$2" ]]; }
 passes_of() { mig "$1" production pass; }
 supervisor_state() { # the supervisord state of a program, asked over XML-RPC by supervisorctl
-  supervisorctl -s "${FERRY_SUPERVISOR_URL%/RPC2}" -u "$FERRY_SUPERVISOR_USER" \
-    -p "$FERRY_SUPERVISOR_PASSWORD" status "$1" 2>/dev/null | awk '{print $2}'
+  # (its URL and credentials from the stack's config file: no password on a command line)
+  supervisorctl -c "$FERRY_STACK_DIR/supervisor/supervisord.conf" status "$1" 2>/dev/null |
+    awk '{print $2}'
 }
 running() { [[ $(supervisor_state "$1") == RUNNING ]]; }
-stopped() { [[ $(supervisor_state "$1") != RUNNING ]]; }
+stopped() { [[ $(supervisor_state "$1") =~ ^(STOPPED|EXITED|FATAL)$ ]]; } # a state, not a failed query
 
 
 # ferry_up REDIS_DB: this test's Ferry instance, two workers of each kind, and ferryctl's settings.

@@ -70,16 +70,17 @@ static ferry_rc stopped(const dns_options *opts, const char *zone, ferry_err *er
  * a pause of 100 ms doubling (plus up to 100 ms of jitter), watching the stop flag. */
 #define DRV_ATTEMPTS 6
 
+static bool hooks_stopping(void *ud)
+{
+    return dns_hooks_stopping(ud);
+}
+
 static bool drv_retry(const dns_options *opts, ferry_rc rc, int attempt, ferry_err *err)
 {
     if (attempt >= DRV_ATTEMPTS || (rc != FERRY_ERR_SERVER && rc != FERRY_ERR_THROTTLED))
         return false;
-    int64_t until = ferry_mono_ms() + (100LL << (attempt - 1)) + ferry_mono_ms() % 100;
-    while (ferry_mono_ms() < until) {
-        if (dns_hooks_stopping(&opts->hooks))
-            return false;
-        ferry_sleep_ms(20);
-    }
+    if (!ferry_sleep_unless(ferry_backoff_ms(attempt, 100), hooks_stopping, (void *)&opts->hooks))
+        return false;
     ferry_err_clear(err);
     return true;
 }

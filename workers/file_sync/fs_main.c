@@ -92,6 +92,26 @@ static bool s3_url_parse(const char *url, char *bucket, size_t bsz, const char *
     return true;
 }
 
+/* A pass, then (when asked, and the pass succeeded) a verify whose findings join its report. */
+static ferry_rc pass_then_verify(const fs_options *opts, bool verify, fs_report *report,
+                                 ferry_err *err)
+{
+    ferry_rc rc = fs_pass(opts, report, err);
+    if (rc != FERRY_OK || !verify)
+        return rc;
+    fs_report vr;
+    fs_report_init(&vr);
+    rc = fs_verify(opts, &vr, err);
+    report->verified = vr.verified;
+    report->n_missing = vr.n_missing;
+    report->n_different = vr.n_different;
+    report->hashed_bytes += vr.hashed_bytes;
+    report->differences = vr.differences;
+    vr.differences = NULL;
+    fs_report_cleanup(&vr);
+    return rc;
+}
+
 /* ---- the worker -----------------------------------------------------------------------------*/
 
 static bool step_stopping(void *ud)
@@ -243,19 +263,7 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         goto out;
     switch (cmd->operation) {
     case FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS:
-        rc = fs_pass(&opts, &report, err);
-        if (rc == FERRY_OK && p->verify) {
-            fs_report vr;
-            fs_report_init(&vr);
-            rc = fs_verify(&opts, &vr, err);
-            report.verified = vr.verified;
-            report.n_missing = vr.n_missing;
-            report.n_different = vr.n_different;
-            report.hashed_bytes += vr.hashed_bytes;
-            report.differences = vr.differences;
-            vr.differences = NULL;
-            fs_report_cleanup(&vr);
-        }
+        rc = pass_then_verify(&opts, p->verify, &report, err);
         report_results(ctx, &report, true);
         break;
     case FERRY__V1__OPERATION__OPERATION_FILE_SYNC_VERIFY:
@@ -495,18 +503,7 @@ static int cli_main(int argc, char **argv)
     if (rc == FERRY_OK && src_s3)
         rc = prefix_norm(sprefix, &ss, &opts.source.prefix, &err);
     if (rc == FERRY_OK && strcmp(op, "sync") == 0) {
-        rc = fs_pass(&opts, &report, &err);
-        if (rc == FERRY_OK && verify) {
-            fs_report vr;
-            fs_report_init(&vr);
-            rc = fs_verify(&opts, &vr, &err);
-            report.verified = vr.verified;
-            report.n_missing = vr.n_missing;
-            report.n_different = vr.n_different;
-            report.differences = vr.differences;
-            vr.differences = NULL;
-            fs_report_cleanup(&vr);
-        }
+        rc = pass_then_verify(&opts, verify, &report, &err);
     } else if (rc == FERRY_OK) {
         rc = fs_verify(&opts, &report, &err);
     }

@@ -36,9 +36,8 @@ typedef enum job_kind { JOB_PUT, JOB_PART, JOB_DELETE } job_kind;
 
 /* A file being sent in parts. */
 typedef struct mp_file {
-    struct mp_file *next; /* the pass's uploads in progress */
-    size_t idx;           /* in the source tree */
-    int fd;               /* directory source: open while parts are in flight; else -1 */
+    size_t idx; /* in the source tree */
+    int fd;     /* directory source: open while parts are in flight; else -1 */
     char *upload_id;
     int nparts, left;
     unsigned char (*md5)[16];
@@ -59,7 +58,6 @@ typedef struct job {
     int fd; /* streamed PUT/PART from a directory: the file; else -1 */
     ferry_buf mem;
     bool mem_ready;   /* mem holds the body (read from the file or fetched from S3) */
-    bool fetching;    /* S3 source: the GET is in flight */
     EVP_MD_CTX *hash; /* streamed: MD5 of what was sent */
     char md5[FERRY_S3_MD5_HEX];
     int attempts;
@@ -82,7 +80,6 @@ typedef struct pass {
     size_t *extra; /* target indexes the source does not have */
     size_t n_extra;
     job *ready, *ready_tail; /* parts and retries first */
-    mp_file *mps;            /* multipart uploads in progress */
     size_t running;
     int concurrency;
     ferry_rc fatal; /* a failure every request would meet: stop the pass */
@@ -118,13 +115,6 @@ static void file_error(pass *ps, const char *key, ferry_rc rc, const char *msg)
     ferry_log(FERRY_LOG_WARN, NULL, "file-sync: %s: %s (%s)", key, msg, ferry_rc_str(rc));
     if (ps->rep->first_error == NULL)
         ps->rep->first_error = strdup(msg);
-}
-
-/* Whether a failure with this code may go away when the request is sent again. */
-static bool transient(ferry_rc rc)
-{
-    return rc == FERRY_ERR_THROTTLED || rc == FERRY_ERR_SERVER || rc == FERRY_ERR_UNAVAILABLE ||
-           rc == FERRY_ERR_TIMEOUT;
 }
 
 /* Whether every other request would fail the same way: wrong key, no bucket, no right. */
@@ -325,8 +315,7 @@ static void job_fail(pass *ps, job *j, ferry_rc rc, const char *code, const ferr
 
 static void retry_later(pass *ps, job *j)
 {
-    int64_t delay = 200LL << (j->attempts < 6 ? j->attempts : 6);
-    j->not_before = ferry_mono_ms() + delay + (int64_t)(rand() % 100);
+    j->not_before = ferry_mono_ms() + ferry_backoff_ms(j->attempts, 200);
     j->sent = 0;
     if (j->hash != NULL)
         (void)EVP_DigestInit_ex(j->hash, EVP_md5(), NULL);
@@ -373,7 +362,6 @@ static void job_start(pass *ps, job *j)
                               .write_ud = j,
                               .range = j->kind == JOB_PART ? range : NULL};
         ferry_buf_reset(&j->mem);
-        j->fetching = true;
         rc = skey == NULL ? ferry_err_set(&err, FERRY_ERR_NOMEM, "out of memory")
                           : ferry_s3_start(ps->s3->src, ps->multi, &r, fetch_done, j, &err);
         free(skey);
@@ -464,7 +452,6 @@ static void fetch_done(ferry_rc rc, const ferry_http_response *resp, const char 
     job *j = ud;
     pass *ps = j->ps;
     ps->running--;
-    j->fetching = false;
     if (rc == FERRY_OK && j->mem.len != j->len && !j->mem.oom) {
         ps->rep->changed_during++; /* replaced since the listing: the next pass sees it */
         job_release(ps, j);
@@ -477,7 +464,7 @@ static void fetch_done(ferry_rc rc, const ferry_http_response *resp, const char 
         enqueue(ps, j);
         return;
     }
-    if (transient(rc) && j->attempts < ATTEMPTS_MAX) {
+    if (ferry_s3_transient(rc) && j->attempts < ATTEMPTS_MAX) {
         retry_later(ps, j);
         return;
     }
@@ -497,7 +484,7 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
     char etag[FERRY_S3_ETAG_MAX] = "";
     ps->running--;
     if (rc != FERRY_OK) {
-        if (transient(rc) && j->attempts < ATTEMPTS_MAX) {
+        if (ferry_s3_transient(rc) && j->attempts < ATTEMPTS_MAX) {
             if (j->fd >= 0 && j->kind == JOB_PUT) {
                 (void)close(j->fd);
                 j->fd = -1;
@@ -570,16 +557,10 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
 
 /* ---- multipart -----------------------------------------------------------------------------*/
 
-static void mp_free(pass *ps, mp_file *mp)
+static void mp_free(mp_file *mp)
 {
     if (mp == NULL)
         return;
-    for (mp_file **pp = &ps->mps; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == mp) {
-            *pp = mp->next;
-            break;
-        }
-    }
     if (mp->fd >= 0)
         (void)close(mp->fd);
     free(mp->upload_id);
@@ -638,7 +619,7 @@ static void mp_finish(pass *ps, mp_file *mp)
         }
     }
     free(key);
-    mp_free(ps, mp);
+    mp_free(mp);
 }
 
 /* Starts a multipart upload of source entry idx and queues its parts. */
@@ -662,8 +643,6 @@ static void mp_begin(pass *ps, size_t idx)
     mp->idx = idx;
     mp->fd = -1;
     mp->nparts = nparts;
-    mp->next = ps->mps;
-    ps->mps = mp;
     mp->md5 = calloc((size_t)nparts, sizeof(*mp->md5));
     mp->etag = calloc((size_t)nparts, sizeof(*mp->etag));
     if (mp->md5 == NULL || mp->etag == NULL) {
@@ -709,7 +688,7 @@ static void mp_begin(pass *ps, size_t idx)
     return;
 fail:
     free(key);
-    mp_free(ps, mp);
+    mp_free(mp);
 }
 
 /* ---- the plan ------------------------------------------------------------------------------*/

@@ -209,6 +209,10 @@ typedef struct ferry_s3_request {
 typedef void (*ferry_s3_done_fn)(ferry_rc rc, const ferry_http_response *resp, const char *code,
                                  const ferry_err *err, void *ud);
 
+/* Whether a request that failed so may pass when sent again: a throttle (SlowDown, 503), a
+ * server error, a lost connection, a timeout. */
+bool ferry_s3_transient(ferry_rc rc);
+
 /* Starts r on m (signed like every request of this client); its done function runs from
  * ferry_http_multi_run(). r's strings are copied; its body, read_fn, write_fn and their ud stay
  * borrowed until done. The client's progress_fn applies to each request. */
