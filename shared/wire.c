@@ -202,6 +202,25 @@ static ferry_rc check_store(const Ferry__V1__FileStore *fs, const char *field, f
     return ferry_err_set(err, FERRY_ERR_INVALID, "%s: a directory or an s3 location", field);
 }
 
+/* Without zones the zone at the top is the step's; with zones each needs its name (the fields at
+ * the top are not used, but a secret reference is checked wherever it is). */
+static ferry_rc check_dns(const Ferry__V1__DnsParams *dns, ferry_err *err)
+{
+    char name[64];
+    if (dns->n_zones == 0 && (dns->zone == NULL || dns->zone[0] == '\0'))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "dns.zone: required");
+    for (size_t i = 0; i < dns->n_zones; i++) {
+        const Ferry__V1__DnsZone *z = dns->zones[i];
+        if (z == NULL || z->zone == NULL || z->zone[0] == '\0')
+            return ferry_err_set(err, FERRY_ERR_INVALID, "dns.zones[%zu].zone: required", i);
+        (void)snprintf(name, sizeof(name), "dns.zones[%zu].api_key", i);
+        ferry_rc rc = check_secret_ref(z->api_key, name, err);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return check_secret_ref(dns->api_key, "dns.api_key", err);
+}
+
 static ferry_rc check_params(const Ferry__V1__StepCommand *cmd, ferry_err *err)
 {
     ferry_rc rc;
@@ -223,9 +242,7 @@ static ferry_rc check_params(const Ferry__V1__StepCommand *cmd, ferry_err *err)
     case FERRY__V1__STEP_COMMAND__PARAMS_DNS:
         if (cmd->kind != FERRY__V1__STEP_KIND__STEP_KIND_DNS)
             break;
-        if (cmd->dns->zone == NULL || cmd->dns->zone[0] == '\0')
-            return ferry_err_set(err, FERRY_ERR_INVALID, "dns.zone: required");
-        return check_secret_ref(cmd->dns->api_key, "dns.api_key", err);
+        return check_dns(cmd->dns, err);
     case FERRY__V1__STEP_COMMAND__PARAMS_APP:
         if (cmd->kind != FERRY__V1__STEP_KIND__STEP_KIND_APP)
             break;

@@ -25,6 +25,7 @@
 #include "ferry/clock.h"
 #include "ferry/dnsq.h"
 #include "ferry/http.h"
+#include "ferry/wire.h"
 #include "ferry_test.h"
 
 #ifndef FERRY_DNS_BIN
@@ -51,6 +52,24 @@ static struct {
     dns_driver *drv;
     json_t *before; /* the app's names before cutover (snapshot()) */
 } T;
+
+/* An app whose environments live in zones of their own: production (the worker's key), and
+ * acceptance and test (each a key of its own, from FERRY_SECRET_<NAME>). In each zone the
+ * cutover chain shop-v4 -> shop -> shop-v3. */
+#define MZ 3
+enum { MZ_SHOP, MZ_SHOP_V3, MZ_SHOP_V4, MZ_N };
+static const char *const mz_labels[MZ_N] = {"shop", "shop-v3", "shop-v4"};
+
+static struct {
+    char zone[MZ][128];
+    bool made[MZ];
+    char names[MZ][MZ_N][200];
+    char secret[MZ][64]; /* "" for production: the worker's own key */
+    char nozone[128];    /* a zone the server lacks at first */
+    bool nozone_made;
+    char nozone_shop[200];
+    json_t *before[MZ]; /* each zone's names before cutover */
+} M;
 
 /* ---- the API, directly ---------------------------------------------------------------------- */
 
@@ -496,6 +515,13 @@ static int suite_teardown(void)
         zone_delete(T.zone);
     if (T.zone2_made)
         zone_delete(T.zone2);
+    for (int k = 0; k < MZ; k++) {
+        if (M.made[k])
+            zone_delete(M.zone[k]);
+        json_decref(M.before[k]);
+    }
+    if (M.nozone_made)
+        zone_delete(M.nozone);
     json_decref(T.before);
     dns_driver_free(T.drv);
     ferry_http_free(T.http);
@@ -926,6 +952,628 @@ static void wrong_key_missing_zone_and_no_api_are_classified(void)
     dns_driver_free(gone);
 }
 
+/* ---- several zones in one step, through the executor's path ------------------------------- */
+
+/* The progress the step reported. */
+static struct {
+    unsigned calls;
+    uint64_t done, total;
+    bool backwards, total_changed;
+    char detail[400];
+} P;
+
+static void mz_progress(void *ud, uint64_t done, uint64_t total, const char *detail)
+{
+    (void)ud;
+    if (P.calls > 0 && done < P.done)
+        P.backwards = true;
+    if (P.calls > 0 && total != P.total)
+        P.total_changed = true;
+    P.calls++;
+    P.done = done;
+    P.total = total;
+    (void)snprintf(P.detail, sizeof(P.detail), "%s", detail != NULL ? detail : "");
+}
+
+/* A StepCommand of the dns kind with zones, built in place (every pointer into the struct). */
+typedef struct mz_cmd {
+    Ferry__V1__StepCommand cmd;
+    Ferry__V1__DnsParams dns;
+    size_t n;
+    Ferry__V1__DnsZone zones[MZ + 2];
+    Ferry__V1__DnsZone *zp[MZ + 2];
+    Ferry__V1__SecretRef keys[MZ + 2];
+    Ferry__V1__DnsRename renames[MZ + 2][2];
+    Ferry__V1__DnsRename *rp[MZ + 2][2];
+    char *names[MZ + 2][2];
+} mz_cmd;
+
+static void mz_init(mz_cmd *c, Ferry__V1__Operation op)
+{
+    memset(c, 0, sizeof(*c));
+    ferry__v1__step_command__init(&c->cmd);
+    ferry__v1__dns_params__init(&c->dns);
+    c->cmd.migration_id = (char *)"dnszones";
+    c->cmd.step_id = (char *)"dns-1";
+    c->cmd.attempt = 1;
+    c->cmd.kind = FERRY__V1__STEP_KIND__STEP_KIND_DNS;
+    c->cmd.operation = op;
+    c->cmd.params_case = FERRY__V1__STEP_COMMAND__PARAMS_DNS;
+    c->cmd.dns = &c->dns;
+    c->dns.zones = c->zp;
+}
+
+/* Adds a zone with two names (shop, shop-v4) and the cutover (or rollback) renames; names or
+ * renames left out when not wanted. secret NULL or "": the worker's key. */
+static void mz_add(mz_cmd *c, const char *zone, const char *secret, char *shop, char *v3, char *v4,
+                   bool with_names, bool with_renames, bool rollback)
+{
+    size_t i = c->n++;
+    Ferry__V1__DnsZone *z = &c->zones[i];
+    ferry__v1__dns_zone__init(z);
+    z->zone = (char *)zone;
+    if (secret != NULL && secret[0] != '\0') {
+        ferry__v1__secret_ref__init(&c->keys[i]);
+        c->keys[i].name = (char *)secret;
+        z->api_key = &c->keys[i];
+    }
+    if (with_names) {
+        c->names[i][0] = shop;
+        c->names[i][1] = v4;
+        z->names = c->names[i];
+        z->n_names = 2;
+    }
+    if (with_renames) {
+        char *from[2] = {shop, v4}, *to[2] = {v3, shop}; /* cutover */
+        if (rollback) {
+            from[0] = shop, to[0] = v4;
+            from[1] = v3, to[1] = shop;
+        }
+        for (int k = 0; k < 2; k++) {
+            ferry__v1__dns_rename__init(&c->renames[i][k]);
+            c->renames[i][k].from = from[k];
+            c->renames[i][k].to = to[k];
+            c->rp[i][k] = &c->renames[i][k];
+        }
+        z->renames = c->rp[i];
+        z->n_renames = 2;
+    }
+    c->zp[i] = z;
+    c->dns.n_zones = c->n;
+}
+
+/* The app's three zones, names and renames for both kinds of operation. */
+static void mz_build(mz_cmd *c, Ferry__V1__Operation op, bool rollback)
+{
+    mz_init(c, op);
+    for (int k = 0; k < MZ; k++)
+        mz_add(c, M.zone[k], M.secret[k], M.names[k][MZ_SHOP], M.names[k][MZ_SHOP_V3],
+               M.names[k][MZ_SHOP_V4], true, true, rollback);
+}
+
+/* Encodes the command, decodes it as a worker does (both validate) and runs it as the
+ * executor does. */
+static ferry_rc mz_run(mz_cmd *c, long check_ms, dns_report *rep, ferry_err *err)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    Ferry__V1__StepCommand *got = NULL;
+    memset(&P, 0, sizeof(P));
+    ferry_err_clear(err);
+    CU_ASSERT_EQUAL_FATAL(dns_report_init(rep), FERRY_OK);
+    ferry_rc rc = ferry_wire_step_encode(&c->cmd, &bytes, &len, err);
+    if (rc == FERRY_OK)
+        rc = ferry_wire_step_decode(bytes, len, &got, err);
+    free(bytes);
+    if (rc != FERRY_OK)
+        return rc;
+    dns_step_env env = {.api_url = T.api_url,
+                        .api_key = T.key,
+                        .dns_addr = T.dns,
+                        .check_ms = check_ms,
+                        .hooks = {.progress = mz_progress}};
+    rc = dns_step_run(&env, got->operation, got->dns, rep, err);
+    ferry_wire_step_free(got);
+    return rc;
+}
+
+/* Whether the message starts with "zone <zone>" (a multi-zone step's errors do). */
+static bool names_zone_first(const char *msg, const char *zone)
+{
+    char want[200];
+    (void)snprintf(want, sizeof(want), "zone %s", zone);
+    return strncmp(msg, want, strlen(want)) == 0;
+}
+
+static void mz_key(int k, const char *value)
+{
+    char var[128];
+    (void)snprintf(var, sizeof(var), "FERRY_SECRET_%s", M.secret[k]);
+    CU_ASSERT_EQUAL_FATAL(setenv(var, value, 1), 0);
+}
+
+/* One zone's app names as the API has them: name -> type -> {ttl, records, comments}. */
+static json_t *mz_snapshot(int k)
+{
+    json_t *zdoc = zone_get(M.zone[k]);
+    json_t *snap = json_object();
+    size_t i;
+    json_t *rr;
+    for (int j = 0; j < MZ_N; j++)
+        json_object_set_new(snap, M.names[k][j], json_object());
+    json_array_foreach(json_object_get(zdoc, "rrsets"), i, rr)
+    {
+        json_t *at = json_object_get(snap, json_string_value(json_object_get(rr, "name")));
+        if (at != NULL)
+            json_object_set_new(at, json_string_value(json_object_get(rr, "type")),
+                                json_pack("{s:O, s:O, s:O}", "ttl", json_object_get(rr, "ttl"),
+                                          "records", json_object_get(rr, "records"), "comments",
+                                          json_object_get(rr, "comments")));
+    }
+    json_decref(zdoc);
+    return snap;
+}
+
+/* production: shop A+AAAA at 3600 -> shop-v4 A; acceptance: shop A at 1800 -> shop-v4 A+TXT;
+ * test: shop A at 3600 -> shop-v4 a CNAME custom domain. */
+static const char *const mz_old[MZ] = {"192.0.2.110", "192.0.2.111", "192.0.2.112"};
+static const char *const mz_new[MZ] = {"192.0.2.120", "192.0.2.121", NULL};
+static const int mz_ttl[MZ] = {3600, 1800, 3600};
+#define MZ_CNAME "custom.apps-v4.example."
+
+static void makes_three_zones(void)
+{
+    for (int k = 0; k < MZ; k++) {
+        (void)snprintf(M.zone[k], sizeof(M.zone[k]), "%s.test.", ferry_test_unique("dnszones"));
+        for (int j = 0; j < MZ_N; j++)
+            (void)snprintf(M.names[k][j], sizeof(M.names[k][j]), "%s.%s", mz_labels[j], M.zone[k]);
+        if (k > 0)
+            (void)snprintf(M.secret[k], sizeof(M.secret[k]), "FERRY_DNS_TEST_%ld_%d",
+                           (long)getpid(), k);
+    }
+    mz_key(1, T.key);
+    mz_key(2, T.key);
+    (void)snprintf(M.nozone, sizeof(M.nozone), "%s.test.", ferry_test_unique("dnszones-late"));
+    (void)snprintf(M.nozone_shop, sizeof(M.nozone_shop), "shop.%s", M.nozone);
+
+    for (int k = 0; k < MZ; k++) {
+        zone_create(M.zone[k], "DEFAULT");
+        M.made[k] = true;
+        const char *old[] = {mz_old[k], NULL}, *nw[] = {mz_new[k], NULL};
+        put_rrset(M.zone[k], M.names[k][MZ_SHOP], "A", mz_ttl[k], old, NULL);
+        if (k == 0) {
+            const char *aaaa[] = {"2001:db8::110", NULL};
+            put_rrset(M.zone[k], M.names[k][MZ_SHOP], "AAAA", mz_ttl[k], aaaa, NULL);
+        }
+        if (mz_new[k] != NULL) {
+            put_rrset(M.zone[k], M.names[k][MZ_SHOP_V4], "A", mz_ttl[k], nw, NULL);
+        } else {
+            const char *cname[] = {MZ_CNAME, NULL};
+            put_rrset(M.zone[k], M.names[k][MZ_SHOP_V4], "CNAME", mz_ttl[k], cname, NULL);
+        }
+        if (k == 1) {
+            const char *txt[] = {"\"accp\"", NULL};
+            put_rrset(M.zone[k], M.names[k][MZ_SHOP_V4], "TXT", mz_ttl[k], txt, NULL);
+        }
+        expect_one(M.names[k][MZ_SHOP], FERRY_DNSQ_A, mz_old[k], mz_ttl[k]);
+    }
+}
+
+/* What shop, shop-v3 and shop-v4 of zone k answer after cutover (true) or before it. */
+static void mz_expect(int k, bool cut, long ttl)
+{
+    const char *shop = M.names[k][MZ_SHOP], *v3 = M.names[k][MZ_SHOP_V3],
+               *v4 = M.names[k][MZ_SHOP_V4];
+    if (cut) {
+        if (mz_new[k] != NULL)
+            expect_one(shop, FERRY_DNSQ_A, mz_new[k], ttl);
+        else
+            expect_one(shop, FERRY_DNSQ_CNAME, MZ_CNAME, ttl);
+        expect_one(v3, FERRY_DNSQ_A, mz_old[k], ttl);
+        expect_rcode(v4, FERRY_DNSQ_A, FERRY_DNSQ_NXDOMAIN);
+    } else {
+        expect_one(shop, FERRY_DNSQ_A, mz_old[k], ttl);
+        if (mz_new[k] != NULL)
+            expect_one(v4, FERRY_DNSQ_A, mz_new[k], ttl);
+        else
+            expect_one(v4, FERRY_DNSQ_CNAME, MZ_CNAME, ttl);
+        expect_rcode(v3, FERRY_DNSQ_A, FERRY_DNSQ_NXDOMAIN);
+    }
+}
+
+static void zones_lower_ttl_each_with_its_key(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1]);
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    char key[300], want[1400];
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL, false);
+    c.dns.ttl = 300;
+    /* A zone with renames only has nothing to lower: skipped, though the server lacks it. */
+    mz_add(&c, M.nozone, NULL, M.nozone_shop, M.nozone_shop, M.nozone_shop, false, true, false);
+    ferry_rc rc = mz_run(&c, 0, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "lower over zones: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    /* production shop A, AAAA, shop-v4 A; acceptance shop A, shop-v4 A, TXT; test 2. */
+    CU_ASSERT_STRING_EQUAL(result(&rep, "lowered"), "8");
+    CU_ASSERT_STRING_EQUAL(result(&rep, "ttl"), "300");
+    (void)snprintf(want, sizeof(want), "%s,%s,%s", M.zone[0], M.zone[1], M.zone[2]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "zones"), want);
+    (void)snprintf(want, sizeof(want), "%s,%s,%s,%s,%s,%s", M.names[0][MZ_SHOP],
+                   M.names[0][MZ_SHOP_V4], M.names[1][MZ_SHOP], M.names[1][MZ_SHOP_V4],
+                   M.names[2][MZ_SHOP], M.names[2][MZ_SHOP_V4]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "names"), want);
+    for (int k = 0; k < MZ; k++) {
+        (void)snprintf(key, sizeof(key), "ttl_old.%s", M.names[k][MZ_SHOP]);
+        CU_ASSERT_EQUAL(strtol(result(&rep, key), NULL, 10), mz_ttl[k]);
+    }
+    /* Progress counts the names of every zone. */
+    CU_ASSERT_EQUAL(P.done, 6);
+    CU_ASSERT_EQUAL(P.total, 6);
+    CU_ASSERT_FALSE(P.backwards);
+    CU_ASSERT_FALSE(P.total_changed);
+    CU_ASSERT_PTR_NOT_NULL(strstr(P.detail, M.zone[2]));
+    dns_report_cleanup(&rep);
+    for (int k = 0; k < MZ; k++) {
+        mz_expect(k, false, 300);
+        json_t *z = zone_get(M.zone[k]);
+        char remembered[32];
+        (void)snprintf(remembered, sizeof(remembered), "ttl=%d", mz_ttl[k]);
+        CU_ASSERT_EQUAL(comments_with(rrset_of(z, M.names[k][MZ_SHOP], "A"), "ferry", remembered),
+                        1);
+        json_decref(z);
+    }
+
+    /* Again, lower: every zone keeps the TTL it remembered first. */
+    c.dns.ttl = 120;
+    CU_ASSERT_EQUAL_FATAL(mz_run(&c, 0, &rep, &err), FERRY_OK);
+    (void)snprintf(key, sizeof(key), "ttl_old.%s", M.names[1][MZ_SHOP_V4]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, key), "1800");
+    dns_report_cleanup(&rep);
+    expect_one(M.names[1][MZ_SHOP], FERRY_DNSQ_A, mz_old[1], 120);
+}
+
+static void zones_rename_retry_after_a_failed_zone_converges(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1]);
+    static const char wrong[] = "ferry-wrong-dns-key-zones-0123456789";
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    char want[400];
+    for (int k = 0; k < MZ; k++)
+        M.before[k] = mz_snapshot(k);
+    long serial[MZ];
+    for (int k = 0; k < MZ; k++)
+        serial[k] = zone_serial(M.zone[k]);
+
+    /* Acceptance's key is wrong: production is renamed, acceptance and test are not. */
+    mz_key(1, wrong);
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RENAME, false);
+    ferry_rc rc = mz_run(&c, 0, &rep, &err);
+    fprintf(stderr, "rename, acceptance's key wrong: %s\n", err.msg);
+    CU_ASSERT_TRUE(rc == FERRY_ERR_AUTH || rc == FERRY_ERR_PERMISSION);
+    CU_ASSERT_TRUE(names_zone_first(err.msg, M.zone[1]));
+    CU_ASSERT_PTR_NULL(strstr(err.msg, wrong));
+    CU_ASSERT_PTR_NULL(strstr(err.msg, T.key));
+    CU_ASSERT_STRING_EQUAL(result(&rep, "zones"), M.zone[0]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "renamed"), "2");
+    dns_report_cleanup(&rep);
+    mz_expect(0, true, 120);
+    mz_expect(1, false, 120);
+    mz_expect(2, false, 120);
+    CU_ASSERT(zone_serial(M.zone[0]) > serial[0]);
+    CU_ASSERT_EQUAL(zone_serial(M.zone[1]), serial[1]);
+    CU_ASSERT_EQUAL(zone_serial(M.zone[2]), serial[2]);
+
+    /* The key fixed, the same step again: production already renamed, the others now. */
+    mz_key(1, T.key);
+    rc = mz_run(&c, 0, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "rename retried: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "renamed"), "4");
+    CU_ASSERT_STRING_EQUAL(result(&rep, "already"), "2");
+    (void)snprintf(want, sizeof(want), "%s,%s,%s", M.zone[0], M.zone[1], M.zone[2]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "zones"), want);
+    CU_ASSERT_EQUAL(P.done, 6); /* renames of every zone */
+    CU_ASSERT_EQUAL(P.total, 6);
+    CU_ASSERT_FALSE(P.backwards);
+    dns_report_cleanup(&rep);
+    for (int k = 0; k < MZ; k++)
+        mz_expect(k, true, 120);
+    json_t *z = zone_get(M.zone[1]); /* the remembered TTL moved with its record set */
+    CU_ASSERT_EQUAL(comments_with(rrset_of(z, M.names[1][MZ_SHOP_V3], "A"), "ferry", "ttl=1800"),
+                    1);
+    CU_ASSERT_PTR_NOT_NULL(rrset_of(z, M.names[1][MZ_SHOP], "TXT"));
+    json_decref(z);
+
+    /* Once more: nothing left to do anywhere, no serial moves. */
+    for (int k = 0; k < MZ; k++)
+        serial[k] = zone_serial(M.zone[k]);
+    CU_ASSERT_EQUAL_FATAL(mz_run(&c, 0, &rep, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "renamed"), "0");
+    CU_ASSERT_STRING_EQUAL(result(&rep, "already"), "6");
+    CU_ASSERT_STRING_EQUAL(result(&rep, "changes"), "0");
+    dns_report_cleanup(&rep);
+    for (int k = 0; k < MZ; k++)
+        CU_ASSERT_EQUAL(zone_serial(M.zone[k]), serial[k]);
+}
+
+static void zones_check_asks_every_zone(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1]);
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_CHECK, false);
+    ferry_rc rc = mz_run(&c, 3000, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "check over zones: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "checked"), "9"); /* shop, shop-v3, shop-v4 in each */
+    CU_ASSERT_STRING_EQUAL(result(&rep, "check_attempts"), "1");
+    CU_ASSERT_EQUAL(P.total, 9);
+    CU_ASSERT_EQUAL(P.done, 9);
+    dns_report_cleanup(&rep);
+
+    /* The rollback's check before the rollback: the first zone shows it, at once. */
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_CHECK, true);
+    rc = mz_run(&c, 3000, &rep, &err);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_CONFLICT);
+    CU_ASSERT_TRUE(names_zone_first(err.msg, M.zone[0]));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not applied"));
+    CU_ASSERT_PTR_NULL(dns_report_get(&rep, "zones"));
+    dns_report_cleanup(&rep);
+}
+
+static void zones_rollback_and_restore(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1] && M.before[0] != NULL);
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    char key[300];
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RENAME, true);
+    ferry_rc rc = mz_run(&c, 0, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "rollback over zones: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "renamed"), "6");
+    dns_report_cleanup(&rep);
+    for (int k = 0; k < MZ; k++) {
+        json_t *now = mz_snapshot(k);
+        CU_ASSERT_TRUE(json_equal(M.before[k], now));
+        json_decref(now);
+        mz_expect(k, false, 120);
+    }
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_CHECK, true);
+    rc = mz_run(&c, 3000, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "rollback check over zones: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_OK);
+    dns_report_cleanup(&rep);
+
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL, false);
+    rc = mz_run(&c, 0, &rep, &err);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "restored"), "8");
+    (void)snprintf(key, sizeof(key), "ttl.%s", M.names[1][MZ_SHOP]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, key), "1800");
+    dns_report_cleanup(&rep);
+    for (int k = 0; k < MZ; k++) {
+        mz_expect(k, false, mz_ttl[k]);
+        json_t *z = zone_get(M.zone[k]);
+        CU_ASSERT_EQUAL(comments_with(rrset_of(z, M.names[k][MZ_SHOP], "A"), "ferry", NULL), 0);
+        json_decref(z);
+    }
+    long serial = zone_serial(M.zone[2]);
+    CU_ASSERT_EQUAL_FATAL(mz_run(&c, 0, &rep, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "restored"), "0");
+    dns_report_cleanup(&rep);
+    CU_ASSERT_EQUAL(zone_serial(M.zone[2]), serial);
+
+    /* A step without zones still runs the zone at the top, as before. */
+    mz_init(&c, FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL);
+    c.dns.zone = M.zone[0];
+    c.dns.names = c.names[0];
+    c.names[0][0] = M.names[0][MZ_SHOP];
+    c.dns.n_names = 1;
+    CU_ASSERT_EQUAL(mz_run(&c, 0, &rep, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "restored"), "0");
+    CU_ASSERT_PTR_NULL(dns_report_get(&rep, "zones"));
+    dns_report_cleanup(&rep);
+}
+
+static void zones_unknown_zone_fails_there_and_retry_converges(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1]);
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    char key[300];
+    mz_init(&c, FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL);
+    mz_add(&c, M.zone[2], M.secret[2], M.names[2][MZ_SHOP], M.names[2][MZ_SHOP_V3],
+           M.names[2][MZ_SHOP_V4], true, false, false);
+    mz_add(&c, M.nozone, NULL, M.nozone_shop, NULL, M.nozone_shop, false, false, false);
+    c.names[1][0] = M.nozone_shop; /* one name */
+    c.zones[1].names = c.names[1];
+    c.zones[1].n_names = 1;
+    ferry_rc rc = mz_run(&c, 0, &rep, &err);
+    fprintf(stderr, "a zone the server lacks: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_NOT_FOUND);
+    CU_ASSERT_TRUE(names_zone_first(err.msg, M.nozone));
+    CU_ASSERT_STRING_EQUAL(result(&rep, "zones"), M.zone[2]);
+    dns_report_cleanup(&rep);
+    expect_one(M.names[2][MZ_SHOP], FERRY_DNSQ_A, mz_old[2], 300); /* the first zone is done */
+
+    /* The zone made (the operator's fix), the same step again. */
+    zone_create(M.nozone, "DEFAULT");
+    M.nozone_made = true;
+    const char *a[] = {"192.0.2.130", NULL};
+    put_rrset(M.nozone, M.nozone_shop, "A", 900, a, NULL);
+    rc = mz_run(&c, 0, &rep, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "lower retried: %s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    (void)snprintf(key, sizeof(key), "ttl_old.%s", M.names[2][MZ_SHOP]);
+    CU_ASSERT_STRING_EQUAL(result(&rep, key), "3600"); /* remembered by the first run */
+    (void)snprintf(key, sizeof(key), "ttl_old.%s", M.nozone_shop);
+    CU_ASSERT_STRING_EQUAL(result(&rep, key), "900");
+    CU_ASSERT_STRING_EQUAL(result(&rep, "lowered"), "1"); /* the first zone had nothing left */
+    dns_report_cleanup(&rep);
+    expect_one(M.nozone_shop, FERRY_DNSQ_A, "192.0.2.130", 300);
+
+    c.cmd.operation = FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL;
+    CU_ASSERT_EQUAL(mz_run(&c, 0, &rep, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(result(&rep, "restored"), "3");
+    dns_report_cleanup(&rep);
+    expect_one(M.names[2][MZ_SHOP], FERRY_DNSQ_A, mz_old[2], 3600);
+    expect_one(M.nozone_shop, FERRY_DNSQ_A, "192.0.2.130", 900);
+}
+
+static void zones_bad_input_changes_nothing(void)
+{
+    CU_ASSERT_TRUE_FATAL(M.made[MZ - 1]);
+    mz_cmd c;
+    dns_report rep;
+    ferry_err err;
+    long serial = zone_serial(M.zone[0]);
+    char outside[200];
+    (void)snprintf(outside, sizeof(outside), "shop-v3.%s", M.zone[0]);
+
+    /* The second zone's rename leaves its zone: INVALID, naming it, before the first runs. */
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RENAME, false);
+    c.renames[1][0].to = outside;
+    ferry_rc rc = mz_run(&c, 0, &rep, &err);
+    fprintf(stderr, "a rename out of its zone: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_INVALID);
+    CU_ASSERT_TRUE(names_zone_first(err.msg, M.zone[1]));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, outside));
+    dns_report_cleanup(&rep);
+
+    /* The same zone twice. */
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RENAME, false);
+    c.zones[2].zone = M.zone[0];
+    CU_ASSERT_EQUAL(mz_run(&c, 0, &rep, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "dns.zones[2]"));
+    dns_report_cleanup(&rep);
+
+    /* The third zone's key is not set on this worker: CONFIG, naming the zone and the secret,
+     * nothing renamed. */
+    char var[128];
+    (void)snprintf(var, sizeof(var), "FERRY_SECRET_%s", M.secret[2]);
+    CU_ASSERT_EQUAL(unsetenv(var), 0);
+    mz_build(&c, FERRY__V1__OPERATION__OPERATION_DNS_RENAME, false);
+    rc = mz_run(&c, 0, &rep, &err);
+    fprintf(stderr, "a key not set: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_CONFIG);
+    CU_ASSERT_TRUE(names_zone_first(err.msg, M.zone[2]));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, M.secret[2]));
+    dns_report_cleanup(&rep);
+    mz_key(2, T.key);
+
+    /* No zone with anything to do. */
+    mz_init(&c, FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL);
+    mz_add(&c, M.zone[0], NULL, M.names[0][MZ_SHOP], M.names[0][MZ_SHOP_V3], M.names[0][MZ_SHOP_V4],
+           false, true, false);
+    CU_ASSERT_EQUAL(mz_run(&c, 0, &rep, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no zone has names"));
+    dns_report_cleanup(&rep);
+
+    CU_ASSERT_EQUAL(zone_serial(M.zone[0]), serial);
+    mz_expect(0, false, mz_ttl[0]);
+}
+
+/* What ferry_wire_step_validate() says of a command (its message in msg). */
+static ferry_rc wire_says(mz_cmd *c, char *msg, size_t msgsz)
+{
+    ferry_err err;
+    ferry_err_clear(&err);
+    ferry_rc rc = ferry_wire_step_validate(&c->cmd, &err);
+    (void)snprintf(msg, msgsz, "%s", rc == FERRY_OK ? "" : err.msg);
+    return rc;
+}
+
+static void zones_wire_validation(void)
+{
+    mz_cmd c;
+    char msg[512];
+    char zone[] = "a.test.", shop[] = "shop.a.test.", v3[] = "shop-v3.a.test.",
+         v4[] = "shop-v4.a.test.", zone2[] = "b.test.";
+    Ferry__V1__Operation op = FERRY__V1__OPERATION__OPERATION_DNS_RENAME;
+
+    /* Zones without a zone at the top: fine. */
+    mz_init(&c, op);
+    mz_add(&c, zone, NULL, shop, v3, v4, true, true, false);
+    mz_add(&c, zone2, "SHOP_TEST_DNS", shop, v3, v4, true, true, false);
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_OK);
+
+    /* The second zone without its name. */
+    c.zones[1].zone = (char *)"";
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(msg, "dns.zones[1].zone: required");
+    c.zones[1].zone = NULL;
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(msg, "dns.zones[1].zone: required");
+    c.zones[1].zone = zone2;
+
+    /* A key that is not a secret's name (perhaps the key itself): refused, never quoted. */
+    c.keys[1].name = (char *)"sk-live-0123abcd";
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "dns.zones[1].api_key"));
+    CU_ASSERT_PTR_NULL(strstr(msg, "sk-live"));
+    c.keys[1].name = (char *)"SHOP_TEST_DNS";
+
+    /* The unused key at the top is still a secret reference. */
+    Ferry__V1__SecretRef top = FERRY__V1__SECRET_REF__INIT;
+    top.name = (char *)"not a name";
+    c.dns.api_key = &top;
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(msg, "dns.api_key"));
+    c.dns.api_key = NULL;
+
+    /* The encoded command decodes to the same zones. */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    Ferry__V1__StepCommand *got = NULL;
+    ferry_err err;
+    ferry_err_clear(&err);
+    CU_ASSERT_EQUAL_FATAL(ferry_wire_step_encode(&c.cmd, &bytes, &len, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_wire_step_decode(bytes, len, &got, &err), FERRY_OK);
+    free(bytes);
+    CU_ASSERT_EQUAL_FATAL(got->dns->n_zones, 2);
+    CU_ASSERT_STRING_EQUAL(got->dns->zones[1]->zone, zone2);
+    CU_ASSERT_STRING_EQUAL(got->dns->zones[1]->api_key->name, "SHOP_TEST_DNS");
+    CU_ASSERT_STRING_EQUAL(got->dns->zones[0]->renames[1]->from, v4);
+    ferry_wire_step_free(got);
+
+    /* Without zones, as before: the zone at the top is required. */
+    mz_init(&c, op);
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_ERR_INVALID);
+    CU_ASSERT_STRING_EQUAL(msg, "dns.zone: required");
+    c.dns.zone = zone;
+    CU_ASSERT_EQUAL(wire_says(&c, msg, sizeof(msg)), FERRY_OK);
+}
+
+static void deletes_the_app_zones(void)
+{
+    for (int k = 0; k < MZ; k++) {
+        if (M.made[k])
+            zone_delete(M.zone[k]);
+        M.made[k] = false;
+    }
+    if (M.nozone_made)
+        zone_delete(M.nozone);
+    M.nozone_made = false;
+    ferry_dnsq_answer ans;
+    ask(T.dns, M.names[1][MZ_SHOP], FERRY_DNSQ_A, &ans);
+    CU_ASSERT_TRUE(ans.rcode == FERRY_DNSQ_REFUSED || ans.rcode == FERRY_DNSQ_NXDOMAIN);
+    ferry_dnsq_answer_cleanup(&ans);
+}
+
 static void deletes_the_zones(void)
 {
     CU_ASSERT_TRUE_FATAL(T.zone_made);
@@ -958,6 +1606,17 @@ int main(void)
         {"wrong key, missing zone, no API are classified",
          wrong_key_missing_zone_and_no_api_are_classified},
         {"deletes the zones", deletes_the_zones},
+        {"makes three zones", makes_three_zones},
+        {"zones: lower TTL, each with its key", zones_lower_ttl_each_with_its_key},
+        {"zones: rename retry after a failed zone converges",
+         zones_rename_retry_after_a_failed_zone_converges},
+        {"zones: check asks every zone", zones_check_asks_every_zone},
+        {"zones: rollback and restore", zones_rollback_and_restore},
+        {"zones: unknown zone fails there, retry converges",
+         zones_unknown_zone_fails_there_and_retry_converges},
+        {"zones: bad input changes nothing", zones_bad_input_changes_nothing},
+        {"zones: wire validation", zones_wire_validation},
+        {"deletes the app's zones", deletes_the_app_zones},
         {NULL, NULL},
     };
     static const ferry_test_suite suites[] = {{"dns_worker", suite_setup, suite_teardown, cases},

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ferry.pb-c.h"
 #include "ferry/error.h"
 
 #define DNS_DEFAULT_TTL         300
@@ -127,6 +128,8 @@ dns_driver *dns_pdns_new(const dns_pdns_opts *opts, ferry_err *err);
  * Letters, digits, '-', '_' and '*' in labels of 1..63; at most 253 in all. */
 ferry_rc dns_zone_validate(const char *zone, ferry_err *err);
 ferry_rc dns_name_validate(const char *zone, const char *name, ferry_err *err);
+/* A valid zone and at least one name, each inside it. */
+ferry_rc dns_names_validate(const char *zone, const char *const *names, size_t n, ferry_err *err);
 /* Case-insensitive name equality, with or without the trailing dot. */
 bool dns_name_eq(const char *a, const char *b);
 
@@ -192,5 +195,31 @@ ferry_rc dns_rename_apply(const dns_options *opts, const char *zone, const dns_r
  */
 ferry_rc dns_check(const dns_options *opts, const char *zone, const dns_rename *renames, size_t n,
                    dns_report *rep, ferry_err *err);
+/* How many names dns_check() asks about: every to, and every from that is no rename's to. */
+size_t dns_check_count(const dns_rename *renames, size_t n);
+
+/* ---- a step: what the executor does ------------------------------------------------------- */
+
+/* The worker's settings a step uses. Strings borrowed for the call. */
+typedef struct dns_step_env {
+    const char *api_url;  /* FERRY_PDNS_API_URL */
+    const char *api_key;  /* FERRY_PDNS_API_KEY: for a zone whose step names no key; secret */
+    const char *dns_addr; /* FERRY_PDNS_DNS_ADDR (check) */
+    long check_ms;        /* how long a check retries, per zone; 0: DNS_DEFAULT_CHECK_MS */
+    dns_hooks hooks;
+} dns_step_env;
+
+/*
+ * Runs one DNS step (operation op, parameters p; both borrowed). Without p->zones: one zone,
+ * p->zone with p->names / p->renames and p->api_key. With p->zones: each zone in turn, in their
+ * order, each with its own key (FERRY_SECRET_<NAME>, or env->api_key when it names none); a
+ * zone with nothing for op is skipped. Every zone's input and key are checked before any zone
+ * is touched (INVALID, CONFIG); a failure in a later zone leaves the earlier ones done, and
+ * every operation is idempotent, so running the whole step again converges. Errors name the
+ * zone. Results go to rep: counters summed over the zones, lists joined, "zones" the zones
+ * done (docs/dns.md).
+ */
+ferry_rc dns_step_run(const dns_step_env *env, Ferry__V1__Operation op,
+                      const Ferry__V1__DnsParams *p, dns_report *rep, ferry_err *err);
 
 #endif

@@ -52,73 +52,23 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
                         ferry_err *err)
 {
     (void)ud;
-    ferry_rc rc = FERRY_OK;
-    char *key = NULL;
-    dns_driver *drv = NULL;
-    dns_rename *renames = NULL;
     dns_report rep = {0};
-    const Ferry__V1__DnsParams *p = cmd->dns;
-    if (cmd->params_case != FERRY__V1__STEP_COMMAND__PARAMS_DNS || p == NULL)
+    if (cmd->params_case != FERRY__V1__STEP_COMMAND__PARAMS_DNS || cmd->dns == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "the step has no DNS parameters");
     if (dns_report_init(&rep) != FERRY_OK)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
-
     const ferry_cfg *cfg = ferry_step_config(ctx);
-    const char *api_key = ferry_cfg_str(cfg, "pdns.api_key");
-    if (p->api_key != NULL && p->api_key->name != NULL && p->api_key->name[0] != '\0') {
-        rc = ferry_secret_get(p->api_key->name, &key, err);
-        if (rc != FERRY_OK)
-            goto out;
-        api_key = key;
-    }
-    dns_pdns_opts po = {.api_url = ferry_cfg_str(cfg, "pdns.api_url"), .api_key = api_key};
-    drv = dns_pdns_new(&po, err);
-    if (drv == NULL) {
-        rc = err->code;
-        goto out;
-    }
-    renames = calloc(p->n_renames + 1, sizeof(*renames));
-    if (renames == NULL) {
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < p->n_renames; i++)
-        renames[i] = (dns_rename){.from = p->renames[i]->from, .to = p->renames[i]->to};
-    dns_options opts = {.drv = drv,
+    dns_step_env env = {.api_url = ferry_cfg_str(cfg, "pdns.api_url"),
+                        .api_key = ferry_cfg_str(cfg, "pdns.api_key"),
                         .dns_addr = ferry_cfg_str(cfg, "pdns.dns_addr"),
                         .hooks = {.stopping = step_stopping, .progress = step_progress, .ud = ctx}};
-    const char *const *names = (const char *const *)p->names;
-    switch (cmd->operation) {
-    case FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL:
-        rc = dns_lower_ttl(&opts, p->zone, names, p->n_names, p->ttl, &rep, err);
-        break;
-    case FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL:
-        rc = dns_restore_ttl(&opts, p->zone, names, p->n_names, &rep, err);
-        break;
-    case FERRY__V1__OPERATION__OPERATION_DNS_RENAME:
-        rc = dns_rename_apply(&opts, p->zone, renames, p->n_renames, &rep, err);
-        break;
-    case FERRY__V1__OPERATION__OPERATION_DNS_CHECK:
-        rc = dns_check(&opts, p->zone, renames, p->n_renames, &rep, err);
-        break;
-    default:
-        rc = ferry_err_set(err, FERRY_ERR_INVALID, "operation %d is not a DNS one",
-                           (int)cmd->operation);
-        goto out;
-    }
+    ferry_rc rc = dns_step_run(&env, cmd->operation, cmd->dns, &rep, err);
     report_results(ctx, &rep);
     /* The server still answering the old way may be a cache that a later try outlives; a
      * half-done rename or a wrong key needs a person. */
     if (rc == FERRY_ERR_CONFLICT)
         ferry_step_set_retryable(ctx, dns_report_get(&rep, "check_dns_mismatch") != NULL);
-out:
     dns_report_cleanup(&rep);
-    dns_driver_free(drv);
-    free(renames);
-    if (key != NULL) {
-        explicit_bzero(key, strlen(key));
-        free(key);
-    }
     return rc;
 }
 

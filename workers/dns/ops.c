@@ -15,21 +15,6 @@
 #define CHECK_INTERVAL_MS 250
 #define QUERY_TIMEOUT_MS  2000
 
-static ferry_rc names_validate(const char *zone, const char *const *names, size_t n, ferry_err *err)
-{
-    ferry_rc rc = dns_zone_validate(zone, err);
-    if (rc != FERRY_OK)
-        return rc;
-    if (n == 0)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "no names given for zone %s", zone);
-    for (size_t i = 0; i < n; i++) {
-        rc = dns_name_validate(zone, names[i], err);
-        if (rc != FERRY_OK)
-            return rc;
-    }
-    return FERRY_OK;
-}
-
 /* "a,b,c" into the report. */
 static void report_list(dns_report *rep, const char *key, const char *const *names, size_t n)
 {
@@ -90,7 +75,7 @@ ferry_rc dns_lower_ttl(const dns_options *opts, const char *zone, const char *co
 {
     if (ttl == 0)
         ttl = DNS_DEFAULT_TTL;
-    ferry_rc rc = names_validate(zone, names, n_names, err);
+    ferry_rc rc = dns_names_validate(zone, names, n_names, err);
     if (rc == FERRY_OK)
         rc = stopped(opts, zone, err);
     if (rc != FERRY_OK)
@@ -111,7 +96,7 @@ ferry_rc dns_lower_ttl(const dns_options *opts, const char *zone, const char *co
 ferry_rc dns_restore_ttl(const dns_options *opts, const char *zone, const char *const *names,
                          size_t n_names, dns_report *rep, ferry_err *err)
 {
-    ferry_rc rc = names_validate(zone, names, n_names, err);
+    ferry_rc rc = dns_names_validate(zone, names, n_names, err);
     if (rc == FERRY_OK)
         rc = stopped(opts, zone, err);
     if (rc != FERRY_OK)
@@ -261,6 +246,24 @@ static ferry_rc check_one(const char *server, const check_name *c, ferry_buf *wh
     return rc;
 }
 
+/* Whether rename i's from is also a rename's to (the middle of a chain). */
+static bool from_is_a_to(const dns_rename *renames, size_t n, size_t i)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (dns_name_eq(renames[i].from, renames[j].to))
+            return true;
+    }
+    return false;
+}
+
+size_t dns_check_count(const dns_rename *renames, size_t n)
+{
+    size_t count = n;
+    for (size_t i = 0; i < n; i++)
+        count += from_is_a_to(renames, n, i) ? 0 : 1;
+    return count;
+}
+
 /* What the API has at each name; CONFLICT when it shows a rename not applied. */
 static ferry_rc check_api(const dns_options *opts, const char *zone, const dns_rename *renames,
                           size_t n, check_name *names, size_t *n_names, ferry_err *err)
@@ -279,10 +282,7 @@ static ferry_rc check_api(const dns_options *opts, const char *zone, const dns_r
             return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        bool also_to = false;
-        for (size_t j = 0; j < n; j++)
-            also_to = also_to || dns_name_eq(renames[i].from, renames[j].to);
-        if (also_to)
+        if (from_is_a_to(renames, n, i))
             continue;
         check_name *c = &names[(*n_names)++];
         c->name = renames[i].from;

@@ -148,6 +148,21 @@ ferry_rc dns_name_validate(const char *zone, const char *name, ferry_err *err)
     return FERRY_OK;
 }
 
+ferry_rc dns_names_validate(const char *zone, const char *const *names, size_t n, ferry_err *err)
+{
+    ferry_rc rc = dns_zone_validate(zone, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (n == 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "no names given for zone %s", zone);
+    for (size_t i = 0; i < n; i++) {
+        rc = dns_name_validate(zone, names[i], err);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return FERRY_OK;
+}
+
 ferry_rc dns_renames_validate(const char *zone, const dns_rename *renames, size_t n, ferry_err *err)
 {
     ferry_rc rc = dns_zone_validate(zone, err);
