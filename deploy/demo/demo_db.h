@@ -29,7 +29,8 @@ typedef struct demo_db_stats {
     bool has_table;      /* false: the database answers but has no table "orders" */
     int64_t rows;        /* rows of orders (0 without the table) */
     char checksum[33];   /* md5 of the rows in id order, "" without the table */
-    char copy_state[16]; /* _ferry.copy_status.state written by ferry-dump-restore, or "" */
+    char copy_state[16]; /* "incomplete" while ferry-dump-restore's mark (_ferry.copy_status)
+                          * is there, an unfinished copy; "" otherwise (none, or completed) */
 } demo_db_stats;
 
 /* Checks opts (a conninfo that does not parse or holds a password is INVALID) and creates the

@@ -31,7 +31,8 @@ SELECT i,
        jsonb_build_object('items', i % 5 + 1, 'express', i % 3 = 0,
                           'tags', jsonb_build_array('t' || (i % 4), 'batch ' || (i / 1000))),
        CASE WHEN i % 11 = 0 THEN NULL ELSE decode(md5(i::text), 'hex') END
-FROM generate_series(1, :rows) AS i;
+-- bigint: i * 7919 overflows an integer from 271,189 rows on
+FROM generate_series(1::bigint, :rows) AS i;
 -- The next order the app would take gets the next id.
 SELECT setval(pg_get_serial_sequence('public.orders', 'id'), :rows + 1, false) \gset
 \endif

@@ -1,8 +1,9 @@
 /*
  * Integration tests of ferry-dump-restore's copy and verify against the local stack's two
  * PostgreSQL servers: a database with many kinds of objects copied and checked with our own
- * queries on both sides; a second copy over a changed source converging; a stopped copy and a
- * copy killed with -9 leaving the target marked incomplete, and the next copy completing;
+ * queries on both sides; a second copy over a changed source converging (told to overwrite: the
+ * target holds data and no mark); a stopped copy and a copy killed with -9 leaving the target
+ * marked incomplete, and the next copy completing and leaving no mark;
  * the errors users meet (wrong password, no such database, target in use); verify finding a
  * difference.
  */
@@ -207,10 +208,15 @@ static void assert_same(void)
     PQfinish(t);
 }
 
+/* The state in Ferry's mark on the target, "none" without a mark (a completed copy). */
 static void target_status(char *out, size_t outsz)
 {
     PGconn *t = connect_db("target", tgt_db, "ferry-integration-test");
-    value(t, "SELECT state FROM _ferry.copy_status", out, outsz);
+    value(t, "SELECT to_regclass('_ferry.copy_status') IS NOT NULL", out, outsz);
+    if (strcmp(out, "t") == 0)
+        value(t, "SELECT state FROM _ferry.copy_status", out, outsz);
+    else if (strcmp(out, "f") == 0)
+        (void)snprintf(out, outsz, "none");
     PQfinish(t);
 }
 
@@ -231,7 +237,7 @@ static void test_progress(void *ud, const dr_progress *p)
         atomic_store(&stop_now, true);
 }
 
-static dr_options options(bool verify)
+static dr_options options(bool verify, bool overwrite)
 {
     atomic_store(&stop_now, false);
     dr_options o = {
@@ -240,15 +246,16 @@ static dr_options options(bool verify)
         .jobs = 2,
         .split_bytes = 1024 * 1024, /* small: the big tables go in ranges */
         .verify = verify,
+        .overwrite = overwrite,
         .started_by = "integration test",
         .stop = {.stopping = test_stopping},
         .progress = test_progress};
     return o;
 }
 
-static ferry_rc run_copy(bool verify, dr_report *report, ferry_err *err)
+static ferry_rc run_copy(bool verify, bool overwrite, dr_report *report, ferry_err *err)
 {
-    dr_options o = options(verify);
+    dr_options o = options(verify, overwrite);
     CU_ASSERT_EQUAL_FATAL(dr_report_init(report), FERRY_OK);
     ferry_rc rc = dr_copy(&o, report, err);
     if (rc != FERRY_OK && stop_at_phase == NULL)
@@ -291,7 +298,7 @@ static void copy_many_kinds_and_verify(void)
     dr_report report;
     ferry_err err = {0};
     stop_at_phase = NULL;
-    CU_ASSERT_EQUAL_FATAL(run_copy(true, &report, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(run_copy(true, false, &report, &err), FERRY_OK);
     CU_ASSERT_EQUAL(report.verified, 1);
     CU_ASSERT_EQUAL(report.tables, 7); /* customers, orders, logs, 2 partitions, Odd Name, empty */
     CU_ASSERT_EQUAL(report.rows, 20001 + 50000 + 500 + 8000 + 2);
@@ -304,7 +311,7 @@ static void copy_many_kinds_and_verify(void)
     assert_same();
     char state[64];
     target_status(state, sizeof(state));
-    CU_ASSERT_STRING_EQUAL(state, "complete");
+    CU_ASSERT_STRING_EQUAL(state, "none");
 }
 
 static void second_copy_over_changed_source_converges(void)
@@ -330,7 +337,7 @@ static void second_copy_over_changed_source_converges(void)
     dr_report report;
     ferry_err err = {0};
     stop_at_phase = NULL;
-    CU_ASSERT_EQUAL_FATAL(run_copy(true, &report, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(run_copy(true, true, &report, &err), FERRY_OK);
     CU_ASSERT_EQUAL(report.verified, 1);
     CU_ASSERT_EQUAL(report.large_objects, 1);
     dr_report_cleanup(&report);
@@ -349,7 +356,7 @@ static void stopped_copy_is_marked_incomplete(void)
     dr_report report;
     ferry_err err = {0};
     stop_at_phase = "data";
-    ferry_rc rc = run_copy(false, &report, &err);
+    ferry_rc rc = run_copy(false, true, &report, &err);
     stop_at_phase = NULL;
     CU_ASSERT_EQUAL(rc, FERRY_ERR_CANCELLED);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "incomplete"));
@@ -358,15 +365,17 @@ static void stopped_copy_is_marked_incomplete(void)
     target_status(state, sizeof(state));
     CU_ASSERT_STRING_EQUAL(state, "incomplete");
 
-    CU_ASSERT_EQUAL(run_copy(true, &report, &err), FERRY_OK);
+    /* A marked target is Ferry's: no overwrite needed. */
+    CU_ASSERT_EQUAL(run_copy(true, false, &report, &err), FERRY_OK);
     dr_report_cleanup(&report);
     target_status(state, sizeof(state));
-    CU_ASSERT_STRING_EQUAL(state, "complete");
+    CU_ASSERT_STRING_EQUAL(state, "none");
     assert_same();
 }
 
-/* Runs the binary's copy; returns its pid (the caller waits). */
-static pid_t spawn_copy(void)
+/* Runs the binary's copy (with --overwrite when overwrite); returns its pid (the caller
+ * waits). */
+static pid_t spawn_copy(bool overwrite)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -375,7 +384,7 @@ static pid_t spawn_copy(void)
             (void)dup2(devnull, 1);
         execl(FERRY_DR_BIN, FERRY_DR_BIN, "copy", "--source", src_conninfo, "--target",
               tgt_conninfo, "--source-secret", "DRT_SRC", "--target-secret", "DRT_TGT", "--jobs",
-              "2", "--split", "4M", (char *)NULL);
+              "2", "--split", "4M", overwrite ? "--overwrite" : (char *)NULL, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -391,7 +400,7 @@ static void killed_copy_converges(void)
     CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_SRC", password_of("source"), 1), 0);
     CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_TGT", password_of("target"), 1), 0);
 
-    pid_t pid = spawn_copy();
+    pid_t pid = spawn_copy(true); /* the target holds the last copy's data, and no mark */
     CU_ASSERT_FATAL(pid > 0);
     /* Kill it as soon as rows are flowing into the target. */
     PGconn *t = connect_db("target", "ferry", "ferry-integration-test");
@@ -416,16 +425,17 @@ static void killed_copy_converges(void)
     target_status(state, sizeof(state));
     CU_ASSERT_STRING_EQUAL(state, "incomplete");
 
-    /* The next copy takes over (the killed one's sessions ended) and converges. */
-    pid = spawn_copy();
+    /* The next copy takes over (the killed one's sessions ended; the target is marked, so no
+     * overwrite) and converges. */
+    pid = spawn_copy(false);
     (void)waitpid(pid, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     target_status(state, sizeof(state));
-    CU_ASSERT_STRING_EQUAL(state, "complete");
+    CU_ASSERT_STRING_EQUAL(state, "none");
     assert_same();
     dr_report report;
     ferry_err err = {0};
-    dr_options o = options(true);
+    dr_options o = options(true, false);
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     CU_ASSERT_EQUAL(dr_verify(&o, &report, &err), FERRY_OK);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(report.table_rows, "public.bulk")), 600000);
@@ -439,12 +449,13 @@ static void verify_finds_a_difference(void)
     PQfinish(t);
     dr_report report;
     ferry_err err = {0};
-    dr_options o = options(true);
+    dr_options o = options(true, false);
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     CU_ASSERT_EQUAL(dr_verify(&o, &report, &err), FERRY_ERR_CONFLICT);
     CU_ASSERT_EQUAL(report.verified, 0);
     CU_ASSERT_EQUAL(report.n_differences, 1);
     json_t *d = json_array_get(report.differences, 0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(d, "object")), "table app.orders");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(d, "table")), "app.orders");
     CU_ASSERT(json_is_false(json_object_get(d, "same_content")));
     dr_report_cleanup(&report);
@@ -455,7 +466,7 @@ static void errors_are_clear(void)
     static const char wrong[] = "Not-The-Password-42";
     dr_report report;
     ferry_err err = {0};
-    dr_options o = options(false);
+    dr_options o = options(false, false);
 
     /* Wrong password: auth, and the password is not in the message. */
     o.source.password = wrong;
@@ -467,7 +478,7 @@ static void errors_are_clear(void)
     dr_report_cleanup(&report);
 
     /* No such database. */
-    o = options(false);
+    o = options(false, false);
     char missing[300];
     char server[200];
     server_of("target", server, sizeof(server));
@@ -480,14 +491,14 @@ static void errors_are_clear(void)
 
     /* The target app still connected: refused, and the target left as it was. */
     PGconn *app = connect_db("target", tgt_db, "shop-app");
-    o = options(false);
+    o = options(false, true);
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     CU_ASSERT_EQUAL(dr_copy(&o, &report, &err), FERRY_ERR_BUSY);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "shop-app"));
     dr_report_cleanup(&report);
     char state[64];
-    value(app, "SELECT state FROM _ferry.copy_status", state, sizeof(state));
-    CU_ASSERT_STRING_EQUAL(state, "complete");
+    value(app, "SELECT to_regnamespace('_ferry') IS NULL", state, sizeof(state));
+    CU_ASSERT_STRING_EQUAL(state, "t"); /* not even marked */
     PQfinish(app);
 }
 

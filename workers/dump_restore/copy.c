@@ -14,15 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "database.h"
+#include "digest.h"
 #include "dr_sql_embedded.h"
-#include "ferry/clock.h"
 #include "ferry/buf.h"
-#include "ferry/log.h"
+#include "ferry/clock.h"
 #include "pool.h"
 #include "tables.h"
+#include "target.h"
 #include "verify.h"
 
-#define LO_BATCH 1000 /* large objects per target transaction */
+#define LO_BATCH           1000 /* large objects per target transaction */
+#define DIFFERENCES_LISTED 50   /* the first ones are listed; all are counted */
 
 ferry_rc dr_report_init(dr_report *report)
 {
@@ -37,6 +40,16 @@ ferry_rc dr_report_init(dr_report *report)
         return FERRY_ERR_NOMEM;
     }
     return FERRY_OK;
+}
+
+ferry_rc dr_report_difference(dr_report *report, json_t *difference)
+{
+    report->n_differences++;
+    if (json_array_size(report->differences) >= DIFFERENCES_LISTED) {
+        json_decref(difference);
+        return FERRY_OK;
+    }
+    return json_array_append_new(report->differences, difference) == 0 ? FERRY_OK : FERRY_ERR_NOMEM;
 }
 
 void dr_report_cleanup(dr_report *report)
@@ -97,120 +110,16 @@ static ferry_rc open_pair(const dr_options *opts, const dr_tools *tools, dr_conn
     return FERRY_OK;
 }
 
-/* Refuses a target database that other sessions use (a running app); ends the sessions an
- * earlier attempt of this copy left behind. */
-static ferry_rc check_target_free(dr_conn *tgt, ferry_err *err)
+/* Reads every sequence's state on src (sql/sequences.sql, into *seqs: the caller frees it) and
+ * sets it on tgt: setval(seq, last_value, is_called) reproduces never called, called, and a
+ * setval(seq, n, false) alike. */
+static ferry_rc copy_sequences(dr_conn *src, dr_conn *tgt, dr_rows **seqs, dr_report *report,
+                               ferry_err *err)
 {
-    dr_rows *rows = NULL;
-    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_in_use, 0, NULL, &rows, err);
-    if (rc != FERRY_OK)
-        return rc;
-    long sessions = strtol(dr_rows_get(rows, 0, 0), NULL, 10);
-    if (sessions > 0) {
-        rc = ferry_err_set(err, FERRY_ERR_BUSY,
-                           "target: the database is in use by %ld other session%s (%s): stop the "
-                           "target app before copying onto it",
-                           sessions, sessions == 1 ? "" : "s", dr_rows_get(rows, 0, 1));
-        dr_rows_free(rows);
-        return rc;
-    }
-    dr_rows_free(rows);
-    rc = dr_conn_query(tgt, dr_sql_target_leftovers, 0, NULL, &rows, err);
-    dr_rows_free(rows);
-    return rc;
-}
-
-/* Marks the target incomplete, committed before anything else changes on it. */
-static ferry_rc mark_incomplete(dr_conn *tgt, const dr_options *opts, ferry_err *err)
-{
-    char source[600], started[24];
-    (void)ferry_redact(opts->source.conninfo, source, sizeof(source));
-    (void)snprintf(started, sizeof(started), "%" PRId64, ferry_wall_ms());
-    const char *params[] = {source, opts->started_by != NULL ? opts->started_by : "ferry", started};
-    dr_rows *rows = NULL;
-    ferry_rc rc = dr_conn_exec(tgt, dr_sql_status_begin, err);
-    if (rc == FERRY_OK)
-        rc = dr_conn_exec(tgt, "BEGIN", err);
-    if (rc == FERRY_OK) {
-        /* dr_conn_query needs a result set; the insert has none, so wrap it. */
-        ferry_buf b = {0};
-        ferry_buf_add(&b, "WITH w AS (");
-        ferry_buf_add(&b, dr_sql_status_incomplete);
-        ferry_buf_add(&b, " RETURNING 1) SELECT count(*) FROM w");
-        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
-                   : dr_conn_query(tgt, b.p, 3, params, &rows, err);
-        ferry_buf_cleanup(&b);
-    }
-    dr_rows_free(rows);
-    if (rc == FERRY_OK)
-        rc = dr_conn_exec(tgt, "COMMIT", err);
-    return rc;
-}
-
-static ferry_rc mark_complete(dr_conn *tgt, const char *snapshot, const dr_report *report,
-                              ferry_err *err)
-{
-    char tables[24], rows_text[24];
-    (void)snprintf(tables, sizeof(tables), "%" PRIu64, report->tables);
-    (void)snprintf(rows_text, sizeof(rows_text), "%" PRIu64, report->rows);
-    const char *params[] = {snapshot, tables, rows_text,
-                            report->verified < 0 ? NULL
-                            : report->verified   ? "true"
-                                                 : "false"};
-    ferry_buf b = {0};
-    ferry_buf_add(&b, "WITH w AS (");
-    ferry_buf_add(&b, dr_sql_status_complete);
-    ferry_buf_add(&b, " RETURNING 1) SELECT count(*) FROM w");
-    dr_rows *rows = NULL;
-    ferry_rc rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
-                        : dr_conn_query(tgt, b.p, 4, params, &rows, err);
-    ferry_buf_cleanup(&b);
-    if (rc == FERRY_OK && strcmp(dr_rows_get(rows, 0, 0), "1") != 0)
-        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                           "target: the copy's status row vanished while it ran");
-    dr_rows_free(rows);
-    return rc;
-}
-
-/* Drops every schema of the target but the system's and Ferry's, and its large objects. */
-static ferry_rc clear_target(dr_conn *tgt, ferry_err *err)
-{
-    dr_rows *rows = NULL;
-    ferry_buf b = {0};
-    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_schemas, 0, NULL, &rows, err);
-    if (rc != FERRY_OK)
-        return rc;
-    ferry_buf_add(&b, "BEGIN;\n");
-    for (size_t i = 0; i < dr_rows_count(rows); i++) {
-        ferry_buf_add(&b, "DROP SCHEMA ");
-        ferry_buf_add(&b, dr_rows_get(rows, i, 0));
-        ferry_buf_add(&b, " CASCADE;\n");
-    }
-    /* public is expected by the source's schema; recreate it as initdb would have it. */
-    ferry_buf_add(&b, "CREATE SCHEMA IF NOT EXISTS public;\n"
-                      "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
-                      "SELECT count(lo_unlink(oid)) FROM pg_largeobject_metadata;\n"
-                      "COMMIT;");
-    dr_rows_free(rows);
-    if (b.oom)
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
-    else
-        rc = dr_conn_exec(tgt, b.p, err);
-    ferry_buf_cleanup(&b);
-    if (rc != FERRY_OK) {
-        ferry_err ignored; /* the failure that matters is in err */
-        (void)dr_conn_exec(tgt, "ROLLBACK", &ignored);
-    }
-    return rc;
-}
-
-static ferry_rc copy_sequences(dr_conn *src, dr_conn *tgt, dr_report *report, ferry_err *err)
-{
-    dr_rows *rows = NULL;
-    ferry_rc rc = dr_conn_query(src, dr_sql_sequences, 0, NULL, &rows, err);
-    for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(rows); i++) {
-        const char *params[] = {dr_rows_get(rows, i, 0), dr_rows_get(rows, i, 1),
-                                dr_rows_get(rows, i, 2)};
+    ferry_rc rc = dr_conn_query(src, dr_sql_sequences, 0, NULL, seqs, err);
+    for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(*seqs); i++) {
+        const char *params[] = {dr_rows_get(*seqs, i, 0), dr_rows_get(*seqs, i, 1),
+                                dr_rows_get(*seqs, i, 2)};
         dr_rows *r = NULL;
         rc = dr_conn_query(tgt, "SELECT setval($1::regclass, $2::bigint, $3::boolean)", 3, params,
                            &r, err);
@@ -218,14 +127,16 @@ static ferry_rc copy_sequences(dr_conn *src, dr_conn *tgt, dr_report *report, fe
         if (rc == FERRY_OK)
             report->sequences++;
     }
-    dr_rows_free(rows);
     return rc;
 }
 
+/* Copies every large object (same oid), then gives it the source's owner, privileges and
+ * comment (the statements sql/large_objects.sql makes), LO_BATCH objects per transaction. */
 static ferry_rc copy_large_objects(dr_conn *src, dr_conn *tgt, const dr_options *opts,
                                    dr_report *report, ferry_err *err)
 {
     dr_rows *rows = NULL;
+    ferry_buf meta = {0};
     ferry_rc rc = dr_conn_query(src, dr_sql_large_objects, 0, NULL, &rows, err);
     size_t n = dr_rows_count(rows);
     bool open = false;
@@ -243,14 +154,27 @@ static ferry_rc copy_large_objects(dr_conn *src, dr_conn *tgt, const dr_options 
             rc = dr_conn_lo_copy(src, tgt, (uint32_t)strtoul(dr_rows_get(rows, i, 0), NULL, 10),
                                  &bytes, err);
         if (rc == FERRY_OK) {
+            ferry_buf_add(&meta, dr_rows_get(rows, i, 1));
             report->large_objects++;
             report->bytes += bytes;
         }
         if (rc == FERRY_OK && (report->large_objects % LO_BATCH == 0 || i + 1 == n)) {
-            rc = dr_conn_exec(tgt, "COMMIT", err);
+            if (meta.oom)
+                rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+            else if (meta.len > 0)
+                rc = dr_conn_exec(tgt, meta.p, err);
+            ferry_buf_reset(&meta);
+            if (rc == FERRY_OK)
+                rc = dr_conn_exec(tgt, "COMMIT", err);
             open = false;
         }
     }
+    if (rc != FERRY_OK && rc != FERRY_ERR_CANCELLED) {
+        char msg[sizeof(err->msg)];
+        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+        (void)ferry_err_set(err, rc, "large objects: %s", msg);
+    }
+    ferry_buf_cleanup(&meta);
     dr_rows_free(rows);
     return rc;
 }
@@ -320,6 +244,32 @@ static ferry_rc export_snapshot(dr_conn *src, char *out, size_t outsz, ferry_err
     return rc;
 }
 
+/* Compares source and target: rows table by table on the pool, then everything else by digest
+ * on the control connections. seqs: what a copy set the sequences to (NULL: read the source's).
+ * A difference sets report->verified to 0 and is FERRY_ERR_CONFLICT, naming the first. */
+static ferry_rc verify_all(dr_pool *pool, const dr_tables *tables, dr_conn *src, dr_conn *tgt,
+                           const dr_rows *seqs, bool same_major, const dr_options *opts,
+                           dr_report *report, ferry_err *err)
+{
+    int64_t t0 = ferry_mono_ms();
+    ferry_rc rc = dr_verify_tables(pool, tables, tgt, opts, report, err);
+    if (rc == FERRY_OK)
+        rc = dr_digest_compare(src, tgt, seqs, same_major, report, err);
+    report->ms_verify = ferry_mono_ms() - t0;
+    if (rc != FERRY_OK)
+        return rc;
+    report->verified = report->n_differences == 0 ? 1 : 0;
+    if (report->verified == 1)
+        return FERRY_OK;
+    json_t *first = json_array_get(report->differences, 0);
+    return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                         "verify: %" PRIu64 " difference%s between source and target (%s: %s%s)",
+                         report->n_differences, report->n_differences == 1 ? "" : "s",
+                         json_string_value(json_object_get(first, "object")),
+                         json_string_value(json_object_get(first, "what")),
+                         report->n_differences > 1 ? ", ..." : "");
+}
+
 ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
 {
     int64_t t0 = ferry_mono_ms(), t = t0;
@@ -328,7 +278,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     dr_conn *src = NULL, *tgt = NULL;
     dr_pool *pool = NULL;
     dr_tables tables = {0};
-    dr_rows *rels = NULL;
+    dr_rows *rels = NULL, *seqs = NULL;
     char snapshot[80] = "", dir[] = "/tmp/ferry-dump-restore.XXXXXX", archive[80] = "";
     bool binary = false, have_dir = false;
 
@@ -339,13 +289,19 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         goto out;
     report->binary = binary;
 
-    /* Prepare: the target is free, marked incomplete, the source's snapshot taken. */
+    /* Prepare: the source's snapshot taken; the target free, not holding data Ferry did not
+     * write (unless told to overwrite), every role the source names there; only then is the
+     * target marked incomplete, and changed. */
     progress(opts, "prepare", report);
-    rc = check_target_free(tgt, err);
-    if (rc == FERRY_OK)
-        rc = mark_incomplete(tgt, opts, err);
+    rc = dr_target_check_free(tgt, err);
     if (rc == FERRY_OK)
         rc = export_snapshot(src, snapshot, sizeof(snapshot), err);
+    if (rc == FERRY_OK)
+        rc = dr_target_check_overwrite(tgt, opts->overwrite, err);
+    if (rc == FERRY_OK)
+        rc = dr_target_check_roles(src, tgt, err);
+    if (rc == FERRY_OK)
+        rc = dr_target_mark(tgt, opts, err);
     if (rc != FERRY_OK)
         goto out;
     if (mkdtemp(dir) == NULL) {
@@ -356,7 +312,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     (void)snprintf(archive, sizeof(archive), "%s/schema.dump", dir);
     rc = dr_schema_dump(&tools, &opts->source, snapshot, archive, &opts->stop, err);
     if (rc == FERRY_OK)
-        rc = clear_target(tgt, err);
+        rc = dr_target_clear(tgt, err);
     report->ms_prepare = ferry_mono_ms() - t;
     t = ferry_mono_ms();
     if (rc != FERRY_OK)
@@ -377,7 +333,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         goto out;
 
     progress(opts, "sequences", report);
-    rc = copy_sequences(src, tgt, report, err);
+    rc = copy_sequences(src, tgt, &seqs, report, err);
     if (rc == FERRY_OK) {
         progress(opts, "large objects", report);
         rc = copy_large_objects(src, tgt, opts, report, err);
@@ -403,33 +359,32 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         analyze_state as = {.rels = rels};
         rc = dr_pool_run(pool, dr_rows_count(rels), analyze_one, &as, &opts->stop, NULL, err);
     }
+    /* Last, so that settings such as a search_path do not apply to the copy's own sessions. */
+    if (rc == FERRY_OK)
+        rc = dr_database_copy(src, tgt, err);
     report->ms_analyze = ferry_mono_ms() - t;
     if (rc != FERRY_OK)
         goto out;
 
     if (opts->verify) {
         progress(opts, "verify", report);
-        rc = dr_verify_tables(pool, &tables, tgt, opts, report, err);
+        rc = verify_all(pool, &tables, src, tgt, seqs, binary, opts, report, err);
         if (rc != FERRY_OK)
             goto out;
-        if (report->verified != 1) {
-            rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                               "verify: %" PRIu64 " table%s differ between source and target",
-                               report->n_differences, report->n_differences == 1 ? "" : "s");
-            goto out;
-        }
     }
     if (stopping(opts)) {
         rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
         goto out;
     }
-    rc = mark_complete(tgt, snapshot, report, err);
+    /* The very last transaction: the target holds exactly the source's objects. */
+    rc = dr_target_unmark(tgt, err);
     if (rc == FERRY_OK)
         rc = dr_conn_exec(src, "COMMIT", err);
 out:
     if (rc == FERRY_ERR_CANCELLED)
         (void)ferry_err_set(err, rc, "stopped; the target is marked incomplete");
     dr_rows_free(rels);
+    dr_rows_free(seqs);
     dr_pool_close(pool);
     dr_tables_cleanup(&tables);
     dr_conn_close(src);
@@ -448,6 +403,7 @@ ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
     dr_conn *src = NULL, *tgt = NULL;
     dr_pool *pool = NULL;
     dr_tables tables = {0};
+    dr_rows *mark = NULL;
     char snapshot[80];
     bool binary = false;
     ferry_rc rc = open_pair(opts, NULL, &src, &tgt, &binary, err);
@@ -457,15 +413,23 @@ ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
         rc = dr_tables_list(src, &tables, err);
     if (rc == FERRY_OK)
         rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
+    /* A target an unfinished copy marked is not equal to its source, whatever else it holds. */
     if (rc == FERRY_OK)
-        rc = dr_verify_tables(pool, &tables, tgt, opts, report, err);
+        rc = dr_conn_query(tgt, "SELECT to_regclass('_ferry.copy_status') IS NOT NULL", 0, NULL,
+                           &mark, err);
+    if (rc == FERRY_OK && strcmp(dr_rows_get(mark, 0, 0), "t") == 0) {
+        json_t *d = json_pack("{s:s, s:s, s:n, s:s}", "object", "database", "what",
+                              "marked incomplete: a copy into it is unfinished (_ferry)", "source",
+                              "target", "incomplete");
+        rc = d != NULL ? dr_report_difference(report, d) : FERRY_ERR_NOMEM;
+        if (rc != FERRY_OK)
+            rc = ferry_err_set(err, rc, "out of memory");
+    }
     if (rc == FERRY_OK) {
         report->tables = tables.n;
-        if (report->verified != 1)
-            rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                               "verify: %" PRIu64 " table%s differ between source and target",
-                               report->n_differences, report->n_differences == 1 ? "" : "s");
+        rc = verify_all(pool, &tables, src, tgt, NULL, binary, opts, report, err);
     }
+    dr_rows_free(mark);
     dr_pool_close(pool);
     dr_tables_cleanup(&tables);
     dr_conn_close(src);

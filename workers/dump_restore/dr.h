@@ -1,7 +1,8 @@
 /*
  * dr.h - ferry-dump-restore's two operations, independent of how they are started (a step from
  * Kafka, or the command line): copy a PostgreSQL database onto another, and verify that two
- * databases hold the same rows. docs/dump-restore.md describes what they do and why.
+ * databases are the same (rows, schema, sequences, large objects). docs/dump-restore.md
+ * describes what they do and why.
  */
 #ifndef DR_H
 #define DR_H
@@ -30,6 +31,7 @@ typedef struct dr_options {
     int64_t split_bytes;    /* a table larger than this is copied as ranges of about this size */
     const char *pg_bin;     /* NULL: dr_tools_find's default */
     bool verify;            /* copy: verify against the copy's own snapshot at the end */
+    bool overwrite;         /* copy: replace a target holding data Ferry did not write */
     const char *started_by; /* recorded on the target: "migration/step#attempt" or "ferryctl" */
     dr_stop stop;
     void (*progress)(void *ud, const dr_progress *progress); /* NULL: none; any thread */
@@ -44,25 +46,38 @@ typedef struct dr_report {
     json_t *table_rows;     /* {"public.orders": 1200, ...} (copy), or rows seen (verify) */
     json_t *no_primary_key; /* ["public.log", ...]: tables without a primary key */
     int verified;           /* -1 not verified, 0 differences found, 1 equal */
-    json_t *differences;    /* [{"table", "source_rows", "target_rows", "same_content"}...] */
+    json_t *differences;    /* the first 50: [{"object": "sequence public.s", "what":
+                             * "last_value 1200 vs 1", "source", "target"}, ...]; a table's
+                             * rows add "table", "source_rows", "target_rows", "same_content" */
     uint64_t n_differences;
 } dr_report;
 
 ferry_rc dr_report_init(dr_report *report);
 void dr_report_cleanup(dr_report *report);
 
+/* Counts a difference and lists it while fewer than 50 are; takes ownership of difference
+ * (a JSON object with at least "object" and "what"). FERRY_ERR_NOMEM when it cannot be listed. */
+ferry_rc dr_report_difference(dr_report *report, json_t *difference);
+
 /*
  * Copies opts->source onto opts->target: the target's schemas are replaced by the source's as
- * of one snapshot, with every row, sequence and large object, then indexed and analyzed. The
- * target is marked incomplete (_ferry.copy_status) first and complete only at the very end, so
- * a copy that fails or is stopped is never taken for a finished one; running it again reaches
- * the same end state. With opts->verify, a difference is an error (FERRY_ERR_CONFLICT).
+ * of one snapshot, owners and privileges included, with every row, sequence and large object,
+ * then indexed and analyzed; the database's comment, settings and grants follow. Refused before
+ * anything changes: a target in use (FERRY_ERR_BUSY), a target holding data Ferry did not write
+ * unless opts->overwrite (FERRY_ERR_CONFLICT), a role the source names missing on the target or
+ * unusable by its user (FERRY_ERR_CONFIG). The target is marked incomplete (schema _ferry) first
+ * and the mark dropped in the very last transaction, so a copy that fails or is stopped is
+ * never taken for a finished one, and a finished one holds only the source's objects; running
+ * it again reaches the same end state. With opts->verify, a difference is an error
+ * (FERRY_ERR_CONFLICT).
  */
 ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err);
 
 /*
- * Compares every table's row count and content checksum between source (one snapshot) and
- * target. Differences are listed in report; they make it return FERRY_ERR_CONFLICT.
+ * Compares source (one snapshot) and target: every table's row count and content checksum,
+ * the catalog object by object (sql/verify_schema.sql), every sequence's state and every large
+ * object; a target still marked incomplete differs too. Differences are listed in report; they
+ * make it return FERRY_ERR_CONFLICT.
  */
 ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err);
 

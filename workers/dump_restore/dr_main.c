@@ -136,6 +136,7 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         .split_bytes = ferry_cfg_int(cfg, "dump_restore.split"),
         .pg_bin = ferry_cfg_str(cfg, "dump_restore.pg_bin"),
         .verify = p->verify,
+        .overwrite = p->overwrite,
         .started_by = who,
         .stop = {.stopping = step_stopping, .ud = ctx},
         .progress = step_progress,
@@ -155,7 +156,8 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         goto out;
     }
     report_results(ctx, &report);
-    /* A difference found by verify, or a target in use, needs a person, not a retry. */
+    /* A difference found by verify, a target holding data Ferry did not write, or a target in
+     * use, needs a person (or overwrite), not a retry. */
     if (rc == FERRY_ERR_CONFLICT || rc == FERRY_ERR_BUSY)
         ferry_step_set_retryable(ctx, false);
 out:
@@ -174,11 +176,13 @@ static void usage(FILE *out)
                   "           run as a worker of the dump_restore kind (see README.md)\n"
                   "       ferry-dump-restore copy|verify --source CONNINFO --target CONNINFO\n"
                   "           [--source-secret NAME] [--target-secret NAME] [--jobs N]\n"
-                  "           [--split SIZE] [--pg-bin DIR] [--verify] [--json]\n"
+                  "           [--split SIZE] [--pg-bin DIR] [--verify] [--overwrite] [--json]\n"
                   "\n"
-                  "copy    replaces the target database's schemas with the source's, rows,\n"
-                  "        sequences and large objects included (docs/dump-restore.md)\n"
-                  "verify  compares every table's row count and checksum; exit 1 on a difference\n"
+                  "copy    replaces the target database's schemas with the source's, owners,\n"
+                  "        privileges, rows, sequences and large objects included\n"
+                  "        (docs/dump-restore.md)\n"
+                  "verify  compares rows, schema, sequences and large objects; exit 1 on a\n"
+                  "        difference\n"
                   "\n"
                   "CONNINFO is a libpq URL or keyword string without a password. Passwords come\n"
                   "from FERRY_SECRET_<NAME> (or _FILE) for --source-secret/--target-secret NAME,\n"
@@ -186,6 +190,8 @@ static void usage(FILE *out)
                   "--jobs N     parallel COPY streams and index builds (default %d)\n"
                   "--split SIZE copy a table larger than SIZE as ranges (default 256M)\n"
                   "--verify     (copy) verify against the copy's snapshot at the end\n"
+                  "--overwrite  (copy) replace a target holding data Ferry did not write\n"
+                  "             (without it such a target is refused, nothing changed)\n"
                   "--json       print the report as JSON instead of a summary\n",
                   DEFAULT_JOBS);
 }
@@ -222,6 +228,7 @@ static int cli_main(int argc, char **argv)
                                               {"split", required_argument, NULL, 'z'},
                                               {"pg-bin", required_argument, NULL, 'b'},
                                               {"verify", no_argument, NULL, 'v'},
+                                              {"overwrite", no_argument, NULL, 'o'},
                                               {"json", no_argument, NULL, 'J'},
                                               {"help", no_argument, NULL, 'h'},
                                               {NULL, 0, NULL, 0}};
@@ -229,7 +236,7 @@ static int cli_main(int argc, char **argv)
                *tgt_secret = NULL, *pg_bin = NULL;
     long jobs = DEFAULT_JOBS;
     int64_t split = DEFAULT_SPLIT;
-    bool verify = false, as_json = false;
+    bool verify = false, overwrite = false, as_json = false;
     optind = 2;
     for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
         char *end = NULL;
@@ -264,6 +271,9 @@ static int cli_main(int argc, char **argv)
             break;
         case 'v':
             verify = true;
+            break;
+        case 'o':
+            overwrite = true;
             break;
         case 'J':
             as_json = true;
@@ -302,6 +312,7 @@ static int cli_main(int argc, char **argv)
                        .split_bytes = split,
                        .pg_bin = pg_bin,
                        .verify = verify || strcmp(op, "verify") == 0,
+                       .overwrite = overwrite,
                        .started_by = "ferry-dump-restore (command line)",
                        .stop = {.stopping = cli_stopping},
                        .progress = as_json ? NULL : cli_progress,

@@ -271,8 +271,6 @@ ferry_rc dr_schema_restore(const dr_tools *tools, const dr_endpoint *dst, const 
     if (n1 < 0 || (size_t)n1 >= sizeof(section_arg) || n2 < 0 || (size_t)n2 >= sizeof(db_arg))
         return ferry_err_set(err, FERRY_ERR_INVALID, "pg_restore: an argument is too long");
     const char *argv[] = {tools->pg_restore,
-                          "--no-owner",
-                          "--no-privileges",
                           "--no-tablespaces",
                           "--no-security-labels",
                           "--exit-on-error",

@@ -33,8 +33,9 @@ ferry_rc dr_tools_find(const char *pg_bin, dr_tools *out, ferry_err *err);
 ferry_rc dr_schema_dump(const dr_tools *tools, const dr_endpoint *src, const char *snapshot,
                         const char *path, const dr_stop *stop, ferry_err *err);
 
-/* Restores one section ("pre-data" or "post-data") of the archive into dst, without owners,
- * privileges or tablespaces (the target's user owns everything); jobs > 1 runs pg_restore -j. */
+/* Restores one section ("pre-data" or "post-data") of the archive into dst, owners and
+ * privileges (default privileges too) included, without tablespaces or security labels; jobs > 1
+ * runs pg_restore -j. The roles named must exist on dst (dr_target_check_roles). */
 ferry_rc dr_schema_restore(const dr_tools *tools, const dr_endpoint *dst, const char *path,
                            const char *section, int jobs, const dr_stop *stop, ferry_err *err);
 

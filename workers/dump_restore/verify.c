@@ -1,5 +1,5 @@
 /*
- * verify.c - table-by-table comparison of source and target (see verify.h).
+ * verify.c - the rows of source and target compared table by table (see verify.h).
  */
 #include "verify.h"
 
@@ -10,10 +10,7 @@
 #include <time.h>
 
 #include "dr_sql_embedded.h"
-#include "ferry/clock.h"
 #include "ferry/buf.h"
-
-#define DIFFERENCES_LISTED 50 /* the first ones are listed; all are counted */
 
 typedef struct sums {
     char *src_rows, *src_sum, *tgt_rows, *tgt_sum;
@@ -21,6 +18,7 @@ typedef struct sums {
 
 typedef struct verify_state {
     const dr_tables *tables;
+    const bool *both; /* per source table: the target has it too */
     const dr_options *opts;
     sums *sums;
     _Atomic uint64_t done;
@@ -59,6 +57,8 @@ static ferry_rc verify_one(dr_conn *src, dr_conn *tgt, size_t item, void *ud, fe
     verify_state *vs = ud;
     const dr_table *t = &vs->tables->t[item];
     sums *s = &vs->sums[item];
+    if (!vs->both[item])
+        return FERRY_OK; /* the catalog digest reports the table missing */
     char *sql = checksum_sql(t->qname);
     if (sql == NULL)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
@@ -85,58 +85,54 @@ static void verify_tick(void *ud)
     vs->opts->progress(vs->opts->progress_ud, &p);
 }
 
+/* A table whose rows differ: {"object": "table app.orders", "what": "rows 1200 vs 1199", ...,
+ * "table", "source_rows", "target_rows", "same_content"}. */
 static ferry_rc add_difference(dr_report *report, const char *table, const char *src_rows,
                                const char *tgt_rows, bool same_content)
 {
-    report->n_differences++;
-    if (json_array_size(report->differences) >= DIFFERENCES_LISTED)
-        return FERRY_OK;
-    json_t *d = json_pack("{s:s, s:s?, s:s?, s:b}", "table", table, "source_rows", src_rows,
-                          "target_rows", tgt_rows, "same_content", same_content);
-    return d != NULL && json_array_append_new(report->differences, d) == 0 ? FERRY_OK
-                                                                           : FERRY_ERR_NOMEM;
+    ferry_buf object = {0}, what = {0};
+    ferry_buf_add(&object, "table ");
+    ferry_buf_add(&object, table);
+    if (strcmp(src_rows, tgt_rows) != 0) {
+        ferry_buf_add(&what, "rows ");
+        ferry_buf_add(&what, src_rows);
+        ferry_buf_add(&what, " vs ");
+        ferry_buf_add(&what, tgt_rows);
+    } else {
+        ferry_buf_add(&what, "content differs (checksum of every row)");
+    }
+    json_t *d = object.oom || what.oom
+                    ? NULL
+                    : json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "object", object.p, "what",
+                                what.p, "table", table, "source_rows", src_rows, "target_rows",
+                                tgt_rows, "same_content", same_content);
+    ferry_buf_cleanup(&object);
+    ferry_buf_cleanup(&what);
+    return d != NULL ? dr_report_difference(report, d) : FERRY_ERR_NOMEM;
 }
 
 ferry_rc dr_verify_tables(dr_pool *pool, const dr_tables *source, dr_conn *tgt,
                           const dr_options *opts, dr_report *report, ferry_err *err)
 {
-    int64_t t0 = ferry_mono_ms();
     dr_tables target = {0};
     verify_state vs = {.tables = source, .opts = opts};
+    bool *both = NULL;
     atomic_init(&vs.done, 0);
     ferry_rc rc = dr_tables_list(tgt, &target, err);
     if (rc != FERRY_OK)
         return rc;
     vs.sums = calloc(source->n > 0 ? source->n : 1, sizeof(sums));
-    if (vs.sums == NULL) {
+    both = calloc(source->n > 0 ? source->n : 1, sizeof(bool));
+    vs.both = both;
+    if (vs.sums == NULL || both == NULL) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
         goto out;
     }
 
-    /* The same set of tables on both sides. */
-    for (size_t i = 0; i < source->n && rc == FERRY_OK; i++) {
-        bool found = false;
-        for (size_t j = 0; j < target.n && !found; j++)
-            found = strcmp(source->t[i].name, target.t[j].name) == 0;
-        if (!found)
-            rc = add_difference(report, source->t[i].name, NULL, NULL, false);
-    }
-    for (size_t j = 0; j < target.n && rc == FERRY_OK; j++) {
-        bool found = false;
-        for (size_t i = 0; i < source->n && !found; i++)
-            found = strcmp(source->t[i].name, target.t[j].name) == 0;
-        if (!found)
-            rc = add_difference(report, target.t[j].name, NULL, NULL, false);
-    }
-    if (rc != FERRY_OK) {
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (report->n_differences > 0) {
-        /* A table missing on one side: checksums of the others would not make it pass. */
-        report->verified = 0;
-        goto out;
-    }
+    /* Tables on one side only are the catalog digest's to report (digest.c). */
+    for (size_t i = 0; i < source->n; i++)
+        for (size_t j = 0; j < target.n && !both[i]; j++)
+            both[i] = strcmp(source->t[i].name, target.t[j].name) == 0;
 
     rc = dr_pool_run(pool, source->n, verify_one, &vs, &opts->stop, verify_tick, err);
     verify_tick(&vs);
@@ -145,6 +141,8 @@ ferry_rc dr_verify_tables(dr_pool *pool, const dr_tables *source, dr_conn *tgt,
     uint64_t rows = 0;
     for (size_t i = 0; i < source->n; i++) {
         const sums *s = &vs.sums[i];
+        if (!both[i])
+            continue;
         rows += (uint64_t)strtoull(s->src_rows, NULL, 10);
         bool same_rows = strcmp(s->src_rows, s->tgt_rows) == 0;
         bool same_sum = strcmp(s->src_sum, s->tgt_sum) == 0;
@@ -161,8 +159,8 @@ ferry_rc dr_verify_tables(dr_pool *pool, const dr_tables *source, dr_conn *tgt,
     }
     if (report->rows == 0) /* a verify of its own: the rows it compared */
         report->rows = rows;
-    report->verified = report->n_differences == 0 ? 1 : 0;
 out:
+    free(both);
     if (vs.sums != NULL) {
         for (size_t i = 0; i < source->n; i++) {
             free(vs.sums[i].src_rows);
@@ -173,6 +171,5 @@ out:
         free(vs.sums);
     }
     dr_tables_cleanup(&target);
-    report->ms_verify = ferry_mono_ms() - t0;
     return rc;
 }

@@ -1,7 +1,8 @@
 -- Marks the target incomplete, in its own committed transaction, before anything else changes.
--- $1 source (redacted), $2 who (migration/step/attempt or "ferryctl"), $3 started (ms).
+-- The mark (schema _ferry, table _ferry.copy_status) exists only while a copy is unfinished:
+-- the last transaction of a successful copy drops the schema (mark_drop.sql).
 CREATE SCHEMA IF NOT EXISTS _ferry;
-COMMENT ON SCHEMA _ferry IS 'Ferry''s record of the copy into this database; safe to drop once the migration is done';
+COMMENT ON SCHEMA _ferry IS 'Ferry''s mark: a copy into this database is unfinished (it started, failed or was stopped); the next copy replaces it';
 CREATE TABLE IF NOT EXISTS _ferry.copy_status (
     id          int PRIMARY KEY CHECK (id = 1),
     state       text NOT NULL CHECK (state IN ('incomplete', 'complete')),

@@ -1,1 +1,0 @@
-SELECT state, started_by, coalesce(verified::text, '') FROM _ferry.copy_status WHERE id = 1

@@ -1,0 +1,168 @@
+/*
+ * target.c - the target's side of a copy's start and end (see target.h).
+ */
+#include "target.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dr_sql_embedded.h"
+#include "ferry/buf.h"
+#include "ferry/clock.h"
+#include "ferry/log.h"
+
+ferry_rc dr_target_check_free(dr_conn *tgt, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_in_use, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    long sessions = strtol(dr_rows_get(rows, 0, 0), NULL, 10);
+    if (sessions > 0) {
+        rc = ferry_err_set(err, FERRY_ERR_BUSY,
+                           "target: the database is in use by %ld other session%s (%s): stop the "
+                           "target app before copying onto it",
+                           sessions, sessions == 1 ? "" : "s", dr_rows_get(rows, 0, 1));
+        dr_rows_free(rows);
+        return rc;
+    }
+    dr_rows_free(rows);
+    rc = dr_conn_query(tgt, dr_sql_target_leftovers, 0, NULL, &rows, err);
+    dr_rows_free(rows);
+    return rc;
+}
+
+ferry_rc dr_target_check_overwrite(dr_conn *tgt, bool overwrite, ferry_err *err)
+{
+    if (overwrite)
+        return FERRY_OK;
+    dr_rows *rows = NULL;
+    ferry_buf what = {0};
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_data, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    long tables = strtol(dr_rows_get(rows, 0, 0), NULL, 10);
+    long objects = strtol(dr_rows_get(rows, 0, 2), NULL, 10);
+    bool marked = strcmp(dr_rows_get(rows, 0, 3), "t") == 0;
+    if (marked || (tables == 0 && objects == 0))
+        goto out;
+    char n[64];
+    if (tables > 0) {
+        (void)snprintf(n, sizeof(n), "rows in %ld table%s: ", tables, tables == 1 ? "" : "s");
+        ferry_buf_add(&what, n);
+        ferry_buf_add(&what, dr_rows_get(rows, 0, 1));
+        ferry_buf_add(&what, tables > 5 ? ", ..." : "");
+    }
+    if (objects > 0) {
+        (void)snprintf(n, sizeof(n), "%s%ld large object%s", tables > 0 ? "; " : "", objects,
+                       objects == 1 ? "" : "s");
+        ferry_buf_add(&what, n);
+    }
+    rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                       "target: the database holds data Ferry did not write (%s); a copy would "
+                       "replace it: pass overwrite (--overwrite) to allow that",
+                       what.oom ? "..." : what.p);
+out:
+    ferry_buf_cleanup(&what);
+    dr_rows_free(rows);
+    return rc;
+}
+
+ferry_rc dr_target_check_roles(dr_conn *src, dr_conn *tgt, ferry_err *err)
+{
+    dr_rows *roles = NULL, *rows = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_source_roles, 0, NULL, &roles, err);
+    if (rc == FERRY_OK) {
+        const char *params[] = {dr_rows_get(roles, 0, 0)};
+        rc = dr_conn_query(tgt, dr_sql_target_roles, 1, params, &rows, err);
+    }
+    if (rc != FERRY_OK)
+        goto out;
+    const char *missing = dr_rows_get(rows, 0, 0), *unusable = dr_rows_get(rows, 0, 1),
+               *user = dr_rows_get(rows, 0, 2);
+    if (missing[0] != '\0')
+        rc = ferry_err_set(err, FERRY_ERR_CONFIG,
+                           "target: the source's objects are owned by or granted to roles the "
+                           "target server lacks: %s; create them there first (CREATE ROLE, or "
+                           "pg_dumpall --roles-only from the source), then copy again",
+                           missing);
+    else if (unusable[0] != '\0')
+        rc = ferry_err_set(err, FERRY_ERR_CONFIG,
+                           "target: the target's user %s cannot act as roles the source's objects "
+                           "are owned by or granted to: %s; grant them to it (GRANT role TO %s) "
+                           "or copy as a superuser",
+                           user, unusable, user);
+out:
+    dr_rows_free(roles);
+    dr_rows_free(rows);
+    return rc;
+}
+
+ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, ferry_err *err)
+{
+    char source[600], started[24];
+    (void)ferry_redact(opts->source.conninfo, source, sizeof(source));
+    (void)snprintf(started, sizeof(started), "%" PRId64, ferry_wall_ms());
+    const char *params[] = {source, opts->started_by != NULL ? opts->started_by : "ferry", started};
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_exec(tgt, dr_sql_status_begin, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK) {
+        /* dr_conn_query needs a result set; the insert has none, so wrap it. */
+        ferry_buf b = {0};
+        ferry_buf_add(&b, "WITH w AS (");
+        ferry_buf_add(&b, dr_sql_status_incomplete);
+        ferry_buf_add(&b, " RETURNING 1) SELECT count(*) FROM w");
+        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
+                   : dr_conn_query(tgt, b.p, 3, params, &rows, err);
+        ferry_buf_cleanup(&b);
+    }
+    dr_rows_free(rows);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "COMMIT", err);
+    return rc;
+}
+
+ferry_rc dr_target_unmark(dr_conn *tgt, ferry_err *err)
+{
+    ferry_rc rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    if (rc != FERRY_OK) {
+        char msg[sizeof(err->msg)];
+        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+        (void)ferry_err_set(err, rc, "dropping the mark of an unfinished copy (_ferry): %s", msg);
+    }
+    return rc;
+}
+
+ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_buf b = {0};
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_target_schemas, 0, NULL, &rows, err);
+    if (rc != FERRY_OK)
+        return rc;
+    ferry_buf_add(&b, "BEGIN;\n");
+    for (size_t i = 0; i < dr_rows_count(rows); i++) {
+        ferry_buf_add(&b, "DROP SCHEMA ");
+        ferry_buf_add(&b, dr_rows_get(rows, i, 0));
+        ferry_buf_add(&b, " CASCADE;\n");
+    }
+    /* public is expected by the source's schema, as initdb makes it. */
+    ferry_buf_add(&b, dr_sql_target_public);
+    ferry_buf_add(&b, "\nSELECT count(lo_unlink(oid)) FROM pg_largeobject_metadata;\n"
+                      "COMMIT;");
+    dr_rows_free(rows);
+    if (b.oom)
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    else
+        rc = dr_conn_exec(tgt, b.p, err);
+    ferry_buf_cleanup(&b);
+    if (rc != FERRY_OK) {
+        ferry_err ignored; /* the failure that matters is in err */
+        (void)dr_conn_exec(tgt, "ROLLBACK", &ignored);
+    }
+    return rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * target.h - the target's side of a copy's start and end: the checks made before anything
+ * changes on it (not in use, not holding data Ferry did not write, every role the source names
+ * there), Ferry's mark of an unfinished copy, and clearing the target for the source's schema.
+ * docs/dump-restore.md describes each.
+ */
+#ifndef DR_TARGET_H
+#define DR_TARGET_H
+
+#include <stdbool.h>
+
+#include "dr.h"
+
+/* Refuses a target database other sessions use (a running app: FERRY_ERR_BUSY, naming them);
+ * ends the sessions an earlier, killed attempt of a copy left behind. */
+ferry_rc dr_target_check_free(dr_conn *tgt, ferry_err *err);
+
+/* The overwrite guard. A target without Ferry's mark that holds a row in a table of a user
+ * schema, or a large object, holds data Ferry did not write: without overwrite that is
+ * FERRY_ERR_CONFLICT, naming up to five of those tables. Changes nothing. */
+ferry_rc dr_target_check_overwrite(dr_conn *tgt, bool overwrite, ferry_err *err);
+
+/* The roles check. Every role the source's objects name (sql/source_roles.sql, read on src)
+ * must exist on the target, and the target's user must be able to act as it (a superuser, or
+ * a member); otherwise FERRY_ERR_CONFIG naming them and what to do. Changes nothing. */
+ferry_rc dr_target_check_roles(dr_conn *src, dr_conn *tgt, ferry_err *err);
+
+/* Marks the target incomplete (schema _ferry, table _ferry.copy_status), committed before
+ * anything else changes on it. */
+ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, ferry_err *err);
+
+/* Drops the mark: the last transaction of a successful copy. Fails when the mark vanished
+ * while the copy ran. */
+ferry_rc dr_target_unmark(dr_conn *tgt, ferry_err *err);
+
+/* Drops every schema of the target but the system's and Ferry's, recreates public as initdb
+ * makes it, and unlinks every large object, in one transaction. */
+ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err);
+
+#endif
