@@ -138,18 +138,18 @@ static json_t *step_json(const char *mig, const char *id, const ferry_store_reco
         jint(rec, "p_total", false), "unit", jstr(rec, "p_unit"), "bytes_done",
         jint(rec, "p_bytes_done", false), "bytes_total", jint(rec, "p_bytes_total", false), "rows",
         jint(rec, "p_rows", false), "detail", jstr(rec, "p_detail"));
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
-                     "s:o,s:o}",
-                     "migration", mig, "id", id, "kind", jstr(rec, "kind"), "operation",
-                     jstr(rec, "operation"), "purpose", jstr(rec, "purpose"), "state",
-                     jstr(rec, "state"), "attempt", jint(rec, "attempt", false), "retries",
-                     jint(rec, "retries", false), "worker", jstr(rec, "owner"), "lease_until",
-                     jint(rec, "lease_until", true), "dispatched_at",
-                     jint(rec, "dispatched_at", true), "started_at", jint(rec, "started_at", true),
-                     "finished_at", jint(rec, "finished_at", true), "duration_ms",
-                     jint(rec, "duration_ms", false), "deadline", jint(rec, "deadline", false),
-                     "cycle", jint(rec, "cycle", false), "pass", jint(rec, "pass", true),
-                     "progress", progress, "error", error, "results", results);
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+        "s:o,s:o,s:o}",
+        "migration", mig, "id", id, "kind", jstr(rec, "kind"), "operation", jstr(rec, "operation"),
+        "purpose", jstr(rec, "purpose"), "state", jstr(rec, "state"), "attempt",
+        jint(rec, "attempt", false), "retries", jint(rec, "retries", false), "worker",
+        jstr(rec, "owner"), "lease_until", jint(rec, "lease_until", true), "dispatched_at",
+        jint(rec, "dispatched_at", true), "started_at", jint(rec, "started_at", true),
+        "finished_at", jint(rec, "finished_at", true), "duration_ms",
+        jint(rec, "duration_ms", false), "deadline", jint(rec, "deadline", false), "cycle",
+        jint(rec, "cycle", false), "pass", jint(rec, "pass", true), "progress", progress, "error",
+        error, "results", results, "created_at", jint(rec, "created_at", true));
 }
 
 /* Every step of a migration, oldest first. */
@@ -183,7 +183,25 @@ static ferry_rc steps_json(ferry_store *store, const char *mig, json_t *into, fe
 }
 
 /* A migration (docs/api.md <migration>), from a loaded view. */
-static json_t *migration_json(const ms_view *v)
+/* The cutover's limit and, while it runs, its deadline and what is left; when migrate may
+ * start (the TTL wait). docs/api.md <migration>.cutover. */
+static json_t *cutover_json(const ms_view *v, const fm_policy *policy)
+{
+    const fm_mig *m = &v->mig;
+    int64_t wait = fm_ttl_wait_until(m, policy);
+    json_t *j = json_pack(
+        "{s:I,s:o,s:o,s:o,s:o}", "limit_ms", (json_int_t)fm_cutover_budget(m, policy), "deadline",
+        json_null(), "time_left_ms", json_null(), "downtime_ms", jint(v->rec, "downtime_ms", true),
+        "migrate_after", wait > v->now ? json_integer(wait) : json_null());
+    if (j != NULL && m->cutover_deadline > 0) {
+        int64_t left = m->cutover_deadline - v->now;
+        json_object_set_new(j, "deadline", json_integer(m->cutover_deadline));
+        json_object_set_new(j, "time_left_ms", json_integer(left > 0 ? left : 0));
+    }
+    return j;
+}
+
+static json_t *migration_json(const ms_view *v, const fm_policy *policy)
 {
     const ferry_store_record *r = v->rec;
     const fm_mig *m = &v->mig;
@@ -218,7 +236,7 @@ static json_t *migration_json(const ms_view *v)
     }
     return json_pack(
         "{s:s,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o},s:s,s:o,s:b,s:b,s:b,s:o,s:{s:I,s:I,s:f,s:I,s:I},"
-        "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o}",
+        "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:b}",
         "id", m->id, "app", jstr(r, "app"), "env", jstr(r, "env"), "source", "env", jstr(r, "env"),
         "id", jstr(r, "source_id"), "target", "env", jstr(r, "env"), "id", jstr(r, "target_id"),
         "state", m->state, "phase", jstr(r, "phase"), "reached_100", m->reached_100,
@@ -229,7 +247,9 @@ static json_t *migration_json(const ms_view *v)
         jint(r, "last_dr_ms", false), "file_sync_ms", jint(r, "last_fs_ms", false),
         "dump_restore_at", jint(r, "last_dr_at", true), "file_sync_at", jint(r, "last_fs_at", true),
         "error", error, "active_steps", active, "updated_at", jint(r, "updated_at", true), "cycle",
-        jint(r, "cycle", false));
+        jint(r, "cycle", false), "verified", "dump_restore_ms", jint(r, "verified_dr_ms", true),
+        "file_sync_ms", jint(r, "verified_fs_ms", true), "cutover", cutover_json(v, policy),
+        "names_swapped", m->names_swapped);
 }
 
 /* Loads and renders migration id; with_steps adds every step. NULL with err on failure. */
@@ -243,7 +263,7 @@ static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err
         (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no migration %s", id);
         return NULL;
     }
-    json_t *j = migration_json(&v);
+    json_t *j = migration_json(&v, &a->cfg.policy);
     ms_view_cleanup(&v);
     if (j != NULL && with_steps) {
         json_t *steps = json_array();
@@ -489,17 +509,27 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
     json_t *jenv = json_object_get(body, "env");
     json_t *jstep = json_object_get(body, "step");
     json_t *jint_ = json_object_get(body, "interrupt");
+    static const char *const flags[] = {"interrupt", "overwrite", "force", "confirm"};
+    bool flag_ok = true;
+    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+        json_t *v = json_object_get(body, flags[f]);
+        flag_ok = flag_ok && (v == NULL || json_is_boolean(v));
+    }
     if ((jenv != NULL && !json_is_string(jenv) && !json_is_null(jenv)) ||
-        (jstep != NULL && !json_is_string(jstep) && !json_is_null(jstep)) ||
-        (jint_ != NULL && !json_is_boolean(jint_))) {
+        (jstep != NULL && !json_is_string(jstep) && !json_is_null(jstep)) || !flag_ok) {
         json_decref(body);
         return error_answer(400, "bad_request",
-                            "env and step are strings, interrupt is true or false");
+                            "env and step are strings; interrupt, overwrite, force and confirm "
+                            "are true or false");
     }
+    fm_cmd_args args = {.actor = a->cfg.instance,
+                        .replay_step = json_string_value(jstep),
+                        .overwrite = json_is_true(json_object_get(body, "overwrite")),
+                        .force = json_is_true(json_object_get(body, "force")),
+                        .confirm = json_is_true(json_object_get(body, "confirm"))};
     if (cmd == FM_CMD_STOP && json_is_true(jint_))
         cmd = FM_CMD_INTERRUPT;
     const char *want_env = json_string_value(jenv);
-    const char *step = json_string_value(jstep);
 
     envs = app_envs(a, app, &err);
     if (envs == NULL) {
@@ -543,7 +573,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
         matched = true;
         fm_plan plan;
         char why[512] = "";
-        if (!fm_command(&v.mig, v.steps, v.n_steps, cmd, step, a->cfg.instance, v.now, &plan, why,
+        if (!fm_command(&v.mig, v.steps, v.n_steps, cmd, &args, &a->cfg.policy, v.now, &plan, why,
                         sizeof(why))) {
             json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", why));
             if (first_refusal[0] == '\0')

@@ -13,6 +13,7 @@
 
 #include "ferry/bus.h"
 #include "ferry/error.h"
+#include "machine.h"
 
 typedef struct api_cfg {
     const char *listen;         /* "127.0.0.1:18700" (IPv4 address and port) */
@@ -23,6 +24,8 @@ typedef struct api_cfg {
     const char *redis_password; /* may be NULL */
     int64_t worker_alive_ms;    /* a worker whose heartbeat is older is shown as not alive */
     int64_t default_pause_ms;   /* stored with each migration when its spec sets none */
+    fm_policy policy;           /* the engine's: commands check the TTL wait, status shows the
+                                   cutover's limit */
 } api_cfg;
 
 typedef struct api api;

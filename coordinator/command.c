@@ -86,7 +86,8 @@ static Ferry__V1__FileStore *file_store(cmd_built *b, int i, const ferry_spec_fi
     return s;
 }
 
-static ferry_rc add_rename(cmd_built *b, const char *from, const char *to, ferry_err *err)
+static ferry_rc add_rename(cmd_built *b, const ferry_spec_dns *d, const char *from, const char *to,
+                           ferry_err *err)
 {
     size_t n = b->dns.n_renames;
     if (n >= CMD_NAMES_MAX || b->n_owned + 2 > sizeof(b->owned) / sizeof(b->owned[0]))
@@ -103,6 +104,7 @@ static ferry_rc add_rename(cmd_built *b, const char *from, const char *to, ferry
     b->renames[n].from = f;
     b->renames[n].to = t;
     b->rename_ptrs[n] = &b->renames[n];
+    b->entry_dns[n] = d;
     b->dns.renames = b->rename_ptrs;
     b->dns.n_renames = n + 1;
     return FERRY_OK;
@@ -124,8 +126,8 @@ static ferry_rc dns_renames(const ferry_spec *spec, bool reverse, cmd_built *b, 
                                         : ferry_spec_target_renamed(spec, d->names[i], renamed,
                                                                     sizeof(renamed), err);
                 if (rc == FERRY_OK)
-                    rc = reverse ? add_rename(b, renamed, d->names[i], err)
-                                 : add_rename(b, d->names[i], renamed, err);
+                    rc = reverse ? add_rename(b, d, renamed, d->names[i], err)
+                                 : add_rename(b, d, d->names[i], renamed, err);
                 if (rc != FERRY_OK)
                     return rc;
             }
@@ -135,18 +137,92 @@ static ferry_rc dns_renames(const ferry_spec *spec, bool reverse, cmd_built *b, 
         size_t n = b->dns.n_renames;
         for (size_t i = 0; i < n / 2; i++) {
             Ferry__V1__DnsRename *t = b->rename_ptrs[i];
+            const ferry_spec_dns *td = b->entry_dns[i];
             b->rename_ptrs[i] = b->rename_ptrs[n - 1 - i];
+            b->entry_dns[i] = b->entry_dns[n - 1 - i];
             b->rename_ptrs[n - 1 - i] = t;
+            b->entry_dns[n - 1 - i] = td;
         }
     }
     return FERRY_OK;
 }
 
-static void dns_names(cmd_built *b, const ferry_spec_dns *d)
+/* Adds side d's names; renamed: in their after-cutover form (copies owned by b). */
+static ferry_rc dns_names(cmd_built *b, const ferry_spec *spec, const ferry_spec_dns *d,
+                          bool source, bool renamed, ferry_err *err)
 {
-    for (size_t i = 0; i < d->n_names && b->dns.n_names < CMD_NAMES_MAX; i++)
-        b->names[b->dns.n_names++] = d->names[i];
+    char name[512];
+    for (size_t i = 0; i < d->n_names; i++) {
+        if (b->dns.n_names >= CMD_NAMES_MAX || b->n_owned >= sizeof(b->owned) / sizeof(b->owned[0]))
+            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS names", CMD_NAMES_MAX);
+        char *n = d->names[i];
+        if (renamed) {
+            ferry_rc rc =
+                source ? ferry_spec_source_renamed(spec, d->names[i], name, sizeof(name), err)
+                       : ferry_spec_target_renamed(spec, d->names[i], name, sizeof(name), err);
+            if (rc != FERRY_OK)
+                return rc;
+            n = strdup(name);
+            if (n == NULL)
+                return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+            b->owned[b->n_owned++] = n;
+        }
+        b->entry_dns[b->dns.n_names] = d;
+        b->names[b->dns.n_names++] = n;
+    }
     b->dns.names = b->names;
+    return FERRY_OK;
+}
+
+/*
+ * Splits the step's names (or renames) into one DnsZone per zone, in the order each first
+ * appears, keeping the order within each: every name is changed in its own zone, and renames
+ * that form a chain in one zone (shop-v4 -> shop -> shop-v3) stay in one atomic change. A zone
+ * is changed with the key of the side that names it first (the source's, at a cutover): one
+ * name server's API holds the whole zone, so both sides' keys open it.
+ */
+static ferry_rc dns_zones(cmd_built *b, bool renames, ferry_err *err)
+{
+    size_t n = renames ? b->dns.n_renames : b->dns.n_names;
+    bool placed[CMD_NAMES_MAX] = {false};
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (placed[i])
+            continue;
+        if (b->dns.n_zones >= CMD_ZONES_MAX)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS zones", CMD_ZONES_MAX);
+        const ferry_spec_dns *d = b->entry_dns[i];
+        Ferry__V1__DnsZone *z = &b->zones[b->dns.n_zones];
+        ferry__v1__dns_zone__init(z);
+        z->zone = d->zone;
+        z->api_key = secret(b, d->api_key_secret);
+        if (d->api_key_secret != NULL && z->api_key == NULL)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "too many secrets in one DNS step");
+        if (renames)
+            z->renames = &b->zone_renames[used];
+        else
+            z->names = &b->zone_names[used];
+        for (size_t j = i; j < n; j++) {
+            if (placed[j] || strcmp(b->entry_dns[j]->zone, d->zone) != 0)
+                continue;
+            placed[j] = true;
+            if (renames)
+                b->zone_renames[used++] = b->rename_ptrs[j];
+            else
+                b->zone_names[used++] = b->names[j];
+        }
+        if (renames)
+            z->n_renames = (size_t)(&b->zone_renames[used] - z->renames);
+        else
+            z->n_names = (size_t)(&b->zone_names[used] - z->names);
+        b->zone_ptrs[b->dns.n_zones++] = z;
+    }
+    b->dns.zones = b->zone_ptrs;
+    if (b->dns.n_zones > 0) { /* the single-zone fields, for older workers' validation */
+        b->dns.zone = b->zones[0].zone;
+        b->dns.api_key = b->zones[0].api_key;
+    }
+    return FERRY_OK;
 }
 
 ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, ferry_err *err)
@@ -178,7 +254,11 @@ ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, fer
         ferry__v1__dump_restore_params__init(&b->dr);
         b->dr.source = database(b, 0, &env->source.database);
         b->dr.target = database(b, 1, &env->target.database);
-        b->dr.verify = strcmp(p->name, "cutover.dr") == 0;
+        /* Stopping replication verifies as the cutover does, so its duration is the measure of
+         * the cutover's copy (source document 4.6: "the last operation timing will include
+         * these additional operations"). */
+        b->dr.verify = strcmp(p->name, "cutover.dr") == 0 || strcmp(p->name, "stop.dr") == 0;
+        b->dr.overwrite = st->overwrite || spec->options.overwrite_target;
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_DUMP_RESTORE;
         c->dump_restore = &b->dr;
         return FERRY_OK;
@@ -188,23 +268,38 @@ ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, fer
         b->fs.target = file_store(b, 1, &env->target.files);
         b->fs.pass = (uint32_t)st->pass;
         b->fs.delete_ = spec->options.file_sync_delete;
-        b->fs.verify = strcmp(p->name, "cutover.fs") == 0;
+        b->fs.verify = strcmp(p->name, "cutover.fs") == 0 || strcmp(p->name, "stop.fs") == 0;
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_FILE_SYNC;
         c->file_sync = &b->fs;
         return FERRY_OK;
-    case FERRY__V1__STEP_KIND__STEP_KIND_DNS:
+    case FERRY__V1__STEP_KIND__STEP_KIND_DNS: {
         ferry__v1__dns_params__init(&b->dns);
         b->dns.zone = env->source.dns.zone;
-        b->dns.api_key = secret(b, env->source.dns.api_key_secret);
         b->dns.ttl = spec->options.dns_ttl;
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_DNS;
         c->dns = &b->dns;
+        ferry_rc rc = FERRY_OK;
         if (c->operation == FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL) {
-            dns_names(b, &env->source.dns);
-            dns_names(b, &env->target.dns);
-            return FERRY_OK;
+            /* This environment's names, before any cutover. */
+            rc = dns_names(b, spec, &env->source.dns, true, false, err);
+            if (rc == FERRY_OK)
+                rc = dns_names(b, spec, &env->target.dns, false, false, err);
+        } else if (c->operation == FERRY__V1__OPERATION__OPERATION_DNS_RESTORE_TTL) {
+            /* After the final migration: every environment's names, as the cutover left them. */
+            for (size_t e = 0; rc == FERRY_OK && e < spec->n_envs; e++) {
+                rc = dns_names(b, spec, &spec->envs[e].source.dns, true, true, err);
+                if (rc == FERRY_OK)
+                    rc = dns_names(b, spec, &spec->envs[e].target.dns, false, true, err);
+            }
+        } else {
+            rc = dns_renames(spec, p->reverse, b, err);
         }
-        return dns_renames(spec, p->reverse, b, err);
+        if (rc != FERRY_OK)
+            return rc;
+        bool renames = c->operation == FERRY__V1__OPERATION__OPERATION_DNS_RENAME ||
+                       c->operation == FERRY__V1__OPERATION__OPERATION_DNS_CHECK;
+        return dns_zones(b, renames, err);
+    }
     case FERRY__V1__STEP_KIND__STEP_KIND_APP:
         ferry__v1__app_params__init(&b->app);
         b->app.platform = side->runtime.platform;

@@ -6,6 +6,7 @@
 #ifndef FERRY_COMMAND_H
 #define FERRY_COMMAND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@
 #include "spec.h"
 
 #define CMD_NAMES_MAX 128
+#define CMD_ZONES_MAX 2 * FERRY_SPEC_ENV_MAX
 
 /* A built command and everything it points into. Strings from the spec are borrowed: keep the
  * spec alive while the command is used. Clean up with cmd_cleanup(). */
@@ -28,11 +30,16 @@ typedef struct cmd_built {
     Ferry__V1__Database db[2];
     Ferry__V1__FileStore store[2];
     Ferry__V1__S3Location s3[2];
-    Ferry__V1__SecretRef secrets[8];
+    Ferry__V1__SecretRef secrets[8 + CMD_ZONES_MAX];
     size_t n_secrets;
     char *names[CMD_NAMES_MAX];
     Ferry__V1__DnsRename renames[CMD_NAMES_MAX];
     Ferry__V1__DnsRename *rename_ptrs[CMD_NAMES_MAX];
+    Ferry__V1__DnsZone zones[CMD_ZONES_MAX];
+    Ferry__V1__DnsZone *zone_ptrs[CMD_ZONES_MAX];
+    char *zone_names[CMD_NAMES_MAX];                   /* each zone's names point into here */
+    Ferry__V1__DnsRename *zone_renames[CMD_NAMES_MAX]; /* and each zone's renames */
+    const ferry_spec_dns *entry_dns[CMD_NAMES_MAX];    /* the side each name or rename is of */
     char *owned[2 * CMD_NAMES_MAX]; /* strings built here, freed by cmd_cleanup() */
     size_t n_owned;
 } cmd_built;
@@ -46,6 +53,7 @@ typedef struct cmd_step {
     int64_t attempt;
     int64_t deadline; /* ms, 0 none */
     int64_t pass;     /* file passes */
+    bool overwrite;   /* dump-restore: the target may hold data Ferry did not write */
     const char *issued_by;
     int64_t issued_at; /* ms */
 } cmd_step;

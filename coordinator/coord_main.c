@@ -171,6 +171,14 @@ int main(int argc, char **argv)
     if (ferry_bus_producer_prepare(producer, topics.list, N_TOPICS - 1, 10000, &err) != FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "Kafka metadata (first steps may be slower): %s", err.msg);
 
+    const fm_policy policy = {.max_retries = ferry_cfg_int(cfg, "coordinator.max_retries"),
+                              .backoff_ms = ferry_cfg_int(cfg, "coordinator.backoff"),
+                              .backoff_max_ms = ferry_cfg_int(cfg, "coordinator.backoff_max"),
+                              .pause_ms = 300000,
+                              .cutover_margin_ms = ferry_cfg_int(cfg, "coordinator.cutover_margin"),
+                              .ttl_wait_max_ms = ferry_cfg_int(cfg, "coordinator.ttl_wait_max"),
+                              .ttl_restore_ms =
+                                  ferry_cfg_int(cfg, "coordinator.ttl_restore_after")};
     api_cfg acfg = {.listen = ferry_cfg_str(cfg, "coordinator.listen"),
                     .token = ferry_cfg_str(cfg, "coordinator.token"),
                     .instance = api_actor,
@@ -178,7 +186,8 @@ int main(int argc, char **argv)
                     .redis_url = redis_url,
                     .redis_password = redis_pw,
                     .worker_alive_ms = 15000,
-                    .default_pause_ms = 300000};
+                    .default_pause_ms = 300000,
+                    .policy = policy};
     if (api_start(&acfg, producer, &server, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "API: %s", err.msg);
         status = err.code == FERRY_ERR_CONFIG ? EXIT_CONFIG : 1;
@@ -198,11 +207,7 @@ int main(int argc, char **argv)
     engine_cfg ecfg = {
         .topic_prefix = prefix,
         .instance = instance,
-        .policy = {.max_retries = ferry_cfg_int(cfg, "coordinator.max_retries"),
-                   .backoff_ms = ferry_cfg_int(cfg, "coordinator.backoff"),
-                   .backoff_max_ms = ferry_cfg_int(cfg, "coordinator.backoff_max"),
-                   .pause_ms = 300000,
-                   .cutover_margin_ms = ferry_cfg_int(cfg, "coordinator.cutover_margin")},
+        .policy = policy,
         .tick_ms = ferry_cfg_int(cfg, "coordinator.tick"),
         .redispatch_ms = ferry_cfg_int(cfg, "coordinator.redispatch"),
         .worker_alive_ms = 15000,

@@ -324,6 +324,12 @@ static json_t *command_body(ctl_ctx *ctx, const char *app, int *code)
         ok = json_object_set_new(body, "interrupt", json_boolean(args->interrupt)) == 0;
     if (ok && args->step != NULL)
         ok = json_object_set_new(body, "step", json_string(args->step)) == 0;
+    if (ok && args->overwrite)
+        ok = json_object_set_new(body, "overwrite", json_true()) == 0;
+    if (ok && args->force)
+        ok = json_object_set_new(body, "force", json_true()) == 0;
+    if (ok && args->yes)
+        ok = json_object_set_new(body, "confirm", json_true()) == 0;
     if (!ok) {
         ferry_err err = {0};
         ferry_err_set(&err, FERRY_ERR_INVALID, "--env and --step must be UTF-8 text");
@@ -383,11 +389,70 @@ static void print_accepted(const ctl_ctx *ctx, const char *app, const json_t *bo
     }
 }
 
-static int app_command(ctl_ctx *ctx, const char *app)
+#define CHECK_WAIT_MS 60000 /* how long replicate waits for the target app's check */
+#define CHECK_POLL_MS 300
+
+/*
+ * Replicate answers at once with each migration checking that its target app is stopped
+ * (replicating/check_target); a running target app refuses the replication and the migration
+ * goes back to where it was, with the reason. This waits for that verdict, so the command
+ * answers the way the button does: refused, with why (exit 1), or on its way. The answer is
+ * updated in place with what the migrations are now.
+ */
+static int await_checks(ctl_ctx *ctx, const char *app, json_t *answer)
+{
+    json_t *migs = json_object_get(answer, "migrations");
+    int code = FERRY_CTL_EXIT_OK;
+    int64_t until = ferry_mono_ms() + CHECK_WAIT_MS;
+    for (size_t i = 0; i < json_array_size(migs); i++) {
+        json_t *m = json_array_get(migs, i);
+        const char *id = json_string_value(json_object_get(m, "id"));
+        if (id == NULL)
+            continue;
+        for (;;) {
+            const char *state = json_string_value(json_object_get(m, "state"));
+            const char *phase = json_string_value(json_object_get(m, "phase"));
+            bool checking = state != NULL && strcmp(state, "replicating") == 0 && phase != NULL &&
+                            strcmp(phase, "check_target") == 0;
+            if (!checking || ferry_mono_ms() >= until)
+                break;
+            ferry_sleep_ms(CHECK_POLL_MS);
+            char path[PATH_MAX_BYTES];
+            ctl_reply reply = {0};
+            int c = make_path(ctx, path, "/v1/migrations/", id, NULL);
+            if (c == FERRY_CTL_EXIT_OK)
+                c = request(ctx, id, "GET", path, NULL, &reply);
+            if (c == FERRY_CTL_EXIT_OK && json_is_object(reply.body)) {
+                json_array_set(migs, i, reply.body);
+                m = json_array_get(migs, i);
+            }
+            ctl_reply_cleanup(&reply);
+            if (c != FERRY_CTL_EXIT_OK)
+                return c;
+        }
+        const char *state = json_string_value(json_object_get(m, "state"));
+        if (state != NULL && strcmp(state, "replicating") != 0) {
+            const char *why =
+                json_string_value(json_object_get(json_object_get(m, "error"), "message"));
+            put_label(ctx, app);
+            fputs("refused: ", stderr);
+            put_clean(stderr, id);
+            fputs(": ", stderr);
+            put_clean(stderr, why != NULL ? why : state);
+            fputc('\n', stderr);
+            code = FERRY_CTL_EXIT_REFUSED;
+        }
+    }
+    return code;
+}
+
+/* Sends the command for app; *answer (caller frees) is the API's answer on success. */
+static int app_command_send(ctl_ctx *ctx, const char *app, json_t **answer)
 {
     char path[PATH_MAX_BYTES];
     ctl_reply reply = {0};
     json_t *body = NULL;
+    *answer = NULL;
     int code = make_path(ctx, path, "/v1/apps/", app, command_action(ctx->args->verb));
     if (code != FERRY_CTL_EXIT_OK)
         goto out;
@@ -395,15 +460,36 @@ static int app_command(ctl_ctx *ctx, const char *app)
     if (body == NULL)
         goto out;
     code = request(ctx, app, "POST", path, body, &reply);
-    if (code != FERRY_CTL_EXIT_OK)
-        goto out;
-    if (ctx->args->json)
-        code = print_json(ctx, app, reply.body);
-    else if (!ctx->args->quiet)
-        print_accepted(ctx, app, reply.body);
+    if (code == FERRY_CTL_EXIT_OK)
+        *answer = json_incref(reply.body);
 out:
     json_decref(body);
     ctl_reply_cleanup(&reply);
+    return code;
+}
+
+/* Waits for what the answer needs (replicate: the target apps' checks), then prints it. */
+static int app_command_finish(ctl_ctx *ctx, const char *app, json_t *answer)
+{
+    int code = FERRY_CTL_EXIT_OK;
+    if (ctx->args->verb == FERRY_CTL_REPLICATE)
+        code = await_checks(ctx, app, answer);
+    if (ctx->args->json) {
+        int printed = print_json(ctx, app, answer);
+        code = code != FERRY_CTL_EXIT_OK ? code : printed;
+    } else if (!ctx->args->quiet) {
+        print_accepted(ctx, app, answer);
+    }
+    return code;
+}
+
+static int app_command(ctl_ctx *ctx, const char *app)
+{
+    json_t *answer = NULL;
+    int code = app_command_send(ctx, app, &answer);
+    if (code == FERRY_CTL_EXIT_OK)
+        code = app_command_finish(ctx, app, answer);
+    json_decref(answer);
     return code;
 }
 
@@ -451,17 +537,27 @@ static int bulk_apps(ctl_ctx *ctx, char ***apps, size_t *n)
     return code;
 }
 
+/* Every app's command is sent first, then each answer is finished (replicate waits for the
+ * target apps' checks): the checks of all the apps run at once, not one after another. */
 static int cmd_bulk(ctl_ctx *ctx)
 {
     char **apps = NULL;
+    json_t **answers = NULL;
     size_t n = 0, failed = 0, done = 0;
     int worst = bulk_apps(ctx, &apps, &n);
     if (worst != FERRY_CTL_EXIT_OK)
         goto out;
     if (n == 0 && !ctx->args->quiet)
         printf("%s: no apps\n", ctx->args->verb_name);
+    answers = calloc(n > 0 ? n : 1, sizeof(*answers));
+    if (answers == NULL) {
+        ferry_err err = {0};
+        (void)ferry_err_set(&err, FERRY_ERR_NOMEM, "out of memory");
+        worst = fail_local(ctx, NULL, &err, FERRY_CTL_EXIT_USAGE);
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
-        int code = app_command(ctx, apps[i]);
+        int code = app_command_send(ctx, apps[i], &answers[i]);
         (void)fflush(stdout); /* keep each app's lines in order with its errors on stderr */
         done++;
         if (code != FERRY_CTL_EXIT_OK) {
@@ -472,10 +568,23 @@ static int cmd_bulk(ctl_ctx *ctx)
         if (code != FERRY_CTL_EXIT_OK && ctx->fatal)
             break;
     }
+    for (size_t i = 0; i < done; i++) {
+        if (answers[i] == NULL)
+            continue;
+        int code = app_command_finish(ctx, apps[i], answers[i]);
+        (void)fflush(stdout);
+        if (code != FERRY_CTL_EXIT_OK) {
+            failed++;
+            worst = ferry_ctl_exit_worst(worst, code);
+        }
+    }
     if (failed > 0 || done < n)
         fprintf(stderr, "ferryctl: %s: %zu of %zu apps failed%s\n", ctx->args->verb_name, failed, n,
                 done < n ? ", the rest were not tried" : "");
 out:
+    for (size_t i = 0; answers != NULL && i < n; i++)
+        json_decref(answers[i]);
+    free(answers);
     ferry_ctl_list_free(apps, n);
     return worst;
 }

@@ -18,10 +18,14 @@ enum {
     O_COUNT = 1u << 5,
     O_INTERVAL = 1u << 6,
     O_JSON = 1u << 7,
+    O_OVERWRITE = 1u << 8,
+    O_FORCE = 1u << 9,
+    O_YES = 1u << 10,
 };
 
-static const char *const option_names[] = {"--env",  "--all",   "--file",     "--interrupt",
-                                           "--step", "--count", "--interval", "--json"};
+static const char *const option_names[] = {"--env",       "--all",   "--file",     "--interrupt",
+                                           "--step",      "--count", "--interval", "--json",
+                                           "--overwrite", "--force", "--yes"};
 
 /* What a verb takes after its name. */
 typedef enum arg_kind {
@@ -43,15 +47,16 @@ typedef struct verb_row {
 
 static const verb_row verbs[] = {
     {"create", NULL, "create", FERRY_CTL_CREATE, O_JSON, ARG_ONE, "SPECFILE"},
-    {"replicate", NULL, "replicate", FERRY_CTL_REPLICATE, O_ENV | O_ALL | O_FILE | O_JSON,
-     ARG_APP_OR_BULK, "APP"},
+    {"replicate", NULL, "replicate", FERRY_CTL_REPLICATE,
+     O_ENV | O_ALL | O_FILE | O_JSON | O_OVERWRITE, ARG_APP_OR_BULK, "APP"},
     {"stop", NULL, "stop", FERRY_CTL_STOP, O_ENV | O_ALL | O_FILE | O_INTERRUPT | O_JSON,
      ARG_APP_OR_BULK, "APP"},
-    {"test-start", NULL, "test-start", FERRY_CTL_TEST_START, O_ENV | O_JSON, ARG_ONE, "APP"},
+    {"test-start", NULL, "test-start", FERRY_CTL_TEST_START, O_ENV | O_JSON | O_FORCE, ARG_ONE,
+     "APP"},
     {"test-stop", NULL, "test-stop", FERRY_CTL_TEST_STOP, O_ENV | O_JSON, ARG_ONE, "APP"},
     {"migrate", NULL, "migrate", FERRY_CTL_MIGRATE, O_ALL | O_FILE | O_JSON, ARG_APP_OR_BULK,
      "APP"},
-    {"rollback", NULL, "rollback", FERRY_CTL_ROLLBACK, O_JSON, ARG_ONE, "APP"},
+    {"rollback", NULL, "rollback", FERRY_CTL_ROLLBACK, O_JSON | O_YES, ARG_ONE, "APP"},
     {"replay", NULL, "replay", FERRY_CTL_REPLAY, O_ENV | O_STEP | O_JSON, ARG_ONE, "APP"},
     {"status", NULL, "status", FERRY_CTL_STATUS, O_ENV | O_JSON, ARG_OPTIONAL, "APP"},
     {"watch", NULL, "watch", FERRY_CTL_WATCH, O_INTERVAL, ARG_ONE, "APP"},
@@ -64,7 +69,7 @@ static const verb_row verbs[] = {
     {"delete", NULL, "delete", FERRY_CTL_DELETE, O_JSON, ARG_ONE, "APP"},
 };
 
-enum { LONG_INTERVAL = 256 };
+enum { LONG_INTERVAL = 256, LONG_OVERWRITE, LONG_FORCE, LONG_YES };
 
 static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -79,6 +84,9 @@ static const struct option long_options[] = {
     {"step", required_argument, NULL, 's'},
     {"count", required_argument, NULL, 'n'},
     {"interval", required_argument, NULL, LONG_INTERVAL},
+    {"overwrite", no_argument, NULL, LONG_OVERWRITE},
+    {"force", no_argument, NULL, LONG_FORCE},
+    {"yes", no_argument, NULL, LONG_YES},
     {NULL, 0, NULL, 0},
 };
 
@@ -213,6 +221,18 @@ ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry
         case LONG_INTERVAL:
             interval_text = optarg;
             seen |= O_INTERVAL;
+            break;
+        case LONG_OVERWRITE:
+            args->overwrite = true;
+            seen |= O_OVERWRITE;
+            break;
+        case LONG_FORCE:
+            args->force = true;
+            seen |= O_FORCE;
+            break;
+        case LONG_YES:
+            args->yes = true;
+            seen |= O_YES;
             break;
         case ':':
             return bad_option(err, argc, argv, true);

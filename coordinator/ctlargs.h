@@ -62,6 +62,9 @@ typedef struct ferry_ctl_args {
     const char *step;      /* --step */
     bool all;              /* --all */
     bool interrupt;        /* --interrupt */
+    bool overwrite;        /* --overwrite (replicate) */
+    bool force;            /* --force (test-start) */
+    bool yes;              /* --yes (rollback) */
     bool json;             /* --json */
     bool quiet;            /* --quiet */
     int64_t interval_ms;   /* --interval, FERRY_CTL_DEFAULT_INTERVAL_MS by default */

@@ -120,6 +120,25 @@ void engine_free(engine *eng)
 
 /* ------------------------------------------------------------------ evaluation */
 
+/* Whether the app's final migration has swapped its names (every environment's): the production
+ * migration records it. A Redis error reads as not swapped; the step that follows says more. */
+static bool app_names_swapped(engine *eng, const char *app)
+{
+    ferry_err err = {0};
+    char id[FERRY_STORE_NAME_MAX + 1], key[FERRY_STORE_KEY_MAX];
+    int n = snprintf(id, sizeof(id), "%s.production", app != NULL ? app : "");
+    if (n < 0 || (size_t)n >= sizeof(id) ||
+        ferry_store_key(id, "migration", key, sizeof(key), &err) != FERRY_OK)
+        return false;
+    ferry_store_reply *r = NULL;
+    if (rcall(eng->store, true, &r, &err, "HGET", key, "names_swapped", NULL) != FERRY_OK)
+        return false;
+    const char *v = ferry_store_reply_str(r);
+    bool swapped = v != NULL && strcmp(v, "1") == 0;
+    ferry_store_reply_free(r);
+    return swapped;
+}
+
 ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
@@ -136,6 +155,9 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
         }
         fm_policy policy = eng->cfg.policy;
         policy.pause_ms = ms_int(view.rec, "pause_ms", policy.pause_ms);
+        if (!view.mig.production)
+            view.mig.names_swapped =
+                app_names_swapped(eng, ferry_store_record_value(view.rec, "app"));
         fm_plan plan;
         fm_advance(&view.mig, view.steps, view.n_steps, &policy, view.now, &plan);
         if (!plan.change && plan.n_acts == 0 && plan.wake_at == 0) {
@@ -300,18 +322,26 @@ static void capacity(engine *eng, int64_t cap[KINDS])
     }
 }
 
-/* The spec of migration mig, parsed (cached for the last migration asked). Borrowed. */
+/* The spec of migration mig, parsed (cached for the last migration asked). Borrowed.
+ * *overwrite (may be NULL): whether a copy may replace what its target holds (the replicate
+ * asked so, or Ferry itself wrote the target before). */
 static const ferry_spec *spec_of(engine *eng, const char *mig, char *env, size_t envsz,
-                                 ferry_err *err)
+                                 bool *overwrite, ferry_err *err)
 {
     char key[FERRY_STORE_KEY_MAX];
     if (ferry_store_key(mig, "migration", key, sizeof(key), err) != FERRY_OK)
         return NULL;
     ferry_store_reply *r = NULL;
-    if (rcall(eng->store, true, &r, err, "HMGET", key, "env", "app", NULL) != FERRY_OK)
+    if (rcall(eng->store, true, &r, err, "HMGET", key, "env", "app", "overwrite", "copied", NULL) !=
+        FERRY_OK)
         return NULL;
     const char *e = ferry_store_reply_str(ferry_store_reply_at(r, 0));
     const char *app = ferry_store_reply_str(ferry_store_reply_at(r, 1));
+    const char *ow = ferry_store_reply_str(ferry_store_reply_at(r, 2));
+    const char *copied = ferry_store_reply_str(ferry_store_reply_at(r, 3));
+    if (overwrite != NULL)
+        *overwrite =
+            (ow != NULL && strcmp(ow, "1") == 0) || (copied != NULL && strcmp(copied, "1") == 0);
     (void)snprintf(env, envsz, "%s", e != NULL ? e : "");
     char akey[128];
     (void)snprintf(akey, sizeof(akey), "ferry:app:%s", app != NULL ? app : "");
@@ -356,7 +386,8 @@ static ferry_rc publish_step(engine *eng, const char *mig, const char *step,
     uint8_t *buf = NULL;
     size_t len = 0;
     char env[FERRY_STORE_NAME_MAX + 1];
-    const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), err);
+    bool overwrite = false;
+    const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), &overwrite, err);
     if (spec == NULL)
         return err->code != FERRY_OK ? err->code : FERRY_ERR_NOT_FOUND;
     cmd_step st = {.migration = mig,
@@ -366,6 +397,7 @@ static ferry_rc publish_step(engine *eng, const char *mig, const char *step,
                    .attempt = attempt,
                    .deadline = ms_int(rec, "deadline", 0),
                    .pass = ms_int(rec, "pass", 0),
+                   .overwrite = overwrite,
                    .issued_by = eng->cfg.instance,
                    .issued_at = eng->now};
     rc = cmd_build(spec, &st, b, err);
@@ -451,7 +483,7 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
 
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
     char env[FERRY_STORE_NAME_MAX + 1];
-    const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), &err);
+    const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), NULL, &err);
     cmd_step st = {.migration = mig,
                    .env = env,
                    .step = step,

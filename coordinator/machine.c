@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ferry/error.h"
 
@@ -63,6 +64,7 @@ static const fm_purpose purposes[] = {
     {"rollback.rename",        "dns",          "rename",    "both",   "dns", true},
     {"rollback.check",         "dns",          "check",     "both",   "dns", true},
     {"rollback.start_source",  "app",          "start",     "source", "app", true},
+    {"migrated.restore_ttl",   "dns",          "restore_ttl", "both", "dns", false},
 };
 /* clang-format on */
 
@@ -249,6 +251,25 @@ static track_t track(const fm_step *s, const fm_policy *p, int64_t now, fm_plan 
     return T_WAIT;
 }
 
+/*
+ * Where step s of a cutover under its budget stands: a failure a retry can fix is retried, up
+ * to max_retries, only when the retry would start before deadline; any other failure, or one
+ * too late to retry, is final.
+ */
+static track_t track_budget(const fm_step *s, const fm_policy *p, int64_t deadline, int64_t now,
+                            fm_plan *plan)
+{
+    if (s == NULL || deadline <= 0 || (s->state != FM_S_FAILED && s->state != FM_S_EXPIRED))
+        return track(s, p, now, plan);
+    bool retryable = s->state == FM_S_EXPIRED || s->error_retryable;
+    int64_t at = now + backoff(p, s->retries);
+    if (retryable && s->retries < p->max_retries && at < deadline) {
+        plan_retry(plan, s, at, true, false);
+        return T_WAIT;
+    }
+    return T_FAILED;
+}
+
 static ferry_rc step_code(const fm_step *s)
 {
     if (s->state == FM_S_EXPIRED)
@@ -275,10 +296,19 @@ static void fail_step(const fm_mig *m, const fm_step *s, bool replayable, bool i
     plan_error(plan, s, step_code(s), msg, now);
 }
 
+/* The copies and passes that verify, like the cutover's: their durations set its time limit. */
+static bool verifying(const fm_step *s)
+{
+    return strncmp(s->purpose, "stop.", 5) == 0 || strncmp(s->purpose, "cutover.", 8) == 0;
+}
+
 /* Records a finished dump-restore's figures. */
 static void note_dr(const fm_step *s, fm_plan *plan)
 {
     fm_plan_set(plan, "last_dr_ms", "%" PRId64, s->duration_ms);
+    if (verifying(s))
+        fm_plan_set(plan, "verified_dr_ms", "%" PRId64, s->duration_ms);
+    fm_plan_set(plan, "copied", "1"); /* what the target holds now, Ferry wrote */
     fm_plan_set(plan, "last_dr_at", "%" PRId64, s->finished_at);
     if (s->rows >= 0)
         fm_plan_set(plan, "rows", "%" PRId64, s->rows);
@@ -289,6 +319,8 @@ static void note_dr(const fm_step *s, fm_plan *plan)
 static bool note_fs(const fm_step *s, fm_plan *plan)
 {
     fm_plan_set(plan, "last_fs_ms", "%" PRId64, s->duration_ms);
+    if (verifying(s))
+        fm_plan_set(plan, "verified_fs_ms", "%" PRId64, s->duration_ms);
     fm_plan_set(plan, "last_fs_at", "%" PRId64, s->finished_at);
     if (s->files_total >= 0)
         fm_plan_set(plan, "files_total", "%" PRId64, s->files_total);
@@ -332,17 +364,21 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
             break;
         }
         if (s->running == 1) {
-            plan_to(plan, "failed", ph, "refused");
-            fm_plan_set(plan, "failed_from", "%s", m->state);
-            fm_plan_set(plan, "failed_phase", "%s", ph);
-            fm_plan_set(plan, "replayable", "0");
+            /* Refused, not failed: back where the command found the migration, with why. */
+            const char *back = m->replicate_from[0] != '\0' ? m->replicate_from : "new";
+            plan_to(plan, back, m->replicate_from_phase, "refused");
             plan_error(plan, s, FERRY_ERR_BUSY,
-                       "the target app is running: stop it, then activate replication again "
+                       "cannot activate replication: the target app is running; stop it first "
                        "(data cannot be replicated into a running app)",
                        now);
             return;
         }
-        if (m->ttl_lowered) {
+        plan_clear_error(plan);
+        fm_plan_set(plan, "failed_from", "%s", "");
+        fm_plan_set(plan, "failed_phase", "%s", "");
+        if (m->ttl_lowered || m->names_swapped) {
+            /* After the final migration the names are swapped for good: a TTL step would look
+             * for names that no longer exist, and no cutover is left for a low TTL to speed. */
             plan_to(plan, m->state, "dump_restore", "phase");
             plan_create(plan, "replicate.dr", 0, 0);
         } else {
@@ -365,6 +401,9 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
         case T_DONE:
             plan_to(plan, m->state, "dump_restore", "phase");
             fm_plan_set(plan, "ttl_lowered", "1");
+            fm_plan_set(plan, "ttl_lowered_at", "%" PRId64,
+                        s->finished_at > 0 ? s->finished_at : now);
+            fm_plan_set(plan, "ttl_old", "%" PRId64, s->ttl_old > 0 ? s->ttl_old : 0);
             plan_create(plan, "replicate.dr", 0, 0);
             return;
         }
@@ -506,38 +545,90 @@ static void adv_testing(const fm_mig *m, const fm_step *steps, size_t n, const f
 
 /* ------------------------------------------------------------------ cutover and rollback */
 
-/* A chain of one-step phases: phases[i] runs purpose "<prefix>.<phases[i]>". */
+int64_t fm_cutover_budget(const fm_mig *m, const fm_policy *p)
+{
+    int64_t dr = m->verified_dr_ms > 0 ? m->verified_dr_ms : m->last_dr_ms;
+    int64_t fs = m->verified_fs_ms > 0 ? m->verified_fs_ms : m->last_fs_ms;
+    return (dr > fs ? dr : fs) + p->cutover_margin_ms;
+}
+
+int64_t fm_ttl_wait_until(const fm_mig *m, const fm_policy *p)
+{
+    if (!m->ttl_lowered || m->ttl_lowered_at <= 0 || m->ttl_old <= 0)
+        return 0;
+    int64_t wait = m->ttl_old * 1000;
+    if (p->ttl_wait_max_ms >= 0 && wait > p->ttl_wait_max_ms)
+        wait = p->ttl_wait_max_ms;
+    return m->ttl_lowered_at + wait;
+}
+
+/* What a phase's failure leads to. */
+typedef enum on_fail {
+    FAIL_ABORT,    /* cutover before the renames: rename nothing, start the source again */
+    FAIL_ROLLBACK, /* cutover after the renames began: roll back automatically (4.7.2) */
+    FAIL_STOP,     /* rollback: stop there; a replay continues */
+} on_fail;
+
+/* One phase of a chain: it runs purpose "<prefix>.<name>". budget: the phase runs while the app
+ * is down and counts against the cutover's one budget. */
+typedef struct phase {
+    const char *name;
+    bool budget;
+    on_fail fail;
+} phase;
+
 typedef struct chain {
     const char *state;
     const char *prefix;
-    const char *const *phases;
+    const phase *phases;
     size_t n;
     const char *done_state; /* after the last phase */
 } chain;
 
-static const char *const cutover_phases[] = {"stop_target", "stop_source",  "sync",        "rename",
-                                             "check",       "start_target", "start_source"};
-static const char *const rollback_phases[] = {"stop_target", "stop_source", "rename", "check",
-                                              "start_source"};
+/* clang-format off */
+static const phase cutover_phases[] = {
+    {"stop_target",  false, FAIL_ABORT},
+    {"stop_source",  false, FAIL_ABORT},    /* done: the downtime and its budget begin */
+    {"sync",         true,  FAIL_ABORT},    /* copy and file pass in parallel (adv_sync) */
+    {"rename",       true,  FAIL_ROLLBACK},
+    {"check",        true,  FAIL_ROLLBACK},
+    {"start_target", true,  FAIL_ROLLBACK}, /* done: the app serves again */
+    {"start_source", false, FAIL_ROLLBACK},
+};
+static const phase rollback_phases[] = {
+    {"stop_target",  false, FAIL_STOP},
+    {"stop_source",  false, FAIL_STOP},
+    {"rename",       false, FAIL_STOP},
+    {"check",        false, FAIL_STOP},
+    {"start_source", false, FAIL_STOP},
+};
+/* clang-format on */
 
-static void enter_phase(const fm_mig *m, const char *prefix, const char *phase, const fm_policy *p,
-                        int64_t now, fm_plan *plan)
+static const chain cutover_chain = {"cutover", "cutover", cutover_phases,
+                                    sizeof(cutover_phases) / sizeof(cutover_phases[0]), "migrated"};
+static const chain rollback_chain = {"rolling_back", "rollback", rollback_phases,
+                                     sizeof(rollback_phases) / sizeof(rollback_phases[0]),
+                                     "rolled_back"};
+
+/* Enters phase ph of chain c; deadline: the cutover's budget end (0 none). */
+static void enter_phase(const fm_mig *m, const chain *c, const phase *ph, int64_t deadline,
+                        fm_plan *plan)
 {
-    plan_to(plan, m->state, phase, "phase");
-    if (strcmp(phase, "sync") == 0) {
-        int64_t dr_deadline = now + m->last_dr_ms + p->cutover_margin_ms;
-        int64_t fs_deadline = now + m->last_fs_ms + p->cutover_margin_ms;
-        int64_t deadline = dr_deadline > fs_deadline ? dr_deadline : fs_deadline;
+    plan_to(plan, m->state, ph->name, "phase");
+    int64_t step_deadline = ph->budget ? deadline : 0;
+    if (strcmp(c->state, "cutover") == 0 && strcmp(ph->name, "sync") == 0) {
         fm_plan_set(plan, "sync_deadline", "%" PRId64, deadline);
-        plan_create(plan, "cutover.dr", dr_deadline, 0);
-        plan_create(plan, "cutover.fs", fs_deadline, m->pass + 1);
+        plan_create(plan, "cutover.dr", step_deadline, 0);
+        plan_create(plan, "cutover.fs", step_deadline, m->pass + 1);
         fm_plan_set(plan, "pass", "%" PRId64, m->pass + 1);
         plan_wake(plan, deadline);
         return;
     }
     char purpose[FM_NAME_MAX];
-    (void)snprintf(purpose, sizeof(purpose), "%s.%s", prefix, phase);
-    plan_create(plan, purpose, 0, 0);
+    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, ph->name);
+    plan_create(plan, purpose, step_deadline, 0);
+    if (step_deadline > 0)
+        plan_wake(plan, step_deadline);
 }
 
 /* Cutover sync failed or timed out: rename nothing, start the source again. */
@@ -546,7 +637,27 @@ static void cutover_abort(const fm_mig *m, const fm_step *s, ferry_rc code, cons
 {
     plan_to(plan, m->state, "restart_source", "sync_failed");
     plan_error(plan, s, code, message, now);
+    fm_plan_set(plan, "cutover_deadline", "0");
     plan_create(plan, "cutover.restart_source", 0, 0);
+}
+
+/* A cutover step after the renames began failed or ran out of budget: roll back. */
+static void cutover_rollback(const fm_step *s, ferry_rc code, const char *message, int64_t now,
+                             fm_plan *plan)
+{
+    plan_to(plan, "rolling_back", rollback_phases[0].name, "auto_rollback");
+    plan_error(plan, s, code, message, now);
+    fm_plan_set(plan, "cutover_deadline", "0");
+    plan_create(plan, "rollback.stop_target", 0, 0);
+}
+
+/* "limit: the last measured duration + 20 min" */
+static void budget_text(const fm_policy *p, char *out, size_t outsz)
+{
+    int64_t margin = p->cutover_margin_ms;
+    bool whole_min = margin % 60000 == 0;
+    (void)snprintf(out, outsz, "limit: the last measured duration + %" PRId64 " %s",
+                   whole_min ? margin / 60000 : margin / 1000, whole_min ? "min" : "s");
 }
 
 static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
@@ -554,30 +665,41 @@ static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_p
 {
     const fm_step *dr = latest(m, steps, n, "cutover.dr");
     const fm_step *fs = latest(m, steps, n, "cutover.fs");
+    int64_t deadline = m->cutover_deadline > 0 ? m->cutover_deadline : m->sync_deadline;
     if (dr == NULL && fs == NULL) {
-        enter_phase(m, "cutover", "sync", p, now, plan);
+        enter_phase(m, &cutover_chain, &cutover_phases[2], deadline, plan);
         return;
     }
-    track_t tdr = track(dr, p, now, plan);
-    track_t tfs = track(fs, p, now, plan);
-    if (tdr == T_DONE && tfs == T_DONE) {
-        note_dr(dr, plan);
-        if (!note_fs(fs, plan)) {
-            char msg[FM_TEXT_MAX];
+    track_t tdr = track_budget(dr, p, deadline, now, plan);
+    track_t tfs = track_budget(fs, p, deadline, now, plan);
+    const fm_step *failed = tdr == T_FAILED ? dr : tfs == T_FAILED ? fs : NULL;
+    char msg[FM_TEXT_MAX];
+    if (tfs == T_DONE && !note_fs(fs, plan)) {
+        /* Short of 100% (files that failed to copy): "runs the replication until it reaches
+         * 100%" -- another pass, as long as the budget lets one start. */
+        int64_t at = now + backoff(p, fs->retries);
+        if (failed == NULL && (deadline <= 0 || at < deadline)) {
+            plan_to(plan, m->state, "sync", "short_pass");
+            plan_retry(plan, fs, at, true, false);
+            tfs = T_WAIT;
+        } else if (failed == NULL) {
             (void)snprintf(msg, sizeof(msg),
-                           "the last file pass ended with %" PRId64 " of %" PRId64
-                           " files replicated",
+                           "cutover replication did not reach 100%% within its time limit: the "
+                           "last file pass ended with %" PRId64 " of %" PRId64
+                           " files replicated; nothing renamed, source app restarted",
                            fs->files_synced, fs->files_total);
-            cutover_abort(m, fs, FERRY_ERR_CONFLICT, msg, now, plan);
+            cutover_abort(m, fs, FERRY_ERR_TIMEOUT, msg, now, plan);
             return;
         }
-        enter_phase(m, "cutover", "rename", p, now, plan);
+    }
+    if (tdr == T_DONE && tfs == T_DONE) {
+        note_dr(dr, plan);
+        enter_phase(m, &cutover_chain, &cutover_phases[3], deadline, plan);
         return;
     }
-    const fm_step *failed = tdr == T_FAILED ? dr : tfs == T_FAILED ? fs : NULL;
-    bool late = m->sync_deadline > 0 && now >= m->sync_deadline;
+    bool late = deadline > 0 && now >= deadline;
     if (failed == NULL && !late) {
-        plan_wake(plan, m->sync_deadline);
+        plan_wake(plan, deadline);
         if (tdr == T_NONE || tfs == T_NONE) /* canceled by hand: that ends the cutover too */
             failed = tdr == T_NONE ? dr : fs;
         else
@@ -589,7 +711,6 @@ static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_p
         plan_cancel(plan, dr, "cutover replication ended");
     if (fs != NULL && fm_sstate_active(fs->state))
         plan_cancel(plan, fs, "cutover replication ended");
-    char msg[FM_TEXT_MAX];
     if (failed != NULL) {
         (void)snprintf(msg, sizeof(msg),
                        "cutover replication failed, nothing renamed, source app restarted: "
@@ -599,91 +720,185 @@ static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_p
                                                         : fm_sstate_name(failed->state));
         cutover_abort(m, failed, step_code(failed), msg, now, plan);
     } else {
-        int64_t margin = p->cutover_margin_ms;
-        bool whole_min = margin % 60000 == 0;
+        char limit[96];
+        budget_text(p, limit, sizeof(limit));
         (void)snprintf(msg, sizeof(msg),
-                       "cutover replication timed out (limit: last measured duration + %" PRId64
-                       " %s), nothing renamed, source app restarted",
-                       whole_min ? margin / 60000 : margin / 1000, whole_min ? "min" : "s");
+                       "cutover replication timed out (%s), nothing renamed, source app "
+                       "restarted",
+                       limit);
         cutover_abort(m, NULL, FERRY_ERR_TIMEOUT, msg, now, plan);
+    }
+}
+
+static void adv_restart_source(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
+                               int64_t now, fm_plan *plan)
+{
+    const fm_step *s = latest(m, steps, n, "cutover.restart_source");
+    switch (track(s, p, now, plan)) {
+    case T_NONE:
+        plan_create(plan, "cutover.restart_source", 0, 0);
+        return;
+    case T_WAIT:
+        return;
+    case T_DONE:
+        /* The error that ended the cutover stays on the migration. */
+        plan_to(plan, "failed", "restart_source", "cutover_failed");
+        fm_plan_set(plan, "failed_from", "cutover");
+        fm_plan_set(plan, "failed_phase", "restart_source");
+        fm_plan_set(plan, "replayable", "0");
+        return;
+    case T_FAILED:
+        fail_step(m, s, true, false, now, plan);
+        return;
+    }
+}
+
+/* What a phase that ended brings besides the next phase. */
+static void phase_done(const fm_mig *m, const chain *c, const phase *ph, int64_t now,
+                       const fm_policy *p, int64_t *deadline, fm_plan *plan)
+{
+    bool cutover = c == &cutover_chain;
+    if (cutover && strcmp(ph->name, "stop_source") == 0) {
+        /* The app is down from here: one budget for everything until it serves again. */
+        *deadline = now + fm_cutover_budget(m, p);
+        fm_plan_set(plan, "cutover_deadline", "%" PRId64, *deadline);
+        fm_plan_set(plan, "downtime_from", "%" PRId64, now);
+    }
+    if (strcmp(ph->name, "rename") == 0)
+        fm_plan_set(plan, "names_swapped", "%d", cutover ? 1 : 0);
+    if (cutover && strcmp(ph->name, "start_target") == 0) {
+        fm_plan_set(plan, "downtime_ms", "%" PRId64,
+                    m->downtime_from > 0 ? now - m->downtime_from : 0);
+        fm_plan_set(plan, "cutover_deadline", "0");
     }
 }
 
 static void adv_chain(const fm_mig *m, const chain *c, const fm_step *steps, size_t n,
                       const fm_policy *p, int64_t now, fm_plan *plan)
 {
-    bool cutover = strcmp(c->state, "cutover") == 0;
+    bool cutover = c == &cutover_chain;
     if (cutover && strcmp(m->phase, "sync") == 0) {
         adv_sync(m, steps, n, p, now, plan);
         return;
     }
     if (cutover && strcmp(m->phase, "restart_source") == 0) {
-        const fm_step *s = latest(m, steps, n, "cutover.restart_source");
-        switch (track(s, p, now, plan)) {
-        case T_NONE:
-            plan_create(plan, "cutover.restart_source", 0, 0);
-            return;
-        case T_WAIT:
-            return;
-        case T_DONE:
-            /* The error that ended the cutover stays on the migration. */
-            plan_to(plan, "failed", "restart_source", "cutover_failed");
-            fm_plan_set(plan, "failed_from", "cutover");
-            fm_plan_set(plan, "failed_phase", "restart_source");
-            fm_plan_set(plan, "replayable", "0");
-            return;
-        case T_FAILED:
-            fail_step(m, s, true, false, now, plan);
-            return;
-        }
+        adv_restart_source(m, steps, n, p, now, plan);
         return;
     }
     size_t i = 0;
-    while (i < c->n && strcmp(c->phases[i], m->phase) != 0)
+    while (i < c->n && strcmp(c->phases[i].name, m->phase) != 0)
         i++;
+    int64_t deadline = cutover ? m->cutover_deadline : 0;
     if (i == c->n) { /* no phase yet: the command just arrived */
-        enter_phase(m, c->prefix, c->phases[0], p, now, plan);
+        enter_phase(m, c, &c->phases[0], deadline, plan);
         return;
     }
+    const phase *ph = &c->phases[i];
     char purpose[FM_NAME_MAX];
-    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, c->phases[i]);
+    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, ph->name);
     const fm_step *s = latest(m, steps, n, purpose);
-    switch (track(s, p, now, plan)) {
+    bool budgeted = ph->budget && deadline > 0;
+    track_t t = budgeted ? track_budget(s, p, deadline, now, plan) : track(s, p, now, plan);
+    char msg[FM_TEXT_MAX];
+    switch (t) {
     case T_NONE:
-        plan_create(plan, purpose, 0, 0);
+        plan_create(plan, purpose, budgeted ? deadline : 0, 0);
         return;
     case T_WAIT:
+        if (!budgeted || now < deadline) {
+            if (budgeted)
+                plan_wake(plan, deadline);
+            return;
+        }
+        /* The budget is spent with the step still going: no later success can help. */
+        plan->n_acts = 0;
+        if (s != NULL && fm_sstate_active(s->state))
+            plan_cancel(plan, s, "the cutover's time limit passed");
+        (void)snprintf(msg, sizeof(msg),
+                       "cutover exceeded its time limit at %s (step %s), rolled back "
+                       "automatically",
+                       ph->name, s != NULL ? s->id : "?");
+        cutover_rollback(s, FERRY_ERR_TIMEOUT, msg, now, plan);
         return;
     case T_DONE:
+        phase_done(m, c, ph, now, p, &deadline, plan);
         if (i + 1 < c->n) {
-            enter_phase(m, c->prefix, c->phases[i + 1], p, now, plan);
+            enter_phase(m, c, &c->phases[i + 1], deadline, plan);
         } else {
             plan_to(plan, c->done_state, "", c->done_state);
             fm_plan_set(plan, "sync_deadline", "0");
+            fm_plan_set(plan, "cutover_deadline", "0");
+            if (cutover) {
+                fm_plan_set(plan, "migrated_at", "%" PRId64, now);
+                fm_plan_set(plan, "ttl_restored", "0");
+            }
         }
         return;
     case T_FAILED:
         break;
     }
-    if (!cutover) { /* a rollback step failed for good: stop here, replay continues */
+    switch (ph->fail) {
+    case FAIL_STOP: /* a rollback step failed for good: stop here, replay continues */
         fail_step(m, s, true, false, now, plan);
         return;
-    }
-    if (i < 2) { /* stopping the apps failed: nothing changed yet, start the source again */
-        char msg[FM_TEXT_MAX];
+    case FAIL_ABORT: /* stopping the apps failed: nothing changed yet, start the source again */
         (void)snprintf(msg, sizeof(msg), "cutover stopped before replication: step %s (%s): %.200s",
                        s->id, s->purpose, s->error_message);
         cutover_abort(m, s, step_code(s), msg, now, plan);
         return;
+    case FAIL_ROLLBACK: /* rename, check or a start failed: roll back (source document 4.7.2) */
+        if (budgeted && now >= deadline) /* the worker stopped it at the step's deadline */
+            (void)snprintf(msg, sizeof(msg),
+                           "cutover exceeded its time limit at %s (step %s: %.200s), rolled back "
+                           "automatically",
+                           ph->name, s->id, s->error_message);
+        else
+            (void)snprintf(msg, sizeof(msg),
+                           "cutover failed at %s, rolled back automatically: step %s: %.200s",
+                           ph->name, s->id, s->error_message);
+        cutover_rollback(s, budgeted && now >= deadline ? FERRY_ERR_TIMEOUT : step_code(s), msg,
+                         now, plan);
+        return;
     }
-    /* Rename, check or restart failed: roll back automatically (source document 4.7.2). */
-    char msg[FM_TEXT_MAX];
-    (void)snprintf(msg, sizeof(msg),
-                   "cutover failed at %s, rolled back automatically: step %s: %.200s", c->phases[i],
-                   s->id, s->error_message);
-    plan_to(plan, "rolling_back", rollback_phases[0], "auto_rollback");
-    plan_error(plan, s, step_code(s), msg, now);
-    plan_create(plan, "rollback.stop_target", 0, 0);
+}
+
+/* ------------------------------------------------------------------ migrated */
+
+/* After a successful migration and a grace period, the names get their TTL back. */
+static void adv_migrated(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
+                         int64_t now, fm_plan *plan)
+{
+    if (!m->production || m->ttl_restored || m->migrated_at <= 0 || p->ttl_restore_ms < 0)
+        return;
+    int64_t due = m->migrated_at + p->ttl_restore_ms;
+    if (now < due) {
+        plan_wake(plan, due);
+        return;
+    }
+    const fm_step *s = latest(m, steps, n, "migrated.restore_ttl");
+    switch (track(s, p, now, plan)) {
+    case T_NONE:
+        plan_create(plan, "migrated.restore_ttl", 0, 0);
+        return;
+    case T_WAIT:
+        return;
+    case T_DONE:
+        plan_to(plan, m->state, "", "ttl_restored");
+        fm_plan_set(plan, "ttl_restored", "1");
+        fm_plan_set(plan, "ttl_lowered", "0");
+        return;
+    case T_FAILED:
+        if (strcmp(m->error_step, s->id) == 0)
+            return; /* said once; the migration itself stays migrated */
+        plan_to(plan, m->state, "", "ttl_restore_failed");
+        char msg[FM_TEXT_MAX];
+        (void)snprintf(msg, sizeof(msg),
+                       "the names' TTL could not be given back (step %s): %.200s; restore it "
+                       "with ferry-dns restore-ttl",
+                       s->id, s->error_message);
+        plan_error(plan, s, step_code(s), msg, now);
+        return;
+    }
 }
 
 /* ------------------------------------------------------------------ advance */
@@ -700,15 +915,13 @@ void fm_advance(const fm_mig *mig, const fm_step *steps, size_t n_steps, const f
     } else if (strcmp(st, "testing") == 0) {
         adv_testing(mig, steps, n_steps, policy, now, plan);
     } else if (strcmp(st, "cutover") == 0) {
-        chain c = {"cutover", "cutover", cutover_phases,
-                   sizeof(cutover_phases) / sizeof(cutover_phases[0]), "migrated"};
-        adv_chain(mig, &c, steps, n_steps, policy, now, plan);
+        adv_chain(mig, &cutover_chain, steps, n_steps, policy, now, plan);
     } else if (strcmp(st, "rolling_back") == 0) {
-        chain c = {"rolling_back", "rollback", rollback_phases,
-                   sizeof(rollback_phases) / sizeof(rollback_phases[0]), "rolled_back"};
-        adv_chain(mig, &c, steps, n_steps, policy, now, plan);
+        adv_chain(mig, &rollback_chain, steps, n_steps, policy, now, plan);
+    } else if (strcmp(st, "migrated") == 0) {
+        adv_migrated(mig, steps, n_steps, policy, now, plan);
     }
-    /* new, stopped, failed, migrated, rolled_back: they wait for a command. */
+    /* new, stopped, failed, rolled_back: they wait for a command. */
 }
 
 /* ------------------------------------------------------------------ commands */
@@ -747,7 +960,8 @@ static void cancel_active(const fm_mig *m, const fm_step *steps, size_t n, const
     }
 }
 
-static bool cmd_replicate(const fm_mig *m, fm_plan *plan, char *why, size_t whysz)
+static bool cmd_replicate(const fm_mig *m, const fm_cmd_args *args, fm_plan *plan, char *why,
+                          size_t whysz)
 {
     static const char *const ok[] = {"new", "stopped", "failed", "rolled_back", NULL};
     if (!in(m->state, ok)) {
@@ -766,27 +980,37 @@ static bool cmd_replicate(const fm_mig *m, fm_plan *plan, char *why, size_t whys
     }
     plan_to(plan, "replicating", "check_target", "replicate");
     plan->new_cycle = true;
-    plan_clear_error(plan);
+    /* The errors and failure of before stay until the target app is found stopped: a refusal
+     * goes back to them (adv_replicating). */
+    fm_plan_set(plan, "replicate_from", "%s", m->state);
+    fm_plan_set(plan, "replicate_from_phase", "%s", m->phase);
     fm_plan_set(plan, "replayable", "0");
-    fm_plan_set(plan, "failed_from", "%s", "");
-    fm_plan_set(plan, "failed_phase", "%s", "");
     fm_plan_set(plan, "pause_until", "0");
+    fm_plan_set(plan, "overwrite", "%d", args->overwrite ? 1 : 0);
     return true;
 }
 
+/* "at 2026-12-04 21:12:10 UTC" */
+static void time_text(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, outsz, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        (void)snprintf(out, outsz, "%" PRId64 " ms", ms);
+}
+
 bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
-                const char *replay_step, const char *actor, int64_t now, fm_plan *plan, char *why,
-                size_t whysz)
+                const fm_cmd_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
+                char *why, size_t whysz)
 {
     memset(plan, 0, sizeof(*plan));
-    (void)now;
     if (m->state[0] == '\0')
         return refuse(why, whysz, "%s: no such migration", m->id);
-    char reason[FM_TEXT_MAX];
-    (void)snprintf(reason, sizeof(reason), "%s by %s", fm_cmd_name(cmd), actor);
+    char reason[FM_TEXT_MAX], when[64];
+    (void)snprintf(reason, sizeof(reason), "%s by %s", fm_cmd_name(cmd), args->actor);
     switch (cmd) {
     case FM_CMD_REPLICATE:
-        return cmd_replicate(m, plan, why, whysz);
+        return cmd_replicate(m, args, plan, why, whysz);
     case FM_CMD_STOP:
         if (strcmp(m->state, "replicating") != 0)
             return refuse(why, whysz,
@@ -818,6 +1042,12 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           "cannot start a test: the migration is %s; stop "
                           "replication first and wait for stopped",
                           m->state);
+        if (!m->reached_100 && !args->force)
+            return refuse(why, whysz,
+                          "not starting the test of %s: its replication has not reached 100%%, "
+                          "so data may be missing on the target (source document 4.5); start "
+                          "it anyway with --force",
+                          m->id);
         plan_to(plan, "testing", "starting", "test_start");
         plan->new_cycle = true;
         plan_clear_error(plan);
@@ -847,17 +1077,37 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           "cannot migrate %s: production replication has never "
                           "reached 100%%",
                           m->id);
+        int64_t ttl_ok = fm_ttl_wait_until(m, policy);
+        if (now < ttl_ok) {
+            time_text(ttl_ok, when, sizeof(when));
+            return refuse(why, whysz,
+                          "cannot migrate %s yet: the names' TTL was lowered from %" PRId64
+                          " s less than that long ago, so resolvers may still hold the old "
+                          "answers; migrate from %s (in %" PRId64 " s)",
+                          m->id, m->ttl_old, when, (ttl_ok - now + 999) / 1000);
+        }
         cancel_active(m, steps, n, reason, true, plan);
         plan_to(plan, "cutover", "stop_target", "migrate");
         plan->new_cycle = true;
         plan_clear_error(plan);
         fm_plan_set(plan, "sync_deadline", "0");
+        fm_plan_set(plan, "cutover_deadline", "0");
+        fm_plan_set(plan, "downtime_from", "0");
         return true;
     case FM_CMD_ROLLBACK: {
         bool again = strcmp(m->state, "failed") == 0 && strcmp(m->failed_from, "rolling_back") == 0;
         if (strcmp(m->state, "migrated") != 0 && !again)
             return refuse(why, whysz, "cannot roll back: the migration is %s, not migrated",
                           m->state);
+        if (!args->confirm) {
+            time_text(m->migrated_at, when, sizeof(when));
+            return refuse(why, whysz,
+                          "rolling back %s gives up everything the target app wrote since the "
+                          "cutover%s%s: it is not copied back to the source (source document "
+                          "4.6); confirm with --yes (API: \"confirm\": true)",
+                          m->id, m->migrated_at > 0 ? " of " : "", m->migrated_at > 0 ? when : "");
+        }
+        cancel_active(m, steps, n, reason, true, plan);
         plan_to(plan, "rolling_back", "stop_target", "rollback");
         plan->new_cycle = true;
         plan_clear_error(plan);
@@ -872,8 +1122,9 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           "%s cannot be replayed: it was interrupted or its cutover was "
                           "abandoned; activate replication again",
                           m->id);
-        const char *want =
-            replay_step != NULL && replay_step[0] != '\0' ? replay_step : m->error_step;
+        const char *want = args->replay_step != NULL && args->replay_step[0] != '\0'
+                               ? args->replay_step
+                               : m->error_step;
         const fm_step *s = NULL;
         for (size_t i = 0; i < n; i++) {
             if (strcmp(steps[i].id, want) == 0 && steps[i].cycle == m->cycle)

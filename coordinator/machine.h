@@ -55,7 +55,8 @@ typedef struct fm_step {
     /* results (-1: not reported) */
     int64_t rows;
     int64_t files_total, files_synced, bytes_total, bytes_synced;
-    int running; /* app.status: 1 running, 0 stopped, -1 unknown */
+    int running;     /* app.status: 1 running, 0 stopped, -1 unknown */
+    int64_t ttl_old; /* dns.lower_ttl: the highest TTL the names had, seconds (-1: none) */
 } fm_step;
 
 /* The migration record. */
@@ -73,9 +74,23 @@ typedef struct fm_mig {
     int64_t pause_until;   /* ms; 0 none */
     int64_t sync_deadline; /* ms; 0 none */
     int64_t last_dr_ms, last_fs_ms;
+    /* Durations of the last copy and pass that verified, as the cutover's do (stop replication
+     * and cutover): what the cutover's time limit is measured from. 0: none yet. */
+    int64_t verified_dr_ms, verified_fs_ms;
+    int64_t ttl_lowered_at;   /* ms, when this environment's TTL step succeeded; 0 unknown */
+    int64_t ttl_old;          /* seconds, the highest TTL the names had before; 0 unknown */
+    bool names_swapped;       /* the app's names are in their after-cutover form (the
+                                 production migration's cutover renamed them, no rollback since) */
+    int64_t cutover_deadline; /* ms: the cutover's one budget from the source's stop; 0 none */
+    int64_t migrated_at;      /* ms, 0 none */
+    int64_t downtime_from;    /* ms, when the cutover stopped the source; 0 none */
+    bool ttl_restored;        /* after a migration: the names have their TTL back */
     char failed_from[FM_NAME_MAX];
     char failed_phase[FM_NAME_MAX];
     char error_step[FM_ID_MAX];
+    /* Where a replicate came from, to go back there when the target app turns out running. */
+    char replicate_from[FM_NAME_MAX];
+    char replicate_from_phase[FM_NAME_MAX];
 } fm_mig;
 
 typedef struct fm_policy {
@@ -83,6 +98,8 @@ typedef struct fm_policy {
     int64_t backoff_ms, backoff_max_ms;
     int64_t pause_ms;          /* between file passes (from the spec) */
     int64_t cutover_margin_ms; /* added to the last measured duration */
+    int64_t ttl_wait_max_ms;   /* migrate waits the names' old TTL after lowering, at most this */
+    int64_t ttl_restore_ms;    /* after a migration, the names get their TTL back after this */
 } fm_policy;
 
 typedef struct fm_field {
@@ -143,6 +160,14 @@ const fm_purpose *fm_purpose_find(const char *name);
 void fm_advance(const fm_mig *mig, const fm_step *steps, size_t n_steps, const fm_policy *policy,
                 int64_t now, fm_plan *plan);
 
+/* The cutover's time limit from now: the longer of the last verified copy and pass (or, before
+ * any verified one, the last measured), plus the margin. */
+int64_t fm_cutover_budget(const fm_mig *mig, const fm_policy *policy);
+
+/* When migrate may start: the TTL lowered at ttl_lowered_at has expired in resolvers' caches
+ * (the old TTL, at most policy->ttl_wait_max_ms). 0 when there is nothing to wait for. */
+int64_t fm_ttl_wait_until(const fm_mig *mig, const fm_policy *policy);
+
 /* A user's command. */
 typedef enum fm_cmd {
     FM_CMD_REPLICATE = 1,
@@ -157,14 +182,23 @@ typedef enum fm_cmd {
 
 const char *fm_cmd_name(fm_cmd cmd);
 
+/* What comes with a command besides its verb. */
+typedef struct fm_cmd_args {
+    const char *actor;       /* who, for history */
+    const char *replay_step; /* REPLAY: the step to run again (NULL: the one that failed) */
+    bool overwrite;          /* REPLICATE: the first copy may replace data Ferry did not write */
+    bool force;              /* TEST_START: start although replication never reached 100% */
+    bool confirm;            /* ROLLBACK: what the target wrote since the cutover is given up */
+} fm_cmd_args;
+
 /*
- * Decides whether cmd is allowed now, and if so the plan that starts it. replay_step: for
- * FM_CMD_REPLAY, the step to run again (NULL: the one that failed). steps as for fm_advance (for
- * cancels and replays). Returns true with *plan filled, or false with the reason in refusal
- * ("cannot migrate: production has never reached 100%").
+ * Decides whether cmd is allowed now, and if so the plan that starts it. steps as for fm_advance
+ * (for cancels and replays). policy: for the TTL wait before migrate. Returns true with *plan
+ * filled, or false with the reason in refusal ("cannot migrate: production has never reached
+ * 100%").
  */
 bool fm_command(const fm_mig *mig, const fm_step *steps, size_t n_steps, fm_cmd cmd,
-                const char *replay_step, const char *actor, int64_t now, fm_plan *plan,
+                const fm_cmd_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
                 char *refusal, size_t refusal_sz);
 
 /* Adds a field to plan (silently dropped when full: FM_FIELDS_MAX is sized for the largest

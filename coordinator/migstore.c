@@ -52,6 +52,17 @@ void ms_step_from_record(const ferry_store_record *rec, fm_step *s)
     s->bytes_synced = ms_int(rec, "r.bytes_synced", -1);
     const char *run = ferry_store_record_value(rec, "r.running");
     s->running = run == NULL ? -1 : strcmp(run, "true") == 0 ? 1 : 0;
+    /* The DNS worker remembers each name's old TTL as r.ttl_old.<name>: the highest counts. */
+    s->ttl_old = -1;
+    for (size_t i = 0; rec != NULL && i < rec->count; i++) {
+        const ferry_store_pair *p = &rec->pairs[i];
+        if (strncmp(p->name, "r.ttl_old.", 10) != 0)
+            continue;
+        char *end = NULL;
+        long long v = strtoll(p->value, &end, 10);
+        if (end != p->value && *end == '\0' && v > s->ttl_old)
+            s->ttl_old = (int64_t)v;
+    }
 }
 
 /* A flat name/value array reply -> a record (owned by the caller). */
@@ -105,6 +116,18 @@ static void mig_from_record(const char *id, const ferry_store_record *rec, fm_mi
     m->sync_deadline = ms_int(rec, "sync_deadline", 0);
     m->last_dr_ms = ms_int(rec, "last_dr_ms", 0);
     m->last_fs_ms = ms_int(rec, "last_fs_ms", 0);
+    m->verified_dr_ms = ms_int(rec, "verified_dr_ms", 0);
+    m->verified_fs_ms = ms_int(rec, "verified_fs_ms", 0);
+    m->ttl_lowered_at = ms_int(rec, "ttl_lowered_at", 0);
+    m->ttl_old = ms_int(rec, "ttl_old", 0);
+    m->names_swapped = ms_int(rec, "names_swapped", 0) == 1;
+    m->cutover_deadline = ms_int(rec, "cutover_deadline", 0);
+    m->migrated_at = ms_int(rec, "migrated_at", 0);
+    m->downtime_from = ms_int(rec, "downtime_from", 0);
+    m->ttl_restored = ms_int(rec, "ttl_restored", 0) == 1;
+    copy_field(rec, "replicate_from", m->replicate_from, sizeof(m->replicate_from));
+    copy_field(rec, "replicate_from_phase", m->replicate_from_phase,
+               sizeof(m->replicate_from_phase));
     copy_field(rec, "failed_from", m->failed_from, sizeof(m->failed_from));
     copy_field(rec, "failed_phase", m->failed_phase, sizeof(m->failed_phase));
     copy_field(rec, "error_step", m->error_step, sizeof(m->error_step));

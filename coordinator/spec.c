@@ -504,8 +504,13 @@ static bool field_duration(spec_ctx *ctx, json_t *obj, const char *path, const c
 
 static void options_read(spec_ctx *ctx, json_t *root, ferry_spec_options *opt)
 {
-    static const char *const known[] = {"file_sync_pause", "file_sync_delete", "source_suffix",
-                                        "target_suffix",   "dns_ttl",          NULL};
+    static const char *const known[] = {"file_sync_pause",
+                                        "file_sync_delete",
+                                        "source_suffix",
+                                        "target_suffix",
+                                        "dns_ttl",
+                                        "overwrite_target",
+                                        NULL};
     char p[PATH_SZ];
     char sp[PATH_SZ];
     opt->file_sync_pause_ms = DEFAULT_PAUSE_MS;
@@ -518,6 +523,8 @@ static void options_read(spec_ctx *ctx, json_t *root, ferry_spec_options *opt)
         (void)field_duration(ctx, obj, p, "file_sync_pause", &opt->file_sync_pause_ms);
         json_t *del = field_get(ctx, obj, p, "file_sync_delete", WANT_BOOLEAN, false, sp);
         opt->file_sync_delete = del != NULL && json_is_true(del);
+        json_t *ow = field_get(ctx, obj, p, "overwrite_target", WANT_BOOLEAN, false, sp);
+        opt->overwrite_target = ow != NULL && json_is_true(ow);
         const char *s = field_string(ctx, obj, p, "source_suffix", false, sp);
         if (s != NULL && !suffix_valid(s)) {
             problem_add(ctx, sp, "'%.40s' is not a suffix: '-' then 1 to 15 of a-z and 0-9", s);
@@ -955,6 +962,81 @@ static void refs_check(spec_ctx *ctx, const ferry_spec *spec)
     free(after);
 }
 
+static bool name_listed(const char *name, char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The swap must leave nothing behind (source document 4.6: the v4 app takes the v3 app's names):
+ * in each environment, the target's names without the target suffix are exactly the source's
+ * names, in the same zone (a rename moves record sets within a zone).
+ */
+static void swap_check(spec_ctx *ctx, const ferry_spec *spec)
+{
+    /* A check of the whole: it runs once every name is valid on its own, so a misspelt name
+     * is reported once, where it is. */
+    if (ctx->total > 0 || spec->app == NULL || spec->options.target_suffix == NULL)
+        return;
+    char p[PATH_SZ], after[DNS_NAME_MAX + 2];
+    for (size_t e = 0; e < spec->n_envs; e++) {
+        const ferry_spec_env *env = &spec->envs[e];
+        const ferry_spec_dns *sd = &env->source.dns, *td = &env->target.dns;
+        if (env->name == NULL || sd->zone == NULL || td->zone == NULL)
+            continue; /* reported where it is missing */
+        char base[PATH_SZ], list[PATH_SZ];
+        path_key(base, sizeof(base), "$.environments", env->name);
+        bool matched = false;
+        for (size_t i = 0; i < td->n_names; i++) {
+            ferry_err err;
+            if (ferry_spec_target_renamed(spec, td->names[i], after, sizeof(after), &err) !=
+                FERRY_OK)
+                continue; /* reported by refs_check */
+            path_join(list, sizeof(list), base, ".target.dns.names");
+            path_index(p, sizeof(p), list, i);
+            if (!name_listed(after, sd->names, sd->n_names)) {
+                problem_add(ctx, p,
+                            "becomes %s at cutover, which the source does not serve: the target "
+                            "takes over the source's names (one of %s%s)",
+                            after, sd->n_names > 0 ? sd->names[0] : "?",
+                            sd->n_names > 1 ? ", ..." : "");
+                continue;
+            }
+            matched = true;
+        }
+        for (size_t i = 0; i < sd->n_names; i++) {
+            bool taken = false;
+            for (size_t j = 0; j < td->n_names && !taken; j++) {
+                ferry_err err;
+                taken = ferry_spec_target_renamed(spec, td->names[j], after, sizeof(after), &err) ==
+                            FERRY_OK &&
+                        strcmp(after, sd->names[i]) == 0;
+            }
+            if (!taken) {
+                path_join(list, sizeof(list), base, ".source.dns.names");
+                path_index(p, sizeof(p), list, i);
+                problem_add(ctx, p,
+                            "no target name takes it over at cutover: after the swap nothing "
+                            "would serve it (add %s's counterpart with the target suffix %s to "
+                            "the target's names)",
+                            sd->names[i], spec->options.target_suffix);
+            }
+        }
+        if (matched && strcmp(sd->zone, td->zone) != 0) {
+            path_join(p, sizeof(p), base, ".target.dns.zone");
+            problem_add(ctx, p,
+                        "%s differs from the source's zone %s, yet the target's names become the "
+                        "source's at cutover: a name is renamed within its zone, so both sides "
+                        "name the zone that holds them",
+                        td->zone, sd->zone);
+        }
+    }
+}
+
 static void spec_read(spec_ctx *ctx, json_t *root, ferry_spec *spec)
 {
     static const char *const known[] = {"app", "options", "environments", NULL};
@@ -975,6 +1057,7 @@ static void spec_read(spec_ctx *ctx, json_t *root, ferry_spec *spec)
     options_read(ctx, root, &spec->options);
     envs_read(ctx, root, spec);
     refs_check(ctx, spec);
+    swap_check(ctx, spec);
 }
 
 /* ---- public ------------------------------------------------------------------------------- */

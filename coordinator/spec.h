@@ -75,6 +75,7 @@ typedef struct ferry_spec_options {
     char *source_suffix;        /* given to the source's names at cutover; default "-v3" */
     char *target_suffix;        /* removed from the target's names at cutover; default "-v4" */
     uint32_t dns_ttl;           /* seconds, set when replication starts; default 300 */
+    bool overwrite_target;      /* a first copy may replace data Ferry did not write */
 } ferry_spec_options;
 
 typedef struct ferry_spec {

@@ -470,6 +470,12 @@ static const char *fmt_state(const json_t *m, char *out, size_t outsz)
     const char *phase = jstr(m, "phase");
     if (state == NULL)
         state = "-";
+    int64_t left;
+    char d[32];
+    if (jint(jget(m, "cutover"), "time_left_ms", &left)) /* the app is down: its budget */
+        return fitted(out, outsz,
+                      snprintf(out, outsz, "%s/%s (%s left)", state, phase != NULL ? phase : "",
+                               fv_duration(left, d, sizeof(d))));
     if (phase == NULL || phase[0] == '\0')
         return fitted(out, outsz, snprintf(out, outsz, "%s", state));
     return fitted(out, outsz, snprintf(out, outsz, "%s/%s", state, phase));
@@ -712,6 +718,30 @@ void fv_migration_detail(ferry_buf *out, const json_t *migration, int64_t now_ms
     detail_row(&t, "Last dump-restore:", &v);
     add_timing(&v, last, "file_sync_ms", "file_sync_at");
     detail_row(&t, "Last file sync:", &v);
+    const json_t *cut = jget(m, "cutover");
+    if (json_is_object(cut)) {
+        const json_t *verified = jget(m, "verified");
+        bool measured = jint(verified, "dump_restore_ms", &n) || jint(verified, "file_sync_ms", &n);
+        ferry_buf_add(&v, fmt_ms(cut, "limit_ms", num, sizeof(num)));
+        ferry_buf_add(&v, measured ? " (the last verified copy and pass + margin)"
+                                   : " (the last copy and pass + margin; stop replication once "
+                                     "to measure a verified one)");
+        detail_row(&t, "Cutover limit:", &v);
+        if (jint(cut, "time_left_ms", &n)) {
+            ferry_buf_add(&v, fmt_ms(cut, "time_left_ms", num, sizeof(num)));
+            ferry_buf_add(&v, " (the app is down; past this the cutover rolls back)");
+            detail_row(&t, "Time left:", &v);
+        }
+        if (jint(cut, "migrate_after", &n)) {
+            ferry_buf_add(&v, fv_time(n, num, sizeof(num)));
+            ferry_buf_add(&v, " (resolvers may hold the old TTL until then)");
+            detail_row(&t, "Migrate from:", &v);
+        }
+        if (jint(cut, "downtime_ms", &n)) {
+            ferry_buf_add(&v, fmt_ms(cut, "downtime_ms", num, sizeof(num)));
+            detail_row(&t, "Last downtime:", &v);
+        }
+    }
     add_migration_error(&v, jget(m, "error"));
     detail_row(&t, "Error:", &v);
     if (jint(m, "updated_at", &n))

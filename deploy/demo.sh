@@ -3,7 +3,9 @@
 # coordinator and one worker of each kind, deploy/local/ferry), prepares the demo app "shop"
 # (deploy/demo/setup: a v3 app with its database, files and DNS name, and an empty v4
 # environment), then drives the migration with ferryctl as a user would: replicate, stop, test
-# the v4 app, replicate again, migrate; and checks the result from outside Ferry.
+# the v4 app, replicate again, migrate; and checks the result from outside Ferry (the databases
+# with ferry-dump-restore verify and with tests/support/pg_fingerprint.sql through psql, the
+# files, DNS, HTTP by the app's name).
 #
 # Options (environment): DEMO_ROWS (default 200000), DEMO_FILES (default 2000),
 # FERRY_BUILD_DIR (default build).
@@ -61,7 +63,7 @@ VERBOSE=1 wait_state "$APP" production stopped 180 || fail "the test stop did no
 step "Replicate again, then migrate (the v3 app stops, last copy, DNS renamed, v4 starts)"
 fctl replicate "$APP"
 fctl watch "$APP"
-fctl migrate "$APP"
+migrate_app "$APP" || fail "ferryctl migrate $APP was refused"
 fctl watch "$APP"
 [[ $(mig "$APP" production state) == migrated ]] ||
   fail "the migration ended $(mig "$APP" production state): $(mig "$APP" production error.message)"
@@ -76,6 +78,28 @@ if "$BUILD/workers/dump_restore/ferry-dump-restore" verify --source "$src" --sou
   --target "$tgt" --target-secret PG_TARGET; then
   echo "  [ok] the databases are equal: every table's row count and checksum (ferry-dump-restore verify)"
 else
+  ok=1
+fi
+if db_same "$APP"; then
+  echo "  [ok] the databases are the same by pg_fingerprint.sql on both servers: objects, owners, grants, sequences, rows"
+else
+  echo "  [FAILED] the databases differ by tests/support/pg_fingerprint.sql (above)"
+  ok=1
+fi
+src_seq=$(seq_state source "$APP") || src_seq=""
+tgt_seq=$(seq_state target "$APP") || tgt_seq=""
+if [[ -n $src_seq && $src_seq == "$tgt_seq" ]]; then
+  called=false
+  [[ ${tgt_seq#* } == t ]] && called=true
+  echo "  [ok] the sequence orders_id_seq carried over: last_value ${tgt_seq% *}, is_called $called on both"
+else
+  echo "  [FAILED] the sequence orders_id_seq: source '$src_seq', target '$tgt_seq' (last_value is_called)"
+  ok=1
+fi
+if no_ferry_schema "$APP"; then
+  echo "  [ok] no _ferry schema left in the target database (the copy finished)"
+else
+  echo "  [FAILED] the target database still holds the schema _ferry"
   ok=1
 fi
 if "$BUILD/workers/file_sync/ferry-file-sync" verify --source "$FERRY_STACK_DIR/files/$APP-v3/production" \
@@ -108,7 +132,7 @@ cat <<EOF
 
 The migration is done. Everything stays up:
   eval "\$(deploy/local/stack env)"; eval "\$(deploy/local/ferry env)"
-  $BUILD/coordinator/ferryctl status $APP        # the Migration page
-  $BUILD/coordinator/ferryctl rollback $APP      # back to v3
+  $BUILD/coordinator/ferryctl status $APP           # the Migration page
+  $BUILD/coordinator/ferryctl rollback $APP --yes   # back to v3 (what v4 wrote since is lost)
   deploy/local/ferry down; deploy/local/stack down
 EOF

@@ -105,6 +105,19 @@ if plan.change then
     event('migration', state, plan.to, tostring(cycle), what)
 end
 
+-- The order in which the engine dispatches: steps of a cutover or a rollback (the app is down,
+-- or about to be) go ahead of every replication step, so they never wait behind the fleet's
+-- routine work for a worker or a limit slot. Their score lies far in the past; the engine
+-- still honours a step's not_before.
+local URGENT_AHEAD_MS = 1e12
+local function queue_score(purpose, t)
+    local p = purpose or ''
+    if string.sub(p, 1, 8) == 'cutover.' or string.sub(p, 1, 9) == 'rollback.' then
+        return t - URGENT_AHEAD_MS
+    end
+    return t
+end
+
 for _, c in ipairs(plan.cancels or {}) do
     local key = step_prefix .. c.step
     local s = redis.call('HMGET', key, 'state', 'attempt', 'kind')
@@ -122,7 +135,7 @@ end
 
 for _, r in ipairs(plan.retries or {}) do
     local key = step_prefix .. r.step
-    local s = redis.call('HMGET', key, 'state', 'retries')
+    local s = redis.call('HMGET', key, 'state', 'retries', 'purpose')
     local retries = tonumber(s[2] or '0') or 0
     if r.reset then
         retries = 0
@@ -135,7 +148,7 @@ for _, r in ipairs(plan.retries or {}) do
                'not_before', nb, 'updated_at', at, 'owner', '', 'lease_until', '0')
     local score = tonumber(nb) or 0
     if score < tonumber(at) then score = tonumber(at) end
-    redis.call('ZADD', pending, score, mig .. ' ' .. r.step .. ' ' .. attempt)
+    redis.call('ZADD', pending, queue_score(s[3], score), mig .. ' ' .. r.step .. ' ' .. attempt)
     event('step:' .. r.step, s[1], 'pending', attempt, str(r.what, 'retry'))
 end
 
@@ -148,7 +161,7 @@ for _, c in ipairs(plan.creates or {}) do
                'cycle', tostring(cycle), 'seq', tostring(seq), 'retries', '0',
                'not_before', '0', 'deadline', str(c.deadline, '0'), 'pass', str(c.pass, '0'))
     redis.call('ZADD', steps_key, seq, id)
-    redis.call('ZADD', pending, at, mig .. ' ' .. id .. ' 1')
+    redis.call('ZADD', pending, queue_score(c.purpose, tonumber(at)), mig .. ' ' .. id .. ' 1')
     redis.call('HSET', mkey, 'cur.' .. c.purpose, id)
     event('step:' .. id, '', 'pending', '1', 'created')
     created[#created + 1] = id

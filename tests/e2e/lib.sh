@@ -61,20 +61,36 @@ new_app() {
   fctl -q create "$FERRY_STACK_DIR/demo/$app.json" || fatal "ferryctl create $app"
 }
 
-db_equal() { # the source and target databases of app $1 are equal (verify)
+db_equal() { # db_equal APP [ENV]: the source and target databases are equal (ferry-dump-restore verify)
+  local db
+  db=$(demo_db "$1" "${2:-production}")
   FERRY_SECRET_PG_SOURCE=$FERRY_PG_SOURCE_PASSWORD FERRY_SECRET_PG_TARGET=$FERRY_PG_TARGET_PASSWORD \
     "$BUILD/workers/dump_restore/ferry-dump-restore" verify \
-    --source "host=127.0.0.1 port=15432 dbname=$1 user=ferry" --source-secret PG_SOURCE \
-    --target "host=127.0.0.1 port=15433 dbname=$1 user=ferry" --target-secret PG_TARGET >/dev/null
+    --source "host=127.0.0.1 port=15432 dbname=$db user=ferry" --source-secret PG_SOURCE \
+    --target "host=127.0.0.1 port=15433 dbname=$db user=ferry" --target-secret PG_TARGET >/dev/null
 }
-files_equal() { # every source file of app $1 is in its bucket, same size and MD5
+# db_same_fingerprint APP [ENV]: the source and target databases are the same by
+# tests/support/pg_fingerprint.sql (objects, owners, grants, sequences, large objects, rows),
+# asked with psql from outside Ferry.
+db_same_fingerprint() { db_same "$(demo_db "$1" "${2:-production}")"; }
+# no_ferry_left APP [ENV]: the target database holds no _ferry schema.
+no_ferry_left() { no_ferry_schema "$(demo_db "$1" "${2:-production}")"; }
+# same_sequence APP [ENV]: public.orders_id_seq has the same last_value and is_called on both sides.
+same_sequence() {
+  local db src
+  db=$(demo_db "$1" "${2:-production}")
+  src=$(seq_state source "$db") || return 1
+  [[ -n $src && $src == "$(seq_state target "$db")" ]]
+}
+files_equal() { # files_equal APP [ENV]: every source file is in the bucket, same size and MD5
+  local env=${2:-production}
   "$BUILD/workers/file_sync/ferry-file-sync" verify \
-    --source "$FERRY_STACK_DIR/files/$1-v3/production" --target "s3://$1-v4/production/" >/dev/null
+    --source "$FERRY_STACK_DIR/files/$1-v3/$env" --target "s3://$1-v4/$env/" >/dev/null
 }
 resolves_to() { [[ $(dns_a "$1") == "$2" ]]; }
-serves() { # serves NAME GENERATION [CHECKSUM]: the app's name leads to that generation
+serves() { # serves NAME GENERATION [CHECKSUM [PORT]]: the app's name leads to that generation
   local body
-  body=$(http_by_name "$1" /data) || return 1
+  body=$(http_by_name "$1" /data "${4:-18090}") || return 1
   [[ $(json_field "$body" generation) == "$2" ]] || return 1
   [[ -z ${3-} || $(json_field "$body" checksum) == "$3" ]]
 }
@@ -88,6 +104,26 @@ supervisor_state() { # the supervisord state of a program, asked over XML-RPC by
 running() { [[ $(supervisor_state "$1") == RUNNING ]]; }
 stopped() { [[ $(supervisor_state "$1") =~ ^(STOPPED|EXITED|FATAL)$ ]]; } # a state, not a failed query
 
+# migrate_all APP...: `ferryctl migrate -f -` for all of them; the apps the coordinator refused
+# while their names' lowered TTL was still spreading (FERRY_COORDINATOR_TTL_WAIT_MAX) are asked
+# again every second, up to 120 s. Any other refusal fails.
+migrate_all() {
+  local todo=("$@") left a out deadline=$((SECONDS + 120))
+  while ((${#todo[@]})); do
+    out=$(printf '%s\n' "${todo[@]}" | fctl -q migrate -f - 2>&1) && return 0
+    left=()
+    for a in "${todo[@]}"; do
+      [[ $(mig "$a" production state) == replicating ]] && left+=("$a")
+    done
+    ((${#left[@]})) || return 0
+    if [[ ${out,,} != *ttl* ]] || ((SECONDS >= deadline)); then
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+    todo=("${left[@]}")
+    sleep 1
+  done
+}
 
 # ferry_up REDIS_DB: this test's Ferry instance, two workers of each kind, and ferryctl's settings.
 ferry_up() {

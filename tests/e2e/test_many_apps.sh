@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: 20 demo apps migrating at once with two workers of each kind, all replicated,
-# migrated and checked from outside Ferry (databases and files verified, DNS, HTTP by name).
+# migrated and checked from outside Ferry (databases verified and compared with
+# tests/support/pg_fingerprint.sql, files verified, DNS, HTTP by name).
 # Usage: tests/e2e/test_many_apps.sh --build DIR [--apps N]   (the stack must be up)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,7 +44,7 @@ for a in "${names[@]}"; do
 done
 echo "   all at 100% after $((SECONDS - started)) s"
 echo "== migrate all"
-printf '%s\n' "${names[@]}" | fctl -q migrate -f -
+migrate_all "${names[@]}" || fatal "ferryctl migrate -f -"
 for a in "${names[@]}"; do
   wait_state "$a" production migrated 600 || fatal "migrate $a"
 done
@@ -51,6 +52,8 @@ echo "   all migrated after $((SECONDS - started)) s in all"
 for i in $(seq 1 "$N"); do
   a=${names[i - 1]}
   check "$a: databases equal" db_equal "$a"
+  check "$a: databases the same by pg_fingerprint.sql" db_same_fingerprint "$a"
+  check "$a: no _ferry schema left on the target" no_ferry_left "$a"
   check "$a: files equal" files_equal "$a"
   check "$a: DNS $a.ferry.test -> 127.0.2.$((100 + i))" resolves_to "$a.ferry.test" "127.0.2.$((100 + i))"
   check "$a: http://$a.ferry.test is v4 with the migrated data" serves "$a.ferry.test" v4 "${before[$a]}"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end: whole migrations of demo apps through ferryctl on the local stack, with the
 # coordinator and two workers of each kind (deploy/local/ferry), checked from outside Ferry:
-# the databases (ferry-dump-restore verify, and the app's own checksum), the files
-# (ferry-file-sync verify), DNS (dig against the stack's PowerDNS) and HTTP (the app's name
-# resolved through that DNS). Cases:
+# the databases (ferry-dump-restore verify, tests/support/pg_fingerprint.sql run with psql on
+# both sides, and the app's own checksum), the files (ferry-file-sync verify), DNS (dig against
+# the stack's PowerDNS) and HTTP (the app's name resolved through that DNS). Cases:
 #   1. replicate (file passes repeat), stop, test-start, test-stop, replicate, migrate; then
-#      rollback and the reverse checks
+#      rollback --yes and the reverse checks
 #   2. the dump-restore workers killed during cutover: nothing renamed, the source restarted,
 #      failed (source document 4.7.1); replicate again and migrate
 #   3. PowerDNS stopped at rename time: automatic rollback (4.7.2)
@@ -46,6 +46,7 @@ fctl -q stop $A
 wait_state $A production stopped 180 || fatal "stop"
 check "stopped: the databases are equal" db_equal $A
 check "stopped: the files are equal" files_equal $A
+check "stopped: the databases are the same by pg_fingerprint.sql" db_same_fingerprint $A
 fctl -q test-start $A
 wait_state $A production testing/running 120 || fatal "test-start"
 check "test: the v4 app runs (supervisord)" running $A-v4-production
@@ -56,9 +57,14 @@ wait_state $A production stopped 120 || fatal "test-stop"
 check "test stopped: the v4 app is stopped" stopped $A-v4-production
 fctl -q replicate $A
 wait_state $A production replicating/pause 180 || fatal "replicate again"
-fctl -q migrate $A
+migrate_app -q $A || fatal "ferryctl migrate $A"
 wait_state $A production migrated 300 || fatal "migrate"
 check "migrated: the databases are equal" db_equal $A
+check "migrated: the databases are the same by pg_fingerprint.sql (schema, owners, grants, sequences, rows)" \
+  db_same_fingerprint $A
+check "migrated: orders_id_seq as on the source (last_value is_called: source $(seq_state source $A), target $(seq_state target $A))" \
+  same_sequence $A
+check "migrated: no _ferry schema left on the target" no_ferry_left $A
 check "migrated: the files are equal" files_equal $A
 check "migrated: DNS $A.ferry.test -> 127.0.2.201 (v4)" resolves_to $A.ferry.test 127.0.2.201
 check "migrated: DNS $A-v3.ferry.test -> 127.0.1.201 (v3)" resolves_to $A-v3.ferry.test 127.0.1.201
@@ -66,7 +72,7 @@ check "migrated: $A-v4.ferry.test no longer resolves" resolves_to $A-v4.ferry.te
 check "migrated: http://$A.ferry.test is v4 with the migrated data" serves $A.ferry.test v4 "$v3sum"
 check "migrated: both apps run" running $A-v4-production
 check "migrated: v3 runs under its -v3 name" serves $A-v3.ferry.test v3 "$v3sum"
-fctl -q rollback $A
+fctl -q rollback $A --yes
 wait_state $A production rolled_back 180 || fatal "rollback"
 check "rolled back: DNS $A.ferry.test -> 127.0.1.201 (v3)" resolves_to $A.ferry.test 127.0.1.201
 check "rolled back: DNS $A-v4.ferry.test -> 127.0.2.201" resolves_to $A-v4.ferry.test 127.0.2.201
@@ -82,7 +88,7 @@ fctl -q replicate $B
 wait_state $B production replicating/pause 180 || fatal "replicate $B"
 # Killed as soon as the cutover starts (it first stops both apps, then copies): the copy
 # then finds no worker, and the sync's time limit (last duration + 10 s here) runs out.
-fctl -q migrate $B
+migrate_app -q $B || fatal "ferryctl migrate $B"
 deploy/local/ferry kill --name "$INSTANCE" dump_restore
 at_kill=$(mig $B production state)/$(mig $B production phase)
 check "the workers were killed during the cutover ($at_kill)" \
@@ -97,7 +103,7 @@ check "the v4 app stays stopped" stopped $B-v4-production
 deploy/local/ferry workers --name "$INSTANCE" dump_restore 2
 fctl -q replicate $B
 wait_state $B production replicating/pause 180 || fatal "replicate after the failed cutover"
-fctl -q migrate $B
+migrate_app -q $B || fatal "ferryctl migrate $B again"
 wait_state $B production migrated 300 || fatal "migrate after the failed cutover"
 check "then migrated: databases equal" db_equal $B
 check "then migrated: $B.ferry.test serves v4" serves $B.ferry.test v4
@@ -110,7 +116,7 @@ fctl -q replicate $C
 wait_state $C production replicating/pause 180 || fatal "replicate $C"
 # Stopped as the cutover starts: stopping the apps and the last copy need no DNS, the rename
 # does.
-fctl -q migrate $C
+migrate_app -q $C || fatal "ferryctl migrate $C"
 deploy/local/stack stop pdns >/dev/null
 wait_state $C production rolling_back 180 || {
   deploy/local/stack start pdns >/dev/null
@@ -147,7 +153,7 @@ check "the failure is replayable" [ "$(mig $D production replayable)" = true ]
 "$BUILD/deploy/demo/ferry-demo-s3" create "$D-v4" >/dev/null || fatal "creating the bucket"
 fctl -q replay $D
 wait_state $D production replicating/pause 180 || fatal "replay"
-fctl -q migrate $D
+migrate_app -q $D || fatal "ferryctl migrate $D"
 wait_state $D production migrated 300 || fatal "migrate after the replay"
 check "after the replay: the files are equal" files_equal $D
 check "after the replay: $D.ferry.test serves v4" serves $D.ferry.test v4

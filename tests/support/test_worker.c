@@ -112,7 +112,8 @@ static void run_record(ferry_store *store, ferry_step_ctx *ctx, const Ferry__V1_
 }
 
 /* Plausible results of a successful step, per kind and operation. */
-static ferry_rc results_set(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, bool running)
+static ferry_rc results_set(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, bool running,
+                            long ttl_old)
 {
     static const struct {
         Ferry__V1__Operation op;
@@ -126,7 +127,6 @@ static ferry_rc results_set(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *c
         {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS, "files_synced", "10"},
         {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS, "bytes_total", "10240"},
         {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS, "bytes_synced", "10240"},
-        {FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL, "old_ttl", "3600"},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         if (fixed[i].op != cmd->operation)
@@ -137,6 +137,19 @@ static ferry_rc results_set(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *c
     }
     if (cmd->operation == FERRY__V1__OPERATION__OPERATION_APP_STATUS)
         return ferry_step_result(ctx, "running", running ? "true" : "false");
+    if (cmd->operation == FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL && ttl_old > 0) {
+        /* As ferry-dns: the TTL each name had, per name, in every zone of the step. */
+        char name[300], value[24];
+        (void)snprintf(value, sizeof(value), "%ld", ttl_old);
+        for (size_t z = 0; cmd->dns != NULL && z < cmd->dns->n_zones; z++) {
+            for (size_t i = 0; i < cmd->dns->zones[z]->n_names; i++) {
+                (void)snprintf(name, sizeof(name), "ttl_old.%s", cmd->dns->zones[z]->names[i]);
+                ferry_rc rc = ferry_step_result(ctx, name, value);
+                if (rc != FERRY_OK)
+                    return rc;
+            }
+        }
+    }
     return FERRY_OK;
 }
 
@@ -201,8 +214,11 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         return rc;
 
     bool running = false;
+    long ttl_old = 0;
     if (strcmp(behavior, "ok") == 0) {
         rc = FERRY_OK;
+    } else if (number_after(behavior, "ttl", &ttl_old)) {
+        rc = FERRY_OK; /* a lower_ttl that reports the names' old TTL */
     } else if (strcmp(behavior, "running") == 0) {
         running = true;
         rc = FERRY_OK;
@@ -240,7 +256,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
     if (rc == FERRY_OK) {
         ferry_step_progress p = {.done = 1, .total = 1, .unit = "steps", .detail = "done"};
         ferry_step_progress_set(ctx, &p);
-        rc = results_set(ctx, cmd, running);
+        rc = results_set(ctx, cmd, running, ttl_old);
         if (rc != FERRY_OK)
             (void)ferry_err_set(err, rc, "test worker: cannot set results");
     }

@@ -76,6 +76,15 @@ static void verbs_and_targets(void)
     CU_ASSERT_PTR_NULL(args.target);
     CU_ASSERT_TRUE(ferry_ctl_args_bulk(&args));
 
+    /* The guard rails' overrides, each on its verb only. */
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "rollback shop --yes", &args, &err), FERRY_OK);
+    CU_ASSERT_TRUE(args.yes);
+    CU_ASSERT_FALSE(args.force || args.overwrite);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "replicate shop --overwrite", &args, &err), FERRY_OK);
+    CU_ASSERT_TRUE(args.overwrite);
+    CU_ASSERT_EQUAL_FATAL(parse(&a, "test-start shop --force", &args, &err), FERRY_OK);
+    CU_ASSERT_TRUE(args.force);
+
     CU_ASSERT_EQUAL_FATAL(parse(&a, "migrate --file apps.txt", &args, &err), FERRY_OK);
     CU_ASSERT_EQUAL(args.verb, FERRY_CTL_MIGRATE);
     CU_ASSERT_STRING_EQUAL(args.file, "apps.txt");
@@ -150,6 +159,12 @@ static void usage_errors(void)
                            "migrate: --env is not an option of this verb");
     CU_ASSERT_STRING_EQUAL(refused("replicate shop --interrupt"),
                            "replicate: --interrupt is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("migrate shop --yes"),
+                           "migrate: --yes is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("stop shop --overwrite"),
+                           "stop: --overwrite is not an option of this verb");
+    CU_ASSERT_STRING_EQUAL(refused("rollback shop --force"),
+                           "rollback: --force is not an option of this verb");
     CU_ASSERT_STRING_EQUAL(refused("history"), "history: missing MIGRATION");
     CU_ASSERT_STRING_EQUAL(refused("workers extra"), "workers: unexpected argument 'extra'");
     CU_ASSERT_STRING_EQUAL(refused("status a b"), "status: unexpected argument 'b'");

@@ -23,7 +23,8 @@ typedef struct sim {
     int64_t now;
     int64_t seq;
     fm_policy pol;
-    fm_plan last; /* the last plan applied */
+    fm_plan last;            /* the last plan applied */
+    char error[FM_TEXT_MAX]; /* the migration's error_message */
 } sim;
 
 static sim S;
@@ -40,7 +41,9 @@ static void sim_init(const char *env)
                         .backoff_ms = 1000,
                         .backoff_max_ms = 8000,
                         .pause_ms = 300000,
-                        .cutover_margin_ms = 1200000};
+                        .cutover_margin_ms = 1200000,
+                        .ttl_wait_max_ms = 86400000,
+                        .ttl_restore_ms = 3600000};
 }
 
 /* Copies src into dst (size n), truncating. */
@@ -103,6 +106,30 @@ static void sim_apply(const fm_plan *p)
                 set_text(S.m.failed_phase, sizeof(S.m.failed_phase), v);
             else if (strcmp(n, "error_step") == 0)
                 set_text(S.m.error_step, sizeof(S.m.error_step), v);
+            else if (strcmp(n, "error_message") == 0)
+                set_text(S.error, sizeof(S.error), v);
+            else if (strcmp(n, "verified_dr_ms") == 0)
+                S.m.verified_dr_ms = i64(v);
+            else if (strcmp(n, "verified_fs_ms") == 0)
+                S.m.verified_fs_ms = i64(v);
+            else if (strcmp(n, "ttl_lowered_at") == 0)
+                S.m.ttl_lowered_at = i64(v);
+            else if (strcmp(n, "ttl_old") == 0)
+                S.m.ttl_old = i64(v);
+            else if (strcmp(n, "names_swapped") == 0)
+                S.m.names_swapped = i64(v) == 1;
+            else if (strcmp(n, "cutover_deadline") == 0)
+                S.m.cutover_deadline = i64(v);
+            else if (strcmp(n, "migrated_at") == 0)
+                S.m.migrated_at = i64(v);
+            else if (strcmp(n, "downtime_from") == 0)
+                S.m.downtime_from = i64(v);
+            else if (strcmp(n, "ttl_restored") == 0)
+                S.m.ttl_restored = i64(v) == 1;
+            else if (strcmp(n, "replicate_from") == 0)
+                set_text(S.m.replicate_from, sizeof(S.m.replicate_from), v);
+            else if (strcmp(n, "replicate_from_phase") == 0)
+                set_text(S.m.replicate_from_phase, sizeof(S.m.replicate_from_phase), v);
         }
     }
     for (size_t i = 0; i < p->n_acts; i++) {
@@ -134,6 +161,7 @@ static void sim_apply(const fm_plan *p)
             s->attempt = 1;
             s->rows = s->files_total = s->files_synced = s->bytes_total = s->bytes_synced = -1;
             s->running = -1;
+            s->ttl_old = -1;
         }
     }
 }
@@ -153,7 +181,8 @@ static int run(void)
     return n;
 }
 
-static bool cmd(fm_cmd c, const char *step, char *why, size_t whysz)
+/* A command with its flags (args->actor and replay_step are filled in). */
+static bool cmd_with(fm_cmd c, fm_cmd_args args, const char *step, char *why, size_t whysz)
 {
     fm_plan p;
     char local[512];
@@ -162,10 +191,18 @@ static bool cmd(fm_cmd c, const char *step, char *why, size_t whysz)
         whysz = sizeof(local);
     }
     why[0] = '\0';
-    bool ok = fm_command(&S.m, S.steps, S.n, c, step, "test", S.now, &p, why, whysz);
+    args.actor = "test";
+    args.replay_step = step;
+    bool ok = fm_command(&S.m, S.steps, S.n, c, &args, &S.pol, S.now, &p, why, whysz);
     if (ok)
         sim_apply(&p);
     return ok;
+}
+
+/* A command as a user who confirms (rollback's --yes) gives it. */
+static bool cmd(fm_cmd c, const char *step, char *why, size_t whysz)
+{
+    return cmd_with(c, (fm_cmd_args){.confirm = true}, step, why, whysz);
 }
 
 /* The latest step of purpose in the current cycle, or NULL. */
@@ -294,16 +331,47 @@ static void test_replicate_refused_target_running(void)
     s->state = FM_S_SUCCEEDED;
     s->running = 1;
     run();
-    assert_state("failed", NULL);
-    CU_ASSERT_FALSE(S.m.replayable);
+    /* Refused, not failed: back to where the command found it, with the reason. */
+    assert_state("new", "");
+    CU_ASSERT_PTR_NOT_NULL(strstr(S.error, "target app is running"));
     CU_ASSERT_EQUAL(count_purpose("replicate.dr"), 0);
-    char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
-    CU_ASSERT_PTR_NOT_NULL(strstr(why, "cannot be replayed"));
-    /* Once the target is stopped, activating again works. */
+    CU_ASSERT_EQUAL(count_purpose("replicate.ttl"), 0);
+    /* Once the target is stopped, activating again works, and the refusal is cleared. */
     CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
     run();
     assert_state("replicating", "check_target");
+    ok_step("replicate.check_target");
+    assert_state("replicating", "lower_ttl");
+    CU_ASSERT_STRING_EQUAL(S.error, "");
+    /* From stopped, a refusal goes back to stopped. */
+    ok_step("replicate.ttl");
+    ok_step("replicate.dr");
+    ok_step("replicate.fs");
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    ok_step("stop.dr");
+    ok_step("stop.fs");
+    assert_state("stopped", "");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    s = cur("replicate.check_target");
+    s->state = FM_S_SUCCEEDED;
+    s->running = 1;
+    run();
+    assert_state("stopped", "");
+}
+
+/* After the app's final migration, another environment's first replication skips the TTL: its
+ * names are swapped already (issue 12, 2.4). */
+static void test_replicate_after_final_migration(void)
+{
+    sim_init("test");
+    S.m.names_swapped = true;
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    assert_state("replicating", "dump_restore");
+    CU_ASSERT_EQUAL(count_purpose("replicate.ttl"), 0);
 }
 
 static void test_partial_pass_does_not_reach_100(void)
@@ -579,16 +647,37 @@ static void test_cutover_timeout(void)
     CU_ASSERT_PTR_NULL(latest("cutover.rename"));
 }
 
-static void test_cutover_incomplete_pass(void)
+/* A short pass runs again within the budget ("until it reaches 100%"); at the limit it aborts. */
+static void short_pass(void)
 {
-    to_sync();
-    ok_step("cutover.dr");
     fm_step *fs = cur("cutover.fs");
     fs->state = FM_S_SUCCEEDED;
     fs->files_total = 10;
     fs->files_synced = 9;
     run();
+}
+
+static void test_cutover_incomplete_pass(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    short_pass();
+    assert_state("cutover", "sync");
+    fm_step *fs = cur("cutover.fs");
+    CU_ASSERT_EQUAL(fs->state, FM_S_PENDING);
+    CU_ASSERT_EQUAL(fs->attempt, 2);
+    short_pass();
+    assert_state("cutover", "sync");
+    ok_step("cutover.fs");
+    assert_state("cutover", "rename");
+    /* Short at the limit: nothing renamed, the source restarted. */
+    to_sync();
+    ok_step("cutover.dr");
+    S.now = S.m.cutover_deadline - 500; /* a retry would start after the limit */
+    short_pass();
     assert_state("cutover", "restart_source");
+    CU_ASSERT_PTR_NOT_NULL(strstr(S.error, "did not reach 100%"));
+    CU_ASSERT_PTR_NULL(latest("cutover.rename"));
 }
 
 static void test_cutover_rename_failure_rolls_back(void)
@@ -596,11 +685,21 @@ static void test_cutover_rename_failure_rolls_back(void)
     to_sync();
     ok_step("cutover.dr");
     ok_step("cutover.fs");
-    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true); /* retried twice */
+    /* A retryable failure is retried (max_retries: 2) while the budget allows. */
+    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
     assert_state("cutover", "rename");
     fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
+    assert_state("cutover", "rename");
     fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
     assert_state("rolling_back", "stop_target");
+    /* Near the limit, the first failure rolls back at once: a retry could not start in time. */
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    S.now = S.m.cutover_deadline - 100;
+    fail_step("cutover.rename", FERRY_ERR_UNAVAILABLE, true);
+    assert_state("rolling_back", "stop_target");
+    CU_ASSERT_EQUAL(cur("cutover.rename")->attempt, 1); /* no retry was tried */
     ok_step("rollback.stop_target");
     ok_step("rollback.stop_source");
     assert_state("rolling_back", "rename");
@@ -608,6 +707,171 @@ static void test_cutover_rename_failure_rolls_back(void)
     ok_step("rollback.check");
     ok_step("rollback.start_source");
     assert_state("rolled_back", "");
+}
+
+/* The budget starts when the source stops and covers everything until the target serves: a
+ * step still going at the limit is canceled and the cutover rolls back (issue 12, 2.9). */
+static void test_cutover_budget(void)
+{
+    to_replicating("production");
+    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    run();
+    ok_step("cutover.stop_target");
+    CU_ASSERT_EQUAL(S.m.cutover_deadline, 0); /* the app still serves: no budget yet */
+    S.now += 5000;
+    ok_step("cutover.stop_source");
+    int64_t budget = 60000 + S.pol.cutover_margin_ms;
+    CU_ASSERT_EQUAL(S.m.cutover_deadline, S.now + budget);
+    CU_ASSERT_EQUAL(S.m.downtime_from, S.now);
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    fm_step *st = cur("cutover.start_target");
+    /* Its step carries the budget's end as its deadline. */
+    bool deadline_set = false;
+    for (size_t i = 0; i < S.last.n_acts; i++)
+        deadline_set = deadline_set || (S.last.acts[i].kind == FM_ACT_CREATE &&
+                                        S.last.acts[i].deadline == S.m.cutover_deadline);
+    CU_ASSERT_TRUE(deadline_set);
+    st->state = FM_S_RUNNING;
+    fm_plan p;
+    fm_advance(&S.m, S.steps, S.n, &S.pol, S.now, &p);
+    CU_ASSERT_EQUAL(p.wake_at, S.m.cutover_deadline);
+    S.now = S.m.cutover_deadline;
+    run();
+    assert_state("rolling_back", "stop_target");
+    CU_ASSERT_EQUAL(st->state, FM_S_CANCELED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(S.error, "time limit"));
+    CU_ASSERT_TRUE(S.m.names_swapped); /* the rollback renames them back */
+    ok_step("rollback.stop_target");
+    ok_step("rollback.stop_source");
+    ok_step("rollback.rename");
+    CU_ASSERT_FALSE(S.m.names_swapped);
+}
+
+/* The cutover's limit comes from the copy and pass that verified, as the cutover's do (stop
+ * replication), not from the quicker unverified replication steps (issue 12, 2.2). */
+static void test_cutover_limit_like_with_like(void)
+{
+    to_replicating("production");
+    CU_ASSERT_EQUAL(fm_cutover_budget(&S.m, &S.pol), 60000 + S.pol.cutover_margin_ms);
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    fm_step *dr = cur("stop.dr");
+    dr->state = FM_S_SUCCEEDED;
+    dr->duration_ms = 400000;
+    dr->finished_at = S.now;
+    dr->rows = 1;
+    run();
+    ok_step("stop.fs");
+    assert_state("stopped", "");
+    CU_ASSERT_EQUAL(S.m.verified_dr_ms, 400000);
+    CU_ASSERT_EQUAL(S.m.verified_fs_ms, 60000);
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    ok_step("replicate.dr"); /* 60 s, unverified: does not lower the limit */
+    ok_step("replicate.fs");
+    CU_ASSERT_EQUAL(fm_cutover_budget(&S.m, &S.pol), 400000 + S.pol.cutover_margin_ms);
+}
+
+/* Migrate waits for resolvers to forget the old TTL (issue 12, 2.7). */
+static void test_migrate_waits_for_ttl(void)
+{
+    sim_init("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    fm_step *ttl = cur("replicate.ttl");
+    ttl->state = FM_S_SUCCEEDED;
+    ttl->finished_at = S.now;
+    ttl->ttl_old = 3600;
+    run();
+    CU_ASSERT_EQUAL(S.m.ttl_old, 3600);
+    CU_ASSERT_EQUAL(S.m.ttl_lowered_at, S.now);
+    ok_step("replicate.dr");
+    ok_step("replicate.fs");
+    char why[512];
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "in 3600 s"));
+    S.now += 3599000;
+    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "in 1 s"));
+    S.now += 1000;
+    CU_ASSERT_TRUE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    /* A setting caps the wait. */
+    S.pol.ttl_wait_max_ms = 10000;
+    CU_ASSERT_EQUAL(fm_ttl_wait_until(&S.m, &S.pol), S.m.ttl_lowered_at + 10000);
+}
+
+/* After a migration and a grace period, the names get their TTL back. */
+static void test_ttl_restored_after_migration(void)
+{
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    ok_step("cutover.start_target");
+    ok_step("cutover.start_source");
+    assert_state("migrated", "");
+    CU_ASSERT_PTR_NULL(latest("migrated.restore_ttl"));
+    fm_plan p;
+    fm_advance(&S.m, S.steps, S.n, &S.pol, S.now, &p);
+    CU_ASSERT_EQUAL(p.wake_at, S.m.migrated_at + S.pol.ttl_restore_ms);
+    S.now = p.wake_at;
+    run();
+    ok_step("migrated.restore_ttl");
+    assert_state("migrated", "");
+    CU_ASSERT_TRUE(S.m.ttl_restored);
+    run();
+    CU_ASSERT_EQUAL(count_purpose("migrated.restore_ttl"), 1);
+}
+
+/* The guard rails the source document asks for in words, each with its override. */
+static void test_guard_rails(void)
+{
+    char why[512];
+    to_sync();
+    ok_step("cutover.dr");
+    ok_step("cutover.fs");
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    ok_step("cutover.start_target");
+    ok_step("cutover.start_source");
+    /* Rollback says what is lost and needs confirmation. */
+    CU_ASSERT_FALSE(cmd_with(FM_CMD_ROLLBACK, (fm_cmd_args){0}, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "not copied back"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "--yes"));
+    assert_state("migrated", "");
+    CU_ASSERT_TRUE(cmd(FM_CMD_ROLLBACK, NULL, why, sizeof(why)));
+    /* test-start before 100% warns, and --force overrides. */
+    to_replicating("production");
+    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    run();
+    ok_step("stop.dr");
+    fm_step *fs = cur("stop.fs");
+    fs->state = FM_S_SUCCEEDED;
+    fs->files_total = 10;
+    fs->files_synced = 9;
+    run();
+    assert_state("stopped", "");
+    S.m.reached_100 = false; /* as for an environment whose passes never completed */
+    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "100%"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "--force"));
+    CU_ASSERT_TRUE(
+        cmd_with(FM_CMD_TEST_START, (fm_cmd_args){.force = true}, NULL, why, sizeof(why)));
+    /* replicate --overwrite is recorded for the copy's command. */
+    sim_init("production");
+    CU_ASSERT_TRUE(
+        cmd_with(FM_CMD_REPLICATE, (fm_cmd_args){.overwrite = true}, NULL, why, sizeof(why)));
+    bool recorded = false;
+    for (size_t i = 0; i < S.last.n_fields; i++)
+        recorded = recorded || (strcmp(S.last.fields[i].name, "overwrite") == 0 &&
+                                strcmp(S.last.fields[i].value, "1") == 0);
+    CU_ASSERT_TRUE(recorded);
 }
 
 static void test_cutover_start_failure_rolls_back(void)
@@ -693,6 +957,12 @@ static const ferry_test_case cases[] = {
     {"cutover: a pass short of 100% aborts", test_cutover_incomplete_pass},
     {"cutover: rename failure rolls back", test_cutover_rename_failure_rolls_back},
     {"cutover: start failure rolls back", test_cutover_start_failure_rolls_back},
+    {"cutover: one budget from the source's stop", test_cutover_budget},
+    {"cutover: the limit measures like with like", test_cutover_limit_like_with_like},
+    {"migrate: waits for the old TTL", test_migrate_waits_for_ttl},
+    {"migrated: the TTL given back after a grace", test_ttl_restored_after_migration},
+    {"guard rails and their overrides", test_guard_rails},
+    {"replicate after the final migration skips the TTL", test_replicate_after_final_migration},
     {"rollback by hand, failure, replay", test_manual_rollback_and_replay},
     {"replay a named step", test_replay_named_step},
     {"names", test_names},

@@ -472,6 +472,12 @@ static const struct {
      "$.environments.production.source.dns.names[0]",
      1},
     {ES "dns.api_key_secret", "\"pdns\"", PS "dns.api_key_secret", "secret's name", 1},
+    /* the swap: the target takes over exactly the source's names, in the source's zone */
+    {ET "dns.names", "[\"shop-v4.ferry.test.\", \"shop-v4-api.ferry.test.\"]", PT "dns.names[1]",
+     "which the source does not serve", 1},
+    {ES "dns.names", "[\"shop.ferry.test.\", \"shop-api.ferry.test.\"]", PS "dns.names[1]",
+     "no target name takes it over", 1},
+    {ET "dns.zone", "\"test.\"", PT "dns.zone", "differs from the source's zone", 1},
     /* runtime */
     {ES "runtime", "{}", PS "runtime.platform", "required", 2},
     {ES "runtime", "{}", PS "runtime.app", "required", 2},
