@@ -1,8 +1,11 @@
 /* machine.c - a migration's state machine as pure functions (see machine.h). */
 #include "machine.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -91,6 +94,76 @@ const char *fm_cmd_name(fm_cmd cmd)
     if ((size_t)cmd >= sizeof(cmd_names) / sizeof(cmd_names[0]) || cmd_names[cmd] == NULL)
         return "unknown";
     return cmd_names[cmd];
+}
+
+/* ------------------------------------------------------------------ the migration's fields */
+
+typedef enum mf_type { MF_TEXT, MF_INT, MF_FLAG } mf_type;
+
+/* Each field the machine reads, under the name it is stored (and planned) with. */
+typedef struct mig_field {
+    const char *name;
+    mf_type type;
+    size_t offset;
+    size_t size; /* MF_TEXT: the buffer's */
+} mig_field;
+
+#define MF_TEXT_FIELD(n, f) {n, MF_TEXT, offsetof(fm_mig, f), sizeof(((fm_mig *)0)->f)}
+#define MF_INT_FIELD(n, f)  {n, MF_INT, offsetof(fm_mig, f), 0}
+#define MF_FLAG_FIELD(n, f) {n, MF_FLAG, offsetof(fm_mig, f), 0}
+
+static const mig_field mig_fields[] = {
+    MF_TEXT_FIELD("env", env),
+    MF_TEXT_FIELD("state", state),
+    MF_TEXT_FIELD("phase", phase),
+    MF_INT_FIELD("cycle", cycle),
+    MF_FLAG_FIELD("production", production),
+    MF_FLAG_FIELD("reached_100", reached_100),
+    MF_FLAG_FIELD("ttl_lowered", ttl_lowered),
+    MF_FLAG_FIELD("replayable", replayable),
+    MF_INT_FIELD("pass", pass),
+    MF_INT_FIELD("pause_until", pause_until),
+    MF_INT_FIELD("sync_deadline", sync_deadline),
+    MF_INT_FIELD("last_dr_ms", last_dr_ms),
+    MF_INT_FIELD("last_fs_ms", last_fs_ms),
+    MF_INT_FIELD("verified_dr_ms", verified_dr_ms),
+    MF_INT_FIELD("verified_fs_ms", verified_fs_ms),
+    MF_INT_FIELD("ttl_lowered_at", ttl_lowered_at),
+    MF_INT_FIELD("ttl_old", ttl_old),
+    MF_FLAG_FIELD("names_swapped", names_swapped),
+    MF_INT_FIELD("cutover_deadline", cutover_deadline),
+    MF_INT_FIELD("migrated_at", migrated_at),
+    MF_INT_FIELD("downtime_from", downtime_from),
+    MF_FLAG_FIELD("ttl_restored", ttl_restored),
+    MF_TEXT_FIELD("failed_from", failed_from),
+    MF_TEXT_FIELD("failed_phase", failed_phase),
+    MF_TEXT_FIELD("error_step", error_step),
+    MF_TEXT_FIELD("replicate_from", replicate_from),
+    MF_TEXT_FIELD("replicate_from_phase", replicate_from_phase),
+};
+
+bool fm_mig_field_set(fm_mig *mig, const char *name, const char *value)
+{
+    for (size_t i = 0; i < sizeof(mig_fields) / sizeof(mig_fields[0]); i++) {
+        const mig_field *f = &mig_fields[i];
+        if (strcmp(f->name, name) != 0)
+            continue;
+        char *at = (char *)mig + f->offset;
+        if (f->type == MF_TEXT) {
+            (void)snprintf(at, f->size, "%s", value);
+            return true;
+        }
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        bool ok = errno == 0 && end != value && *end == '\0';
+        if (f->type == MF_INT)
+            *(int64_t *)(void *)at = ok ? (int64_t)n : 0;
+        else
+            *(bool *)(void *)at = ok && n == 1;
+        return true;
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------------ plan building */

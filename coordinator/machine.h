@@ -139,6 +139,11 @@ typedef struct fm_plan {
     int64_t wake_at; /* ms when to look again without an event; 0: only on events */
 } fm_plan;
 
+/* Sets the field of mig stored under name (the names fm_plan_set writes, "reached_100",
+ * "cutover_deadline", ...) from its stored text: numbers in decimal, flags "1". Returns false
+ * for a name the machine does not read (the record holds more for display). */
+bool fm_mig_field_set(fm_mig *mig, const char *name, const char *value);
+
 /* The purposes: kind and operation of each, and which side it acts on. */
 typedef struct fm_purpose {
     const char *name;      /* "replicate.dr" */

@@ -99,38 +99,13 @@ static ferry_rc record_from_flat(const ferry_store_reply *flat, ferry_store_reco
     return FERRY_OK;
 }
 
+/* The machine's view of a migration record: every field it reads (fm_mig_field_set). */
 static void mig_from_record(const char *id, const ferry_store_record *rec, fm_mig *m)
 {
     memset(m, 0, sizeof(*m));
     (void)snprintf(m->id, sizeof(m->id), "%s", id);
-    copy_field(rec, "env", m->env, sizeof(m->env));
-    copy_field(rec, "state", m->state, sizeof(m->state));
-    copy_field(rec, "phase", m->phase, sizeof(m->phase));
-    m->cycle = ms_int(rec, "cycle", 0);
-    m->production = ms_int(rec, "production", 0) == 1;
-    m->reached_100 = ms_int(rec, "reached_100", 0) == 1;
-    m->ttl_lowered = ms_int(rec, "ttl_lowered", 0) == 1;
-    m->replayable = ms_int(rec, "replayable", 0) == 1;
-    m->pass = ms_int(rec, "pass", 0);
-    m->pause_until = ms_int(rec, "pause_until", 0);
-    m->sync_deadline = ms_int(rec, "sync_deadline", 0);
-    m->last_dr_ms = ms_int(rec, "last_dr_ms", 0);
-    m->last_fs_ms = ms_int(rec, "last_fs_ms", 0);
-    m->verified_dr_ms = ms_int(rec, "verified_dr_ms", 0);
-    m->verified_fs_ms = ms_int(rec, "verified_fs_ms", 0);
-    m->ttl_lowered_at = ms_int(rec, "ttl_lowered_at", 0);
-    m->ttl_old = ms_int(rec, "ttl_old", 0);
-    m->names_swapped = ms_int(rec, "names_swapped", 0) == 1;
-    m->cutover_deadline = ms_int(rec, "cutover_deadline", 0);
-    m->migrated_at = ms_int(rec, "migrated_at", 0);
-    m->downtime_from = ms_int(rec, "downtime_from", 0);
-    m->ttl_restored = ms_int(rec, "ttl_restored", 0) == 1;
-    copy_field(rec, "replicate_from", m->replicate_from, sizeof(m->replicate_from));
-    copy_field(rec, "replicate_from_phase", m->replicate_from_phase,
-               sizeof(m->replicate_from_phase));
-    copy_field(rec, "failed_from", m->failed_from, sizeof(m->failed_from));
-    copy_field(rec, "failed_phase", m->failed_phase, sizeof(m->failed_phase));
-    copy_field(rec, "error_step", m->error_step, sizeof(m->error_step));
+    for (size_t i = 0; rec != NULL && i < rec->count; i++)
+        (void)fm_mig_field_set(m, rec->pairs[i].name, rec->pairs[i].value);
 }
 
 void ms_view_cleanup(ms_view *view)

@@ -22,6 +22,7 @@
 #include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry_test.h"
+#include "pg_test.h"
 
 #ifndef FERRY_DR_BIN
 #error "FERRY_DR_BIN comes from tests/CMakeLists.txt"
@@ -29,52 +30,6 @@
 
 static char src_db[64], tgt_db[64];
 static char src_conninfo[300], tgt_conninfo[300];
-
-/* "host=... port=... user=..." of a side's server, from its URL in the test settings. */
-static void server_of(const char *side, char *out, size_t outsz)
-{
-    char key[32];
-    (void)snprintf(key, sizeof(key), "pg.%s.url", side);
-    PQconninfoOption *opts = PQconninfoParse(ferry_cfg_str(ferry_test_cfg(), key), NULL);
-    out[0] = '\0';
-    if (opts == NULL)
-        return; /* the connections fail, and say so */
-    const char *host = "", *port = "", *user = "";
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL)
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "user") == 0)
-            user = o->val;
-    }
-    (void)snprintf(out, outsz, "host=%s port=%s user=%s", host, port, user);
-    PQconninfoFree(opts);
-}
-
-static const char *password_of(const char *side)
-{
-    char key[32];
-    (void)snprintf(key, sizeof(key), "pg.%s.password", side);
-    return ferry_cfg_str(ferry_test_cfg(), key);
-}
-
-/* A connection to db on side's server; app_name shows in pg_stat_activity. */
-static PGconn *connect_db(const char *side, const char *db, const char *app_name)
-{
-    char server[200], conninfo[300];
-    server_of(side, server, sizeof(server));
-    (void)snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", server, db);
-    const char *keys[] = {"dbname", "password", "application_name", NULL};
-    const char *vals[] = {conninfo, password_of(side), app_name, NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fprintf(stderr, "\n%s/%s: %s\n", side, db, PQerrorMessage(conn));
-    CU_ASSERT_EQUAL_FATAL(PQstatus(conn), CONNECTION_OK);
-    return conn;
-}
 
 static void exec(PGconn *conn, const char *sql)
 {
@@ -99,7 +54,7 @@ static void value(PGconn *conn, const char *sql, char *out, size_t outsz)
 
 static void make_db(const char *side, const char *db)
 {
-    PGconn *conn = connect_db(side, "ferry", "ferry-integration-test");
+    PGconn *conn = pg_test_connect(side, "ferry", "ferry-integration-test");
     char sql[160];
     (void)snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
     exec(conn, sql);
@@ -110,7 +65,7 @@ static void make_db(const char *side, const char *db)
 
 static void drop_db(const char *side, const char *db)
 {
-    PGconn *conn = connect_db(side, "ferry", "ferry-integration-test");
+    PGconn *conn = pg_test_connect(side, "ferry", "ferry-integration-test");
     char sql[160];
     (void)snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
     exec(conn, sql);
@@ -194,8 +149,8 @@ static const char *const same_on_both[] = {
 
 static void assert_same(void)
 {
-    PGconn *s = connect_db("source", src_db, "ferry-integration-test");
-    PGconn *t = connect_db("target", tgt_db, "ferry-integration-test");
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     for (size_t i = 0; i < sizeof(same_on_both) / sizeof(same_on_both[0]); i++) {
         char a[512], b[512];
         value(s, same_on_both[i], a, sizeof(a));
@@ -211,7 +166,7 @@ static void assert_same(void)
 /* The state in Ferry's mark on the target, "none" without a mark (a completed copy). */
 static void target_status(char *out, size_t outsz)
 {
-    PGconn *t = connect_db("target", tgt_db, "ferry-integration-test");
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     value(t, "SELECT to_regclass('_ferry.copy_status') IS NOT NULL", out, outsz);
     if (strcmp(out, "t") == 0)
         value(t, "SELECT state FROM _ferry.copy_status", out, outsz);
@@ -240,16 +195,19 @@ static void test_progress(void *ud, const dr_progress *p)
 static dr_options options(bool verify, bool overwrite)
 {
     atomic_store(&stop_now, false);
-    dr_options o = {
-        .source = {.conninfo = src_conninfo, .password = password_of("source"), .label = "source"},
-        .target = {.conninfo = tgt_conninfo, .password = password_of("target"), .label = "target"},
-        .jobs = 2,
-        .split_bytes = 1024 * 1024, /* small: the big tables go in ranges */
-        .verify = verify,
-        .overwrite = overwrite,
-        .started_by = "integration test",
-        .stop = {.stopping = test_stopping},
-        .progress = test_progress};
+    dr_options o = {.source = {.conninfo = src_conninfo,
+                               .password = pg_test_password("source"),
+                               .label = "source"},
+                    .target = {.conninfo = tgt_conninfo,
+                               .password = pg_test_password("target"),
+                               .label = "target"},
+                    .jobs = 2,
+                    .split_bytes = 1024 * 1024, /* small: the big tables go in ranges */
+                    .verify = verify,
+                    .overwrite = overwrite,
+                    .started_by = "integration test",
+                    .stop = {.stopping = test_stopping},
+                    .progress = test_progress};
     return o;
 }
 
@@ -270,9 +228,9 @@ static int suite_setup(void)
     (void)snprintf(src_db, sizeof(src_db), "drt_src_%d", (int)getpid());
     (void)snprintf(tgt_db, sizeof(tgt_db), "drt_tgt_%d", (int)getpid());
     char server[200];
-    server_of("source", server, sizeof(server));
+    pg_test_server("source", server, sizeof(server));
     (void)snprintf(src_conninfo, sizeof(src_conninfo), "%s dbname=%s", server, src_db);
-    server_of("target", server, sizeof(server));
+    pg_test_server("target", server, sizeof(server));
     (void)snprintf(tgt_conninfo, sizeof(tgt_conninfo), "%s dbname=%s", server, tgt_db);
     return 0;
 }
@@ -282,7 +240,7 @@ static void create_databases(void)
 {
     make_db("source", src_db);
     make_db("target", tgt_db);
-    PGconn *s = connect_db("source", src_db, "ferry-integration-test");
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
     exec(s, fixture);
     PQfinish(s);
 }
@@ -316,7 +274,7 @@ static void copy_many_kinds_and_verify(void)
 
 static void second_copy_over_changed_source_converges(void)
 {
-    PGconn *s = connect_db("source", src_db, "ferry-integration-test");
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
     exec(s, "UPDATE app.customers SET name = name || '!' WHERE id % 10 = 0;"
             "DELETE FROM app.orders WHERE id % 7 = 0;"
             "INSERT INTO app.orders (customer, amount) SELECT 1, g FROM generate_series(1, 100) g;"
@@ -329,7 +287,7 @@ static void second_copy_over_changed_source_converges(void)
              * current too, so both sides can be compared. */
             "REFRESH MATERIALIZED VIEW app.order_totals;");
     PQfinish(s);
-    PGconn *t = connect_db("target", tgt_db, "ferry-integration-test");
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     exec(t, "CREATE TABLE public.stray (x int); INSERT INTO app.orders (customer, amount) "
             "VALUES (1, 1)");
     PQfinish(t);
@@ -342,7 +300,7 @@ static void second_copy_over_changed_source_converges(void)
     CU_ASSERT_EQUAL(report.large_objects, 1);
     dr_report_cleanup(&report);
     assert_same();
-    t = connect_db("target", tgt_db, "ferry-integration-test");
+    t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     char v[128];
     value(t, "SELECT count(*) FROM pg_class WHERE relname IN ('stray', 'logs')", v, sizeof(v));
     CU_ASSERT_STRING_EQUAL(v, "0");
@@ -393,17 +351,17 @@ static pid_t spawn_copy(bool overwrite)
 static void killed_copy_converges(void)
 {
     /* Enough rows that the copy is still streaming when it is killed. */
-    PGconn *s = connect_db("source", src_db, "ferry-integration-test");
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
     exec(s, "CREATE TABLE bulk (id bigint PRIMARY KEY, pad text);"
             "INSERT INTO bulk SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 600000) g");
     PQfinish(s);
-    CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_SRC", password_of("source"), 1), 0);
-    CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_TGT", password_of("target"), 1), 0);
+    CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_SRC", pg_test_password("source"), 1), 0);
+    CU_ASSERT_EQUAL_FATAL(setenv("FERRY_SECRET_DRT_TGT", pg_test_password("target"), 1), 0);
 
     pid_t pid = spawn_copy(true); /* the target holds the last copy's data, and no mark */
     CU_ASSERT_FATAL(pid > 0);
     /* Kill it as soon as rows are flowing into the target. */
-    PGconn *t = connect_db("target", "ferry", "ferry-integration-test");
+    PGconn *t = pg_test_connect("target", "ferry", "ferry-integration-test");
     char sql[300], v[64] = "0";
     (void)snprintf(sql, sizeof(sql),
                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND "
@@ -444,7 +402,7 @@ static void killed_copy_converges(void)
 
 static void verify_finds_a_difference(void)
 {
-    PGconn *t = connect_db("target", tgt_db, "ferry-integration-test");
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     exec(t, "UPDATE app.orders SET amount = amount + 1 WHERE id = 3");
     PQfinish(t);
     dr_report report;
@@ -481,7 +439,7 @@ static void errors_are_clear(void)
     o = options(false, false);
     char missing[300];
     char server[200];
-    server_of("target", server, sizeof(server));
+    pg_test_server("target", server, sizeof(server));
     (void)snprintf(missing, sizeof(missing), "%s dbname=no_such_db_%d", server, (int)getpid());
     o.target.conninfo = missing;
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
@@ -490,7 +448,7 @@ static void errors_are_clear(void)
     dr_report_cleanup(&report);
 
     /* The target app still connected: refused, and the target left as it was. */
-    PGconn *app = connect_db("target", tgt_db, "shop-app");
+    PGconn *app = pg_test_connect("target", tgt_db, "shop-app");
     o = options(false, true);
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     CU_ASSERT_EQUAL(dr_copy(&o, &report, &err), FERRY_ERR_BUSY);

@@ -25,6 +25,7 @@
 #include "dr.h"
 #include "ferry/buf.h"
 #include "ferry_test.h"
+#include "pg_test.h"
 
 #ifndef FERRY_PG_FINGERPRINT
 #error "FERRY_PG_FINGERPRINT (the path of tests/support/pg_fingerprint.sql) comes from CMake"
@@ -36,51 +37,6 @@ static char src_conninfo[300], tgt_conninfo[300], empty_conninfo[300];
 static char *fingerprint_sql;
 
 /* ---- connections ------------------------------------------------------------------------ */
-
-static void server_of(const char *side, char *out, size_t outsz)
-{
-    char key[32];
-    (void)snprintf(key, sizeof(key), "pg.%s.url", side);
-    PQconninfoOption *opts = PQconninfoParse(ferry_cfg_str(ferry_test_cfg(), key), NULL);
-    out[0] = '\0';
-    if (opts == NULL)
-        return;
-    const char *host = "", *port = "", *user = "";
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL)
-            continue;
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "user") == 0)
-            user = o->val;
-    }
-    (void)snprintf(out, outsz, "host=%s port=%s user=%s", host, port, user);
-    PQconninfoFree(opts);
-}
-
-static const char *password_of(const char *side)
-{
-    char key[32];
-    (void)snprintf(key, sizeof(key), "pg.%s.password", side);
-    return ferry_cfg_str(ferry_test_cfg(), key);
-}
-
-static PGconn *connect_db(const char *side, const char *db)
-{
-    char server[200], conninfo[300];
-    server_of(side, server, sizeof(server));
-    (void)snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", server, db);
-    const char *keys[] = {"dbname", "password", "application_name", NULL};
-    const char *vals[] = {conninfo, password_of(side), "ferry-integration-test", NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fprintf(stderr, "\n%s/%s: %s\n", side, db, PQerrorMessage(conn));
-    CU_ASSERT_EQUAL_FATAL(PQstatus(conn), CONNECTION_OK);
-    PQclear(PQexec(conn, "SET client_min_messages = warning"));
-    return conn;
-}
 
 /* sql with every "{p}" replaced by the run's prefix and "{db}" by the source database's name.
  * Caller frees. */
@@ -117,7 +73,7 @@ static void exec(PGconn *conn, const char *sql)
 
 static void exec_on(const char *side, const char *db, const char *sql)
 {
-    PGconn *conn = connect_db(side, db);
+    PGconn *conn = pg_test_connect(side, db, "ferry-integration-test");
     exec(conn, sql);
     PQfinish(conn);
 }
@@ -125,7 +81,7 @@ static void exec_on(const char *side, const char *db, const char *sql)
 /* The first value of a query on side/db, copied into out ("<error>" on failure). */
 static void value_on(const char *side, const char *db, const char *sql, char *out, size_t outsz)
 {
-    PGconn *conn = connect_db(side, db);
+    PGconn *conn = pg_test_connect(side, db, "ferry-integration-test");
     char *text = expand(sql);
     PGresult *res = PQexec(conn, text);
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
@@ -142,7 +98,7 @@ static void value_on(const char *side, const char *db, const char *sql, char *ou
 /* Runs tests/support/pg_fingerprint.sql on side/db. Caller PQclears. */
 static PGresult *fingerprint(const char *side, const char *db)
 {
-    PGconn *conn = connect_db(side, db);
+    PGconn *conn = pg_test_connect(side, db, "ferry-integration-test");
     PGresult *res = PQexec(conn, fingerprint_sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         fprintf(stderr, "\nfingerprint on %s: %s\n", side, PQerrorMessage(conn));
@@ -215,18 +171,19 @@ static void test_progress(void *ud, const dr_progress *p)
 static dr_options options(const char *target_conninfo, bool overwrite)
 {
     atomic_store(&stop_now, false);
-    dr_options o = {
-        .source = {.conninfo = src_conninfo, .password = password_of("source"), .label = "source"},
-        .target = {.conninfo = target_conninfo,
-                   .password = password_of("target"),
-                   .label = "target"},
-        .jobs = 2,
-        .split_bytes = 1024 * 1024,
-        .verify = true,
-        .overwrite = overwrite,
-        .started_by = "integration test (exact)",
-        .stop = {.stopping = test_stopping},
-        .progress = test_progress};
+    dr_options o = {.source = {.conninfo = src_conninfo,
+                               .password = pg_test_password("source"),
+                               .label = "source"},
+                    .target = {.conninfo = target_conninfo,
+                               .password = pg_test_password("target"),
+                               .label = "target"},
+                    .jobs = 2,
+                    .split_bytes = 1024 * 1024,
+                    .verify = true,
+                    .overwrite = overwrite,
+                    .started_by = "integration test (exact)",
+                    .stop = {.stopping = test_stopping},
+                    .progress = test_progress};
     return o;
 }
 
@@ -427,9 +384,9 @@ static int suite_setup(void)
     (void)snprintf(tgt_db, sizeof(tgt_db), "%s_tgt", prefix);
     (void)snprintf(empty_db, sizeof(empty_db), "%s_empty", prefix);
     char server[200];
-    server_of("source", server, sizeof(server));
+    pg_test_server("source", server, sizeof(server));
     (void)snprintf(src_conninfo, sizeof(src_conninfo), "%s dbname=%s", server, src_db);
-    server_of("target", server, sizeof(server));
+    pg_test_server("target", server, sizeof(server));
     (void)snprintf(tgt_conninfo, sizeof(tgt_conninfo), "%s dbname=%s", server, tgt_db);
     (void)snprintf(empty_conninfo, sizeof(empty_conninfo), "%s dbname=%s", server, empty_db);
 
@@ -471,7 +428,7 @@ static void create_source(void)
     exec_on("source", "ferry", sql);
     (void)snprintf(sql, sizeof(sql), "CREATE DATABASE %s", tgt_db);
     exec_on("target", "ferry", sql);
-    PGconn *conn = connect_db("source", src_db);
+    PGconn *conn = pg_test_connect("source", src_db, "ferry-integration-test");
     for (size_t i = 0; fixture[i] != NULL; i++)
         exec(conn, fixture[i]);
     PQfinish(conn);

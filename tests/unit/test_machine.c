@@ -54,11 +54,6 @@ static void set_text(char *dst, size_t n, const char *src)
     dst[len] = '\0';
 }
 
-static int64_t i64(const char *v)
-{
-    return strtoll(v, NULL, 10);
-}
-
 /* A step that is not there: the test has failed, and this keeps it from crashing. */
 static fm_step missing;
 
@@ -82,54 +77,10 @@ static void sim_apply(const fm_plan *p)
         set_text(S.m.state, sizeof(S.m.state), p->to);
         for (size_t i = 0; i < p->n_fields; i++) {
             const char *n = p->fields[i].name, *v = p->fields[i].value;
-            if (strcmp(n, "phase") == 0)
-                set_text(S.m.phase, sizeof(S.m.phase), v);
-            else if (strcmp(n, "reached_100") == 0)
-                S.m.reached_100 = i64(v) == 1;
-            else if (strcmp(n, "ttl_lowered") == 0)
-                S.m.ttl_lowered = i64(v) == 1;
-            else if (strcmp(n, "replayable") == 0)
-                S.m.replayable = i64(v) == 1;
-            else if (strcmp(n, "pass") == 0)
-                S.m.pass = i64(v);
-            else if (strcmp(n, "pause_until") == 0)
-                S.m.pause_until = i64(v);
-            else if (strcmp(n, "sync_deadline") == 0)
-                S.m.sync_deadline = i64(v);
-            else if (strcmp(n, "last_dr_ms") == 0)
-                S.m.last_dr_ms = i64(v);
-            else if (strcmp(n, "last_fs_ms") == 0)
-                S.m.last_fs_ms = i64(v);
-            else if (strcmp(n, "failed_from") == 0)
-                set_text(S.m.failed_from, sizeof(S.m.failed_from), v);
-            else if (strcmp(n, "failed_phase") == 0)
-                set_text(S.m.failed_phase, sizeof(S.m.failed_phase), v);
-            else if (strcmp(n, "error_step") == 0)
-                set_text(S.m.error_step, sizeof(S.m.error_step), v);
-            else if (strcmp(n, "error_message") == 0)
+            if (strcmp(n, "error_message") == 0)
                 set_text(S.error, sizeof(S.error), v);
-            else if (strcmp(n, "verified_dr_ms") == 0)
-                S.m.verified_dr_ms = i64(v);
-            else if (strcmp(n, "verified_fs_ms") == 0)
-                S.m.verified_fs_ms = i64(v);
-            else if (strcmp(n, "ttl_lowered_at") == 0)
-                S.m.ttl_lowered_at = i64(v);
-            else if (strcmp(n, "ttl_old") == 0)
-                S.m.ttl_old = i64(v);
-            else if (strcmp(n, "names_swapped") == 0)
-                S.m.names_swapped = i64(v) == 1;
-            else if (strcmp(n, "cutover_deadline") == 0)
-                S.m.cutover_deadline = i64(v);
-            else if (strcmp(n, "migrated_at") == 0)
-                S.m.migrated_at = i64(v);
-            else if (strcmp(n, "downtime_from") == 0)
-                S.m.downtime_from = i64(v);
-            else if (strcmp(n, "ttl_restored") == 0)
-                S.m.ttl_restored = i64(v) == 1;
-            else if (strcmp(n, "replicate_from") == 0)
-                set_text(S.m.replicate_from, sizeof(S.m.replicate_from), v);
-            else if (strcmp(n, "replicate_from_phase") == 0)
-                set_text(S.m.replicate_from_phase, sizeof(S.m.replicate_from_phase), v);
+            else
+                (void)fm_mig_field_set(&S.m, n, v); /* as migstore loads it back */
         }
     }
     for (size_t i = 0; i < p->n_acts; i++) {
