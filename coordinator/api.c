@@ -239,7 +239,7 @@ static json_t *migration_json(const ms_view *v, const fm_policy *policy)
         "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:b}",
         "id", m->id, "app", jstr(r, "app"), "env", jstr(r, "env"), "source", "env", jstr(r, "env"),
         "id", jstr(r, "source_id"), "target", "env", jstr(r, "env"), "id", jstr(r, "target_id"),
-        "state", m->state, "phase", jstr(r, "phase"), "reached_100", m->reached_100,
+        "state", ms_state_text(v), "phase", jstr(r, "phase"), "reached_100", m->reached_100,
         "target_incomplete", ms_int(r, "target_incomplete", 0) == 1, "replayable", m->replayable,
         "pass", jint(r, "pass", false), "files", "done", (json_int_t)fdone, "total",
         (json_int_t)ftotal, "percent", percent, "bytes_done", (json_int_t)bdone, "bytes_total",
@@ -402,7 +402,7 @@ static answer create_app(api *a, const req *rq)
         fm_plan plan;
         memset(&plan, 0, sizeof(plan));
         plan.change = true;
-        (void)snprintf(plan.to, sizeof(plan.to), "new");
+        plan.to = FM_NEW;
         (void)snprintf(plan.what, sizeof(plan.what), "created");
         const char *expect[] = {""};
         rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, -1, &plan, extra,
@@ -427,7 +427,7 @@ done:
 static answer delete_app(api *a, const char *app)
 {
     ferry_err err = {0};
-    static const char *const resting[] = {"new", "stopped", "failed", "migrated", "rolled_back"};
+    static const fm_state resting[] = {FM_NEW, FM_STOPPED, FM_FAILED, FM_MIGRATED, FM_ROLLED_BACK};
     json_t *envs = app_envs(a, app, &err);
     if (envs == NULL)
         return failure_answer(&err);
@@ -444,9 +444,9 @@ static answer delete_app(api *a, const char *app)
         }
         bool ok = v.rec == NULL;
         for (size_t k = 0; !ok && k < sizeof(resting) / sizeof(resting[0]); k++)
-            ok = strcmp(v.mig.state, resting[k]) == 0;
+            ok = v.mig.state == resting[k];
         char state[FM_NAME_MAX];
-        (void)snprintf(state, sizeof(state), "%s", v.mig.state);
+        (void)snprintf(state, sizeof(state), "%s", ms_state_text(&v));
         ms_view_cleanup(&v);
         if (!ok) {
             json_decref(envs);
@@ -566,7 +566,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
             goto fail;
         }
         if (want_env == NULL && def == ENV_FAILED &&
-            (strcmp(v.mig.state, "failed") != 0 || !v.mig.replayable)) {
+            (v.mig.state != FM_FAILED || !v.mig.replayable)) {
             ms_view_cleanup(&v);
             continue;
         }
@@ -581,7 +581,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
             ms_view_cleanup(&v);
             continue;
         }
-        const char *expect[] = {v.mig.state};
+        const char *expect[] = {ms_state_text(&v)};
         ferry_rc rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, v.mig.cycle, &plan, NULL,
                                0, false, NULL, &err);
         ms_view_cleanup(&v);

@@ -164,10 +164,11 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
             ms_view_cleanup(&view);
             return FERRY_OK;
         }
-        const char *expect[] = {view.mig.state};
+        const char *expect[] = {ms_state_text(&view)};
         ferry_log_ctx ctx = {.migration = mig};
-        if (plan.change && strcmp(plan.to, view.mig.state) != 0)
-            ferry_log(FERRY_LOG_INFO, &ctx, "%s -> %s (%s)", view.mig.state, plan.to, plan.what);
+        if (plan.change && plan.to != view.mig.state)
+            ferry_log(FERRY_LOG_INFO, &ctx, "%s -> %s (%s)", ms_state_text(&view),
+                      fm_state_name(plan.to), plan.what);
         rc = ms_apply(eng->store, mig, eng->cfg.instance, expect, 1, view.mig.cycle, &plan, NULL, 0,
                       false, NULL, err);
         ms_view_cleanup(&view);
@@ -377,14 +378,16 @@ static const ferry_spec *spec_of(engine *eng, const char *mig, char *env, size_t
     return eng->spec;
 }
 
-/* Builds the command of step (record rec) and queues it on the producer. */
-static ferry_rc publish_step(engine *eng, const char *mig, const char *step,
-                             const ferry_store_record *rec, int64_t attempt, cmd_built *b,
-                             ferry_err *err)
+/*
+ * Builds the command of step (record rec) at attempt into *b (zeroed first; clean up with
+ * cmd_cleanup() whatever the result). b borrows from the spec spec_of() caches: publish it
+ * before the next spec_of().
+ */
+static ferry_rc step_build(engine *eng, const char *mig, const char *step,
+                           const ferry_store_record *rec, int64_t attempt, cmd_built *b,
+                           ferry_err *err)
 {
-    ferry_rc rc = FERRY_OK;
-    uint8_t *buf = NULL;
-    size_t len = 0;
+    memset(b, 0, sizeof(*b));
     char env[FERRY_STORE_NAME_MAX + 1];
     bool overwrite = false;
     const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), &overwrite, err);
@@ -400,9 +403,16 @@ static ferry_rc publish_step(engine *eng, const char *mig, const char *step,
                    .overwrite = overwrite,
                    .issued_by = eng->cfg.instance,
                    .issued_at = eng->now};
-    rc = cmd_build(spec, &st, b, err);
-    if (rc == FERRY_OK)
-        rc = ferry_wire_step_encode(&b->cmd, &buf, &len, err);
+    return cmd_build(spec, &st, b, err);
+}
+
+/* Queues a built step command on the producer, keyed by migration and step. */
+static ferry_rc step_publish(engine *eng, const char *mig, const char *step, const cmd_built *b,
+                             ferry_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ferry_rc rc = ferry_wire_step_encode(&b->cmd, &buf, &len, err);
     if (rc != FERRY_OK)
         return rc;
     char topic[256];
@@ -482,14 +492,8 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
         goto out;
 
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
-    char env[FERRY_STORE_NAME_MAX + 1];
-    const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), NULL, &err);
-    cmd_step st = {.migration = mig,
-                   .env = env,
-                   .step = step,
-                   .purpose = ferry_store_record_value(rec, "purpose"),
-                   .attempt = attempt};
-    if (spec == NULL || cmd_build(spec, &st, &b, &err) != FERRY_OK) {
+    /* Built once: its endpoints decide the limits, then it is what is published. */
+    if (step_build(eng, mig, step, rec, attempt, &b, &err) != FERRY_OK) {
         if (err.code == FERRY_ERR_INVALID || err.code == FERRY_ERR_NOT_FOUND) {
             step_unbuildable(eng, mig, step, attempt, &err);
             (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:pending", member, NULL);
@@ -499,7 +503,6 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     char keys[3][300];
     int64_t sizes[3];
     size_t n_limits = step_limits(eng, k, &b, keys, sizes);
-    cmd_cleanup(&b);
     char holder[300], now[24], limits[1024] = "";
     (void)snprintf(holder, sizeof(holder), "%s %s", mig, step);
     i64_text(eng->now, now, sizeof(now));
@@ -536,7 +539,7 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
         goto out;
     }
     /* Dispatched; a publish that fails now is retried by the redispatch sweep. */
-    rc = publish_step(eng, mig, step, rec, attempt, &b, &err);
+    rc = step_publish(eng, mig, step, &b, &err);
     if (rc != FERRY_OK) {
         ferry_log_ctx ctx = {.migration = mig, .step = step, .attempt = (unsigned)attempt};
         ferry_log(FERRY_LOG_WARN, &ctx, "publish failed, will retry: %s", err.msg);
@@ -665,7 +668,9 @@ static void sweep_unclaimed(engine *eng)
                          fm_sstate_parse(ferry_store_record_value(rec, "state")) == FM_S_DISPATCHED;
             if (still) {
                 cmd_built b;
-                rc = publish_step(eng, mig, step, rec, attempt, &b, &err);
+                rc = step_build(eng, mig, step, rec, attempt, &b, &err);
+                if (rc == FERRY_OK)
+                    rc = step_publish(eng, mig, step, &b, &err);
                 cmd_cleanup(&b);
                 if (rc == FERRY_OK) {
                     republished++;

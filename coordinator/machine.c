@@ -43,6 +43,79 @@ bool fm_sstate_active(fm_sstate s)
     return s == FM_S_PENDING || s == FM_S_DISPATCHED || s == FM_S_RUNNING;
 }
 
+static const char *const state_names[] = {
+    [FM_ABSENT] = "",
+    [FM_NEW] = "new",
+    [FM_REPLICATING] = "replicating",
+    [FM_STOPPING] = "stopping",
+    [FM_STOPPED] = "stopped",
+    [FM_TESTING] = "testing",
+    [FM_CUTOVER] = "cutover",
+    [FM_MIGRATED] = "migrated",
+    [FM_ROLLING_BACK] = "rolling_back",
+    [FM_ROLLED_BACK] = "rolled_back",
+    [FM_FAILED] = "failed",
+    [FM_STATE_OTHER] = "unknown",
+};
+
+static const char *const phase_names[] = {
+    [FM_PH_NONE] = "",
+    [FM_PH_CHECK_TARGET] = "check_target",
+    [FM_PH_LOWER_TTL] = "lower_ttl",
+    [FM_PH_DUMP_RESTORE] = "dump_restore",
+    [FM_PH_FILE_SYNC] = "file_sync",
+    [FM_PH_PAUSE] = "pause",
+    [FM_PH_WAIT] = "wait",
+    [FM_PH_FINAL] = "final",
+    [FM_PH_STARTING] = "starting",
+    [FM_PH_RUNNING] = "running",
+    [FM_PH_STOPPING] = "stopping",
+    [FM_PH_STOP_TARGET] = "stop_target",
+    [FM_PH_STOP_SOURCE] = "stop_source",
+    [FM_PH_SYNC] = "sync",
+    [FM_PH_RENAME] = "rename",
+    [FM_PH_CHECK] = "check",
+    [FM_PH_START_TARGET] = "start_target",
+    [FM_PH_START_SOURCE] = "start_source",
+    [FM_PH_RESTART_SOURCE] = "restart_source",
+    [FM_PH_OTHER] = "unknown",
+};
+
+#define N_STATES (sizeof(state_names) / sizeof(state_names[0]))
+#define N_PHASES (sizeof(phase_names) / sizeof(phase_names[0]))
+
+const char *fm_state_name(fm_state state)
+{
+    return (size_t)state < N_STATES ? state_names[state] : "unknown";
+}
+
+const char *fm_phase_name(fm_phase phase)
+{
+    return (size_t)phase < N_PHASES ? phase_names[phase] : "unknown";
+}
+
+fm_state fm_state_parse(const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        return FM_ABSENT;
+    for (size_t i = 1; i < FM_STATE_OTHER; i++) {
+        if (strcmp(text, state_names[i]) == 0)
+            return (fm_state)i;
+    }
+    return FM_STATE_OTHER;
+}
+
+fm_phase fm_phase_parse(const char *text)
+{
+    if (text == NULL || text[0] == '\0')
+        return FM_PH_NONE;
+    for (size_t i = 1; i < FM_PH_OTHER; i++) {
+        if (strcmp(text, phase_names[i]) == 0)
+            return (fm_phase)i;
+    }
+    return FM_PH_OTHER;
+}
+
 /* clang-format off */
 static const fm_purpose purposes[] = {
     {"replicate.check_target", "app",          "status",    "target", "app", false},
@@ -98,7 +171,7 @@ const char *fm_cmd_name(fm_cmd cmd)
 
 /* ------------------------------------------------------------------ the migration's fields */
 
-typedef enum mf_type { MF_TEXT, MF_INT, MF_FLAG } mf_type;
+typedef enum mf_type { MF_TEXT, MF_INT, MF_FLAG, MF_STATE, MF_PHASE } mf_type;
 
 /* Each field the machine reads, under the name it is stored (and planned) with. */
 typedef struct mig_field {
@@ -108,14 +181,31 @@ typedef struct mig_field {
     size_t size; /* MF_TEXT: the buffer's */
 } mig_field;
 
-#define MF_TEXT_FIELD(n, f) {n, MF_TEXT, offsetof(fm_mig, f), sizeof(((fm_mig *)0)->f)}
-#define MF_INT_FIELD(n, f)  {n, MF_INT, offsetof(fm_mig, f), 0}
-#define MF_FLAG_FIELD(n, f) {n, MF_FLAG, offsetof(fm_mig, f), 0}
+#define MF_TEXT_FIELD(n, f)                                                                        \
+    {                                                                                              \
+        n, MF_TEXT, offsetof(fm_mig, f), sizeof(((fm_mig *)0)->f)                                  \
+    }
+#define MF_INT_FIELD(n, f)                                                                         \
+    {                                                                                              \
+        n, MF_INT, offsetof(fm_mig, f), 0                                                          \
+    }
+#define MF_FLAG_FIELD(n, f)                                                                        \
+    {                                                                                              \
+        n, MF_FLAG, offsetof(fm_mig, f), 0                                                         \
+    }
+#define MF_STATE_FIELD(n, f)                                                                       \
+    {                                                                                              \
+        n, MF_STATE, offsetof(fm_mig, f), 0                                                        \
+    }
+#define MF_PHASE_FIELD(n, f)                                                                       \
+    {                                                                                              \
+        n, MF_PHASE, offsetof(fm_mig, f), 0                                                        \
+    }
 
 static const mig_field mig_fields[] = {
     MF_TEXT_FIELD("env", env),
-    MF_TEXT_FIELD("state", state),
-    MF_TEXT_FIELD("phase", phase),
+    MF_STATE_FIELD("state", state),
+    MF_PHASE_FIELD("phase", phase),
     MF_INT_FIELD("cycle", cycle),
     MF_FLAG_FIELD("production", production),
     MF_FLAG_FIELD("reached_100", reached_100),
@@ -135,11 +225,11 @@ static const mig_field mig_fields[] = {
     MF_INT_FIELD("migrated_at", migrated_at),
     MF_INT_FIELD("downtime_from", downtime_from),
     MF_FLAG_FIELD("ttl_restored", ttl_restored),
-    MF_TEXT_FIELD("failed_from", failed_from),
-    MF_TEXT_FIELD("failed_phase", failed_phase),
+    MF_STATE_FIELD("failed_from", failed_from),
+    MF_PHASE_FIELD("failed_phase", failed_phase),
     MF_TEXT_FIELD("error_step", error_step),
-    MF_TEXT_FIELD("replicate_from", replicate_from),
-    MF_TEXT_FIELD("replicate_from_phase", replicate_from_phase),
+    MF_STATE_FIELD("replicate_from", replicate_from),
+    MF_PHASE_FIELD("replicate_from_phase", replicate_from_phase),
 };
 
 bool fm_mig_field_set(fm_mig *mig, const char *name, const char *value)
@@ -151,6 +241,14 @@ bool fm_mig_field_set(fm_mig *mig, const char *name, const char *value)
         char *at = (char *)mig + f->offset;
         if (f->type == MF_TEXT) {
             (void)snprintf(at, f->size, "%s", value);
+            return true;
+        }
+        if (f->type == MF_STATE) {
+            *(fm_state *)(void *)at = fm_state_parse(value);
+            return true;
+        }
+        if (f->type == MF_PHASE) {
+            *(fm_phase *)(void *)at = fm_phase_parse(value);
             return true;
         }
         char *end = NULL;
@@ -190,12 +288,19 @@ void fm_plan_set(fm_plan *plan, const char *name, const char *fmt, ...)
 }
 
 /* Sets the new state (and phase) and the event type. */
-static void plan_to(fm_plan *plan, const char *state, const char *phase, const char *what)
+static void plan_to(fm_plan *plan, fm_state state, fm_phase phase, const char *what)
 {
     plan->change = true;
-    (void)snprintf(plan->to, sizeof(plan->to), "%s", state);
+    plan->to = state;
     (void)snprintf(plan->what, sizeof(plan->what), "%s", what);
-    fm_plan_set(plan, "phase", "%s", phase);
+    fm_plan_set(plan, "phase", "%s", fm_phase_name(phase));
+}
+
+/* Where a replay or a refused replicate goes back to. */
+static void plan_failed_from(fm_plan *plan, const fm_mig *m)
+{
+    fm_plan_set(plan, "failed_from", "%s", fm_state_name(m->state));
+    fm_plan_set(plan, "failed_phase", "%s", fm_phase_name(m->phase));
 }
 
 static fm_action *plan_act(fm_plan *plan, fm_act_kind kind)
@@ -356,9 +461,8 @@ static ferry_rc step_code(const fm_step *s)
 static void fail_step(const fm_mig *m, const fm_step *s, bool replayable, bool incomplete,
                       int64_t now, fm_plan *plan)
 {
-    plan_to(plan, "failed", m->phase, "failed");
-    fm_plan_set(plan, "failed_from", "%s", m->state);
-    fm_plan_set(plan, "failed_phase", "%s", m->phase);
+    plan_to(plan, FM_FAILED, m->phase, "failed");
+    plan_failed_from(plan, m);
     fm_plan_set(plan, "replayable", "%d", replayable ? 1 : 0);
     if (incomplete)
         fm_plan_set(plan, "target_incomplete", "1");
@@ -411,7 +515,7 @@ static bool note_fs(const fm_step *s, fm_plan *plan)
 static void start_pass(const fm_mig *m, fm_plan *plan)
 {
     int64_t pass = m->pass + 1;
-    plan_to(plan, m->state, "file_sync", "phase");
+    plan_to(plan, m->state, FM_PH_FILE_SYNC, "phase");
     fm_plan_set(plan, "pass", "%" PRId64, pass);
     fm_plan_set(plan, "pause_until", "0");
     plan_create(plan, "replicate.fs", 0, pass);
@@ -420,12 +524,12 @@ static void start_pass(const fm_mig *m, fm_plan *plan)
 static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
                             int64_t now, fm_plan *plan)
 {
-    const char *ph = m->phase;
-    if (strcmp(ph, "check_target") == 0 || ph[0] == '\0') {
+    fm_phase ph = m->phase;
+    if (ph == FM_PH_CHECK_TARGET || ph == FM_PH_NONE) {
         const fm_step *s = latest(m, steps, n, "replicate.check_target");
         switch (track(s, p, now, plan)) {
         case T_NONE:
-            plan_to(plan, m->state, "check_target", "phase");
+            plan_to(plan, m->state, FM_PH_CHECK_TARGET, "phase");
             plan_create(plan, "replicate.check_target", 0, 0);
             return;
         case T_WAIT:
@@ -438,7 +542,7 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
         }
         if (s->running == 1) {
             /* Refused, not failed: back where the command found the migration, with why. */
-            const char *back = m->replicate_from[0] != '\0' ? m->replicate_from : "new";
+            fm_state back = m->replicate_from != FM_ABSENT ? m->replicate_from : FM_NEW;
             plan_to(plan, back, m->replicate_from_phase, "refused");
             plan_error(plan, s, FERRY_ERR_BUSY,
                        "cannot activate replication: the target app is running; stop it first "
@@ -452,15 +556,15 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
         if (m->ttl_lowered || m->names_swapped) {
             /* After the final migration the names are swapped for good: a TTL step would look
              * for names that no longer exist, and no cutover is left for a low TTL to speed. */
-            plan_to(plan, m->state, "dump_restore", "phase");
+            plan_to(plan, m->state, FM_PH_DUMP_RESTORE, "phase");
             plan_create(plan, "replicate.dr", 0, 0);
         } else {
-            plan_to(plan, m->state, "lower_ttl", "phase");
+            plan_to(plan, m->state, FM_PH_LOWER_TTL, "phase");
             plan_create(plan, "replicate.ttl", 0, 0);
         }
         return;
     }
-    if (strcmp(ph, "lower_ttl") == 0) {
+    if (ph == FM_PH_LOWER_TTL) {
         const fm_step *s = latest(m, steps, n, "replicate.ttl");
         switch (track(s, p, now, plan)) {
         case T_NONE:
@@ -472,7 +576,7 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
             fail_step(m, s, true, false, now, plan);
             return;
         case T_DONE:
-            plan_to(plan, m->state, "dump_restore", "phase");
+            plan_to(plan, m->state, FM_PH_DUMP_RESTORE, "phase");
             fm_plan_set(plan, "ttl_lowered", "1");
             fm_plan_set(plan, "ttl_lowered_at", "%" PRId64,
                         s->finished_at > 0 ? s->finished_at : now);
@@ -482,7 +586,7 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
         }
         return;
     }
-    if (strcmp(ph, "dump_restore") == 0) {
+    if (ph == FM_PH_DUMP_RESTORE) {
         const fm_step *s = latest(m, steps, n, "replicate.dr");
         switch (track(s, p, now, plan)) {
         case T_NONE:
@@ -500,7 +604,7 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
         }
         return;
     }
-    if (strcmp(ph, "file_sync") == 0) {
+    if (ph == FM_PH_FILE_SYNC) {
         const fm_step *s = latest(m, steps, n, "replicate.fs");
         switch (track(s, p, now, plan)) {
         case T_NONE:
@@ -515,14 +619,14 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
             break;
         }
         bool complete = note_fs(s, plan);
-        plan_to(plan, m->state, "pause", "pass_done");
+        plan_to(plan, m->state, FM_PH_PAUSE, "pass_done");
         if (complete && !m->reached_100)
             fm_plan_set(plan, "reached_100", "1");
         fm_plan_set(plan, "pause_until", "%" PRId64, now + p->pause_ms);
         plan_wake(plan, now + p->pause_ms);
         return;
     }
-    if (strcmp(ph, "pause") == 0) {
+    if (ph == FM_PH_PAUSE) {
         if (now >= m->pause_until)
             start_pass(m, plan);
         else
@@ -552,7 +656,7 @@ static void adv_stopping(const fm_mig *m, const fm_step *steps, size_t n, const 
         plan_create(plan, "stop.dr", 0, 0);
     if (tfs == T_NONE) {
         plan_create(plan, "stop.fs", 0, m->pass + 1);
-        plan_to(plan, m->state, "final", "phase");
+        plan_to(plan, m->state, FM_PH_FINAL, "phase");
         fm_plan_set(plan, "pass", "%" PRId64, m->pass + 1);
     }
     if (tdr == T_FAILED) {
@@ -567,7 +671,7 @@ static void adv_stopping(const fm_mig *m, const fm_step *steps, size_t n, const 
         return;
     note_dr(dr, plan);
     bool complete = note_fs(fs, plan);
-    plan_to(plan, "stopped", "", "stopped");
+    plan_to(plan, FM_STOPPED, FM_PH_NONE, "stopped");
     if (complete)
         fm_plan_set(plan, "reached_100", "1");
 }
@@ -577,7 +681,7 @@ static void adv_stopping(const fm_mig *m, const fm_step *steps, size_t n, const 
 static void adv_testing(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
                         int64_t now, fm_plan *plan)
 {
-    if (strcmp(m->phase, "starting") == 0) {
+    if (m->phase == FM_PH_STARTING) {
         const fm_step *s = latest(m, steps, n, "test.start");
         switch (track(s, p, now, plan)) {
         case T_NONE:
@@ -586,17 +690,17 @@ static void adv_testing(const fm_mig *m, const fm_step *steps, size_t n, const f
         case T_WAIT:
             return;
         case T_DONE:
-            plan_to(plan, m->state, "running", "test_started");
+            plan_to(plan, m->state, FM_PH_RUNNING, "test_started");
             return;
         case T_FAILED:
             /* Nothing changed on the target but a failed start: back to stopped, with why. */
-            plan_to(plan, "stopped", "", "test_start_failed");
+            plan_to(plan, FM_STOPPED, FM_PH_NONE, "test_start_failed");
             plan_error(plan, s, step_code(s), s->error_message, now);
             return;
         }
         return;
     }
-    if (strcmp(m->phase, "stopping") == 0) {
+    if (m->phase == FM_PH_STOPPING) {
         const fm_step *s = latest(m, steps, n, "test.stop");
         switch (track(s, p, now, plan)) {
         case T_NONE:
@@ -605,11 +709,11 @@ static void adv_testing(const fm_mig *m, const fm_step *steps, size_t n, const f
         case T_WAIT:
             return;
         case T_DONE:
-            plan_to(plan, "stopped", "", "test_stopped");
+            plan_to(plan, FM_STOPPED, FM_PH_NONE, "test_stopped");
             return;
         case T_FAILED:
             /* The app may still run: stay in testing, say why; test-stop can be asked again. */
-            plan_to(plan, m->state, "running", "test_stop_failed");
+            plan_to(plan, m->state, FM_PH_RUNNING, "test_stop_failed");
             plan_error(plan, s, step_code(s), s->error_message, now);
             return;
         }
@@ -642,54 +746,68 @@ typedef enum on_fail {
     FAIL_STOP,     /* rollback: stop there; a replay continues */
 } on_fail;
 
-/* One phase of a chain: it runs purpose "<prefix>.<name>". budget: the phase runs while the app
- * is down and counts against the cutover's one budget. */
+/* One phase of a chain: it runs purpose "<prefix>.<phase name>". budget: the phase runs while
+ * the app is down and counts against the cutover's one budget. */
 typedef struct phase {
-    const char *name;
+    fm_phase id;
     bool budget;
     on_fail fail;
 } phase;
 
 typedef struct chain {
-    const char *state;
+    fm_state state;
     const char *prefix;
     const phase *phases;
     size_t n;
-    const char *done_state; /* after the last phase */
+    fm_state done_state; /* after the last phase */
 } chain;
 
 /* clang-format off */
 static const phase cutover_phases[] = {
-    {"stop_target",  false, FAIL_ABORT},
-    {"stop_source",  false, FAIL_ABORT},    /* done: the downtime and its budget begin */
-    {"sync",         true,  FAIL_ABORT},    /* copy and file pass in parallel (adv_sync) */
-    {"rename",       true,  FAIL_ROLLBACK},
-    {"check",        true,  FAIL_ROLLBACK},
-    {"start_target", true,  FAIL_ROLLBACK}, /* done: the app serves again */
-    {"start_source", false, FAIL_ROLLBACK},
+    {FM_PH_STOP_TARGET,  false, FAIL_ABORT},
+    {FM_PH_STOP_SOURCE,  false, FAIL_ABORT},    /* done: the downtime and its budget begin */
+    {FM_PH_SYNC,         true,  FAIL_ABORT},    /* copy and file pass in parallel (adv_sync) */
+    {FM_PH_RENAME,       true,  FAIL_ROLLBACK},
+    {FM_PH_CHECK,        true,  FAIL_ROLLBACK},
+    {FM_PH_START_TARGET, true,  FAIL_ROLLBACK}, /* done: the app serves again */
+    {FM_PH_START_SOURCE, false, FAIL_ROLLBACK},
 };
 static const phase rollback_phases[] = {
-    {"stop_target",  false, FAIL_STOP},
-    {"stop_source",  false, FAIL_STOP},
-    {"rename",       false, FAIL_STOP},
-    {"check",        false, FAIL_STOP},
-    {"start_source", false, FAIL_STOP},
+    {FM_PH_STOP_TARGET,  false, FAIL_STOP},
+    {FM_PH_STOP_SOURCE,  false, FAIL_STOP},
+    {FM_PH_RENAME,       false, FAIL_STOP},
+    {FM_PH_CHECK,        false, FAIL_STOP},
+    {FM_PH_START_SOURCE, false, FAIL_STOP},
 };
 /* clang-format on */
 
-static const chain cutover_chain = {"cutover", "cutover", cutover_phases,
-                                    sizeof(cutover_phases) / sizeof(cutover_phases[0]), "migrated"};
-static const chain rollback_chain = {"rolling_back", "rollback", rollback_phases,
+static const chain cutover_chain = {FM_CUTOVER, "cutover", cutover_phases,
+                                    sizeof(cutover_phases) / sizeof(cutover_phases[0]),
+                                    FM_MIGRATED};
+static const chain rollback_chain = {FM_ROLLING_BACK, "rollback", rollback_phases,
                                      sizeof(rollback_phases) / sizeof(rollback_phases[0]),
-                                     "rolled_back"};
+                                     FM_ROLLED_BACK};
+
+/* The phase of chain c that is phase id (its index in *at); NULL when c has none (a phase
+ * outside the chain, as restart_source, or one this coordinator does not know). */
+static const phase *chain_phase(const chain *c, fm_phase id, size_t *at)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->phases[i].id == id) {
+            *at = i;
+            return &c->phases[i];
+        }
+    }
+    return NULL;
+}
 
 /* Enters phase ph of chain c; deadline: the cutover's budget end (0 none). */
 static void enter_phase(const fm_mig *m, const chain *c, const phase *ph, int64_t deadline,
                         fm_plan *plan)
 {
-    plan_to(plan, m->state, ph->name, "phase");
+    plan_to(plan, m->state, ph->id, "phase");
     int64_t step_deadline = ph->budget ? deadline : 0;
-    if (strcmp(c->state, "cutover") == 0 && strcmp(ph->name, "sync") == 0) {
+    if (c == &cutover_chain && ph->id == FM_PH_SYNC) {
         fm_plan_set(plan, "sync_deadline", "%" PRId64, deadline);
         plan_create(plan, "cutover.dr", step_deadline, 0);
         plan_create(plan, "cutover.fs", step_deadline, m->pass + 1);
@@ -698,7 +816,7 @@ static void enter_phase(const fm_mig *m, const chain *c, const phase *ph, int64_
         return;
     }
     char purpose[FM_NAME_MAX];
-    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, ph->name);
+    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, fm_phase_name(ph->id));
     plan_create(plan, purpose, step_deadline, 0);
     if (step_deadline > 0)
         plan_wake(plan, step_deadline);
@@ -708,7 +826,7 @@ static void enter_phase(const fm_mig *m, const chain *c, const phase *ph, int64_
 static void cutover_abort(const fm_mig *m, const fm_step *s, ferry_rc code, const char *message,
                           int64_t now, fm_plan *plan)
 {
-    plan_to(plan, m->state, "restart_source", "sync_failed");
+    plan_to(plan, m->state, FM_PH_RESTART_SOURCE, "sync_failed");
     plan_error(plan, s, code, message, now);
     fm_plan_set(plan, "cutover_deadline", "0");
     plan_create(plan, "cutover.restart_source", 0, 0);
@@ -718,7 +836,7 @@ static void cutover_abort(const fm_mig *m, const fm_step *s, ferry_rc code, cons
 static void cutover_rollback(const fm_step *s, ferry_rc code, const char *message, int64_t now,
                              fm_plan *plan)
 {
-    plan_to(plan, "rolling_back", rollback_phases[0].name, "auto_rollback");
+    plan_to(plan, FM_ROLLING_BACK, rollback_phases[0].id, "auto_rollback");
     plan_error(plan, s, code, message, now);
     fm_plan_set(plan, "cutover_deadline", "0");
     plan_create(plan, "rollback.stop_target", 0, 0);
@@ -752,7 +870,7 @@ static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_p
          * 100%" -- another pass, as long as the budget lets one start. */
         int64_t at = now + backoff(p, fs->retries);
         if (failed == NULL && (deadline <= 0 || at < deadline)) {
-            plan_to(plan, m->state, "sync", "short_pass");
+            plan_to(plan, m->state, FM_PH_SYNC, "short_pass");
             plan_retry(plan, fs, at, true, false);
             tfs = T_WAIT;
         } else if (failed == NULL) {
@@ -815,9 +933,9 @@ static void adv_restart_source(const fm_mig *m, const fm_step *steps, size_t n, 
         return;
     case T_DONE:
         /* The error that ended the cutover stays on the migration. */
-        plan_to(plan, "failed", "restart_source", "cutover_failed");
-        fm_plan_set(plan, "failed_from", "cutover");
-        fm_plan_set(plan, "failed_phase", "restart_source");
+        plan_to(plan, FM_FAILED, FM_PH_RESTART_SOURCE, "cutover_failed");
+        fm_plan_set(plan, "failed_from", "%s", fm_state_name(FM_CUTOVER));
+        fm_plan_set(plan, "failed_phase", "%s", fm_phase_name(FM_PH_RESTART_SOURCE));
         fm_plan_set(plan, "replayable", "0");
         return;
     case T_FAILED:
@@ -831,15 +949,15 @@ static void phase_done(const fm_mig *m, const chain *c, const phase *ph, int64_t
                        const fm_policy *p, int64_t *deadline, fm_plan *plan)
 {
     bool cutover = c == &cutover_chain;
-    if (cutover && strcmp(ph->name, "stop_source") == 0) {
+    if (cutover && ph->id == FM_PH_STOP_SOURCE) {
         /* The app is down from here: one budget for everything until it serves again. */
         *deadline = now + fm_cutover_budget(m, p);
         fm_plan_set(plan, "cutover_deadline", "%" PRId64, *deadline);
         fm_plan_set(plan, "downtime_from", "%" PRId64, now);
     }
-    if (strcmp(ph->name, "rename") == 0)
+    if (ph->id == FM_PH_RENAME)
         fm_plan_set(plan, "names_swapped", "%d", cutover ? 1 : 0);
-    if (cutover && strcmp(ph->name, "start_target") == 0) {
+    if (cutover && ph->id == FM_PH_START_TARGET) {
         fm_plan_set(plan, "downtime_ms", "%" PRId64,
                     m->downtime_from > 0 ? now - m->downtime_from : 0);
         fm_plan_set(plan, "cutover_deadline", "0");
@@ -850,25 +968,23 @@ static void adv_chain(const fm_mig *m, const chain *c, const fm_step *steps, siz
                       const fm_policy *p, int64_t now, fm_plan *plan)
 {
     bool cutover = c == &cutover_chain;
-    if (cutover && strcmp(m->phase, "sync") == 0) {
+    if (cutover && m->phase == FM_PH_SYNC) {
         adv_sync(m, steps, n, p, now, plan);
         return;
     }
-    if (cutover && strcmp(m->phase, "restart_source") == 0) {
+    if (cutover && m->phase == FM_PH_RESTART_SOURCE) {
         adv_restart_source(m, steps, n, p, now, plan);
         return;
     }
     size_t i = 0;
-    while (i < c->n && strcmp(c->phases[i].name, m->phase) != 0)
-        i++;
+    const phase *ph = chain_phase(c, m->phase, &i);
     int64_t deadline = cutover ? m->cutover_deadline : 0;
-    if (i == c->n) { /* no phase yet: the command just arrived */
+    if (ph == NULL) { /* no phase yet: the command just arrived */
         enter_phase(m, c, &c->phases[0], deadline, plan);
         return;
     }
-    const phase *ph = &c->phases[i];
     char purpose[FM_NAME_MAX];
-    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, ph->name);
+    (void)snprintf(purpose, sizeof(purpose), "%s.%s", c->prefix, fm_phase_name(ph->id));
     const fm_step *s = latest(m, steps, n, purpose);
     bool budgeted = ph->budget && deadline > 0;
     track_t t = budgeted ? track_budget(s, p, deadline, now, plan) : track(s, p, now, plan);
@@ -890,7 +1006,7 @@ static void adv_chain(const fm_mig *m, const chain *c, const fm_step *steps, siz
         (void)snprintf(msg, sizeof(msg),
                        "cutover exceeded its time limit at %s (step %s), rolled back "
                        "automatically",
-                       ph->name, s != NULL ? s->id : "?");
+                       fm_phase_name(ph->id), s != NULL ? s->id : "?");
         cutover_rollback(s, FERRY_ERR_TIMEOUT, msg, now, plan);
         return;
     case T_DONE:
@@ -898,7 +1014,7 @@ static void adv_chain(const fm_mig *m, const chain *c, const fm_step *steps, siz
         if (i + 1 < c->n) {
             enter_phase(m, c, &c->phases[i + 1], deadline, plan);
         } else {
-            plan_to(plan, c->done_state, "", c->done_state);
+            plan_to(plan, c->done_state, FM_PH_NONE, fm_state_name(c->done_state));
             fm_plan_set(plan, "sync_deadline", "0");
             fm_plan_set(plan, "cutover_deadline", "0");
             if (cutover) {
@@ -924,11 +1040,11 @@ static void adv_chain(const fm_mig *m, const chain *c, const fm_step *steps, siz
             (void)snprintf(msg, sizeof(msg),
                            "cutover exceeded its time limit at %s (step %s: %.200s), rolled back "
                            "automatically",
-                           ph->name, s->id, s->error_message);
+                           fm_phase_name(ph->id), s->id, s->error_message);
         else
             (void)snprintf(msg, sizeof(msg),
                            "cutover failed at %s, rolled back automatically: step %s: %.200s",
-                           ph->name, s->id, s->error_message);
+                           fm_phase_name(ph->id), s->id, s->error_message);
         cutover_rollback(s, budgeted && now >= deadline ? FERRY_ERR_TIMEOUT : step_code(s), msg,
                          now, plan);
         return;
@@ -956,14 +1072,14 @@ static void adv_migrated(const fm_mig *m, const fm_step *steps, size_t n, const 
     case T_WAIT:
         return;
     case T_DONE:
-        plan_to(plan, m->state, "", "ttl_restored");
+        plan_to(plan, m->state, FM_PH_NONE, "ttl_restored");
         fm_plan_set(plan, "ttl_restored", "1");
         fm_plan_set(plan, "ttl_lowered", "0");
         return;
     case T_FAILED:
         if (strcmp(m->error_step, s->id) == 0)
             return; /* said once; the migration itself stays migrated */
-        plan_to(plan, m->state, "", "ttl_restore_failed");
+        plan_to(plan, m->state, FM_PH_NONE, "ttl_restore_failed");
         char msg[FM_TEXT_MAX];
         (void)snprintf(msg, sizeof(msg),
                        "the names' TTL could not be given back (step %s): %.200s; restore it "
@@ -980,21 +1096,33 @@ void fm_advance(const fm_mig *mig, const fm_step *steps, size_t n_steps, const f
                 int64_t now, fm_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
-    const char *st = mig->state;
-    if (strcmp(st, "replicating") == 0) {
+    switch (mig->state) {
+    case FM_REPLICATING:
         adv_replicating(mig, steps, n_steps, policy, now, plan);
-    } else if (strcmp(st, "stopping") == 0) {
+        return;
+    case FM_STOPPING:
         adv_stopping(mig, steps, n_steps, policy, now, plan);
-    } else if (strcmp(st, "testing") == 0) {
+        return;
+    case FM_TESTING:
         adv_testing(mig, steps, n_steps, policy, now, plan);
-    } else if (strcmp(st, "cutover") == 0) {
+        return;
+    case FM_CUTOVER:
         adv_chain(mig, &cutover_chain, steps, n_steps, policy, now, plan);
-    } else if (strcmp(st, "rolling_back") == 0) {
+        return;
+    case FM_ROLLING_BACK:
         adv_chain(mig, &rollback_chain, steps, n_steps, policy, now, plan);
-    } else if (strcmp(st, "migrated") == 0) {
+        return;
+    case FM_MIGRATED:
         adv_migrated(mig, steps, n_steps, policy, now, plan);
+        return;
+    case FM_ABSENT:
+    case FM_NEW:
+    case FM_STOPPED:
+    case FM_FAILED:
+    case FM_ROLLED_BACK:
+    case FM_STATE_OTHER:
+        return; /* they wait for a command */
     }
-    /* new, stopped, failed, rolled_back: they wait for a command. */
 }
 
 /* ------------------------------------------------------------------ commands */
@@ -1011,10 +1139,11 @@ static bool refuse(char *out, size_t outsz, const char *fmt, ...)
     return false;
 }
 
-static bool in(const char *state, const char *const *list)
+/* Whether state is one of list (n states). */
+static bool in(fm_state state, const fm_state *list, size_t n)
 {
-    for (; *list != NULL; list++) {
-        if (strcmp(state, *list) == 0)
+    for (size_t i = 0; i < n; i++) {
+        if (list[i] == state)
             return true;
     }
     return false;
@@ -1036,27 +1165,27 @@ static void cancel_active(const fm_mig *m, const fm_step *steps, size_t n, const
 static bool cmd_replicate(const fm_mig *m, const fm_cmd_args *args, fm_plan *plan, char *why,
                           size_t whysz)
 {
-    static const char *const ok[] = {"new", "stopped", "failed", "rolled_back", NULL};
-    if (!in(m->state, ok)) {
-        if (strcmp(m->state, "testing") == 0)
+    static const fm_state ok[] = {FM_NEW, FM_STOPPED, FM_FAILED, FM_ROLLED_BACK};
+    const char *state = fm_state_name(m->state);
+    if (!in(m->state, ok, sizeof(ok) / sizeof(ok[0]))) {
+        if (m->state == FM_TESTING)
             return refuse(why, whysz,
                           "cannot activate replication: the target app is running for a test "
                           "(%s); test-stop it first",
-                          m->phase);
-        if (strcmp(m->state, "replicating") == 0 || strcmp(m->state, "stopping") == 0)
-            return refuse(why, whysz, "cannot activate replication: it is already %s", m->state);
-        if (strcmp(m->state, "migrated") == 0)
+                          fm_phase_name(m->phase));
+        if (m->state == FM_REPLICATING || m->state == FM_STOPPING)
+            return refuse(why, whysz, "cannot activate replication: it is already %s", state);
+        if (m->state == FM_MIGRATED)
             return refuse(why, whysz, "cannot activate replication: the app is %s; roll back first",
-                          m->state);
-        return refuse(why, whysz, "cannot activate replication while the migration is %s",
-                      m->state);
+                          state);
+        return refuse(why, whysz, "cannot activate replication while the migration is %s", state);
     }
-    plan_to(plan, "replicating", "check_target", "replicate");
+    plan_to(plan, FM_REPLICATING, FM_PH_CHECK_TARGET, "replicate");
     plan->new_cycle = true;
     /* The errors and failure of before stay until the target app is found stopped: a refusal
      * goes back to them (adv_replicating). */
-    fm_plan_set(plan, "replicate_from", "%s", m->state);
-    fm_plan_set(plan, "replicate_from_phase", "%s", m->phase);
+    fm_plan_set(plan, "replicate_from", "%s", state);
+    fm_plan_set(plan, "replicate_from_phase", "%s", fm_phase_name(m->phase));
     fm_plan_set(plan, "replayable", "0");
     fm_plan_set(plan, "pause_until", "0");
     fm_plan_set(plan, "overwrite", "%d", args->overwrite ? 1 : 0);
@@ -1077,31 +1206,30 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                 char *why, size_t whysz)
 {
     memset(plan, 0, sizeof(*plan));
-    if (m->state[0] == '\0')
+    if (m->state == FM_ABSENT)
         return refuse(why, whysz, "%s: no such migration", m->id);
+    const char *state = fm_state_name(m->state);
     char reason[FM_TEXT_MAX], when[64];
     (void)snprintf(reason, sizeof(reason), "%s by %s", fm_cmd_name(cmd), args->actor);
     switch (cmd) {
     case FM_CMD_REPLICATE:
         return cmd_replicate(m, args, plan, why, whysz);
     case FM_CMD_STOP:
-        if (strcmp(m->state, "replicating") != 0)
+        if (m->state != FM_REPLICATING)
             return refuse(why, whysz,
                           "cannot stop replication: the migration is %s, not "
                           "replicating",
-                          m->state);
+                          state);
         /* Queued steps of the replication are not needed any more; a running one ends first. */
         cancel_active(m, steps, n, reason, false, plan);
-        plan_to(plan, "stopping", "wait", "stop");
+        plan_to(plan, FM_STOPPING, FM_PH_WAIT, "stop");
         return true;
     case FM_CMD_INTERRUPT:
-        if (strcmp(m->state, "replicating") != 0 && strcmp(m->state, "stopping") != 0)
-            return refuse(why, whysz, "cannot interrupt replication: the migration is %s",
-                          m->state);
+        if (m->state != FM_REPLICATING && m->state != FM_STOPPING)
+            return refuse(why, whysz, "cannot interrupt replication: the migration is %s", state);
         cancel_active(m, steps, n, reason, true, plan);
-        plan_to(plan, "failed", m->phase, "interrupted");
-        fm_plan_set(plan, "failed_from", "%s", m->state);
-        fm_plan_set(plan, "failed_phase", "%s", m->phase);
+        plan_to(plan, FM_FAILED, m->phase, "interrupted");
+        plan_failed_from(plan, m);
         fm_plan_set(plan, "replayable", "0");
         fm_plan_set(plan, "target_incomplete", "1");
         plan_error(plan, NULL, FERRY_ERR_CANCELLED,
@@ -1110,28 +1238,29 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                    now);
         return true;
     case FM_CMD_TEST_START:
-        if (strcmp(m->state, "stopped") != 0)
+        if (m->state != FM_STOPPED)
             return refuse(why, whysz,
                           "cannot start a test: the migration is %s; stop "
                           "replication first and wait for stopped",
-                          m->state);
+                          state);
         if (!m->reached_100 && !args->force)
             return refuse(why, whysz,
                           "not starting the test of %s: its replication has not reached 100%%, "
                           "so data may be missing on the target (source document 4.5); start "
                           "it anyway with --force",
                           m->id);
-        plan_to(plan, "testing", "starting", "test_start");
+        plan_to(plan, FM_TESTING, FM_PH_STARTING, "test_start");
         plan->new_cycle = true;
         plan_clear_error(plan);
         return true;
     case FM_CMD_TEST_STOP:
-        if (strcmp(m->state, "testing") != 0)
+        if (m->state != FM_TESTING)
             return refuse(why, whysz, "cannot stop a test: the migration is %s, not testing",
-                          m->state);
-        if (strcmp(m->phase, "running") != 0)
-            return refuse(why, whysz, "cannot stop the test yet: the target app is %s", m->phase);
-        plan_to(plan, "testing", "stopping", "test_stop");
+                          state);
+        if (m->phase != FM_PH_RUNNING)
+            return refuse(why, whysz, "cannot stop the test yet: the target app is %s",
+                          fm_phase_name(m->phase));
+        plan_to(plan, FM_TESTING, FM_PH_STOPPING, "test_stop");
         plan_clear_error(plan);
         return true;
     case FM_CMD_MIGRATE:
@@ -1140,11 +1269,11 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           "cannot migrate %s: the final migration is started from the "
                           "production environment (it renames every environment)",
                           m->id);
-        if (strcmp(m->state, "replicating") != 0)
+        if (m->state != FM_REPLICATING)
             return refuse(why, whysz,
                           "cannot migrate: production is %s; replication must be "
                           "active (replicating)",
-                          m->state);
+                          state);
         if (!m->reached_100)
             return refuse(why, whysz,
                           "cannot migrate %s: production replication has never "
@@ -1160,7 +1289,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           m->id, m->ttl_old, when, (ttl_ok - now + 999) / 1000);
         }
         cancel_active(m, steps, n, reason, true, plan);
-        plan_to(plan, "cutover", "stop_target", "migrate");
+        plan_to(plan, FM_CUTOVER, FM_PH_STOP_TARGET, "migrate");
         plan->new_cycle = true;
         plan_clear_error(plan);
         fm_plan_set(plan, "sync_deadline", "0");
@@ -1168,10 +1297,9 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         fm_plan_set(plan, "downtime_from", "0");
         return true;
     case FM_CMD_ROLLBACK: {
-        bool again = strcmp(m->state, "failed") == 0 && strcmp(m->failed_from, "rolling_back") == 0;
-        if (strcmp(m->state, "migrated") != 0 && !again)
-            return refuse(why, whysz, "cannot roll back: the migration is %s, not migrated",
-                          m->state);
+        bool again = m->state == FM_FAILED && m->failed_from == FM_ROLLING_BACK;
+        if (m->state != FM_MIGRATED && !again)
+            return refuse(why, whysz, "cannot roll back: the migration is %s, not migrated", state);
         if (!args->confirm) {
             time_text(m->migrated_at, when, sizeof(when));
             return refuse(why, whysz,
@@ -1181,15 +1309,14 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                           m->id, m->migrated_at > 0 ? " of " : "", m->migrated_at > 0 ? when : "");
         }
         cancel_active(m, steps, n, reason, true, plan);
-        plan_to(plan, "rolling_back", "stop_target", "rollback");
+        plan_to(plan, FM_ROLLING_BACK, FM_PH_STOP_TARGET, "rollback");
         plan->new_cycle = true;
         plan_clear_error(plan);
         return true;
     }
     case FM_CMD_REPLAY: {
-        if (strcmp(m->state, "failed") != 0)
-            return refuse(why, whysz, "nothing to replay: the migration is %s, not failed",
-                          m->state);
+        if (m->state != FM_FAILED)
+            return refuse(why, whysz, "nothing to replay: the migration is %s, not failed", state);
         if (!m->replayable)
             return refuse(why, whysz,
                           "%s cannot be replayed: it was interrupted or its cutover was "

@@ -39,6 +39,53 @@ const char *fm_sstate_name(fm_sstate s);
 /* pending, dispatched or running */
 bool fm_sstate_active(fm_sstate s);
 
+/* A migration's state, stored by its name ("replicating"): fm_state_name, fm_state_parse. */
+typedef enum fm_state {
+    FM_ABSENT = 0, /* "": no such migration */
+    FM_NEW,
+    FM_REPLICATING,
+    FM_STOPPING,
+    FM_STOPPED,
+    FM_TESTING,
+    FM_CUTOVER,
+    FM_MIGRATED,
+    FM_ROLLING_BACK,
+    FM_ROLLED_BACK,
+    FM_FAILED,
+    FM_STATE_OTHER, /* a name this coordinator does not know (a newer one's): it waits */
+} fm_state;
+
+/* The phase within a state (docs/orchestration.md, "Migration states"), stored by its name. */
+typedef enum fm_phase {
+    FM_PH_NONE = 0, /* "" */
+    FM_PH_CHECK_TARGET,
+    FM_PH_LOWER_TTL,
+    FM_PH_DUMP_RESTORE,
+    FM_PH_FILE_SYNC,
+    FM_PH_PAUSE,
+    FM_PH_WAIT,
+    FM_PH_FINAL,
+    FM_PH_STARTING,
+    FM_PH_RUNNING,
+    FM_PH_STOPPING,
+    FM_PH_STOP_TARGET,
+    FM_PH_STOP_SOURCE,
+    FM_PH_SYNC,
+    FM_PH_RENAME,
+    FM_PH_CHECK,
+    FM_PH_START_TARGET,
+    FM_PH_START_SOURCE,
+    FM_PH_RESTART_SOURCE,
+    FM_PH_OTHER, /* a name this coordinator does not know */
+} fm_phase;
+
+/* Names as stored; "unknown" for the OTHER values. */
+const char *fm_state_name(fm_state state);
+const char *fm_phase_name(fm_phase phase);
+/* "" is FM_ABSENT / FM_PH_NONE; a name not in the table is the OTHER value. */
+fm_state fm_state_parse(const char *text);
+fm_phase fm_phase_parse(const char *text);
+
 /* The latest step of one purpose, as the machine needs it. */
 typedef struct fm_step {
     char id[FM_ID_MAX];
@@ -63,8 +110,8 @@ typedef struct fm_step {
 typedef struct fm_mig {
     char id[FM_ID_MAX];
     char env[FM_NAME_MAX];
-    char state[FM_NAME_MAX]; /* "" when it does not exist */
-    char phase[FM_NAME_MAX];
+    fm_state state; /* FM_ABSENT when it does not exist */
+    fm_phase phase;
     int64_t cycle;
     bool production;
     bool reached_100;
@@ -85,12 +132,12 @@ typedef struct fm_mig {
     int64_t migrated_at;      /* ms, 0 none */
     int64_t downtime_from;    /* ms, when the cutover stopped the source; 0 none */
     bool ttl_restored;        /* after a migration: the names have their TTL back */
-    char failed_from[FM_NAME_MAX];
-    char failed_phase[FM_NAME_MAX];
+    fm_state failed_from;     /* where a replay returns to */
+    fm_phase failed_phase;
     char error_step[FM_ID_MAX];
     /* Where a replicate came from, to go back there when the target app turns out running. */
-    char replicate_from[FM_NAME_MAX];
-    char replicate_from_phase[FM_NAME_MAX];
+    fm_state replicate_from;
+    fm_phase replicate_from_phase;
 } fm_mig;
 
 typedef struct fm_policy {
@@ -129,7 +176,7 @@ typedef struct fm_action {
 /* What to change, applied atomically by the engine. */
 typedef struct fm_plan {
     bool change;            /* set the migration's state and fields below */
-    char to[FM_NAME_MAX];   /* the new state (may equal the current one) */
+    fm_state to;            /* the new state (may equal the current one) */
     char what[FM_NAME_MAX]; /* event type: "phase", "replicating", "failed", ... */
     bool new_cycle;         /* cycle + 1 (a new command: steps of the old cycle are history) */
     fm_field fields[FM_FIELDS_MAX];

@@ -108,6 +108,12 @@ static void mig_from_record(const char *id, const ferry_store_record *rec, fm_mi
         (void)fm_mig_field_set(m, rec->pairs[i].name, rec->pairs[i].value);
 }
 
+const char *ms_state_text(const ms_view *view)
+{
+    const char *v = ferry_store_record_value(view->rec, "state");
+    return v != NULL ? v : "";
+}
+
 void ms_view_cleanup(ms_view *view)
 {
     if (view == NULL)
@@ -204,7 +210,7 @@ static json_t *plan_json(const char *const *expect, size_t n_expect, int64_t exp
                         expect_cycle >= 0 ? i64_str(expect_cycle) : json_string(""));
     bool change = plan->change || n_extra > 0;
     json_object_set_new(j, "change", json_boolean(change));
-    json_object_set_new(j, "to", json_string(plan->to));
+    json_object_set_new(j, "to", json_string(fm_state_name(plan->to)));
     json_object_set_new(j, "what", json_string(plan->what));
     json_object_set_new(j, "new_cycle", json_boolean(plan->new_cycle));
     json_object_set_new(j, "index", json_boolean(index));

@@ -29,6 +29,10 @@ typedef struct ms_view {
 ferry_rc ms_load(ferry_store *store, const char *id, ms_view *view, ferry_err *err);
 void ms_view_cleanup(ms_view *view);
 
+/* The state as stored ("" when the migration does not exist): what a plan expects, and what
+ * is shown, even for a state this coordinator does not know. Borrowed from view. */
+const char *ms_state_text(const ms_view *view);
+
 /* Fills an fm_step from a step record (exposed for the API's step listings). */
 void ms_step_from_record(const ferry_store_record *rec, fm_step *out);
 

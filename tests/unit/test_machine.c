@@ -34,7 +34,7 @@ static void sim_init(const char *env)
     memset(&S, 0, sizeof(S));
     (void)snprintf(S.m.id, sizeof(S.m.id), "shop.%s", env);
     (void)snprintf(S.m.env, sizeof(S.m.env), "%s", env);
-    (void)snprintf(S.m.state, sizeof(S.m.state), "new");
+    S.m.state = FM_NEW;
     S.m.production = strcmp(env, "production") == 0;
     S.now = 1000000;
     S.pol = (fm_policy){.max_retries = 2,
@@ -74,7 +74,7 @@ static void sim_apply(const fm_plan *p)
     if (p->change) {
         if (p->new_cycle)
             S.m.cycle++;
-        set_text(S.m.state, sizeof(S.m.state), p->to);
+        S.m.state = p->to;
         for (size_t i = 0; i < p->n_fields; i++) {
             const char *n = p->fields[i].name, *v = p->fields[i].value;
             if (strcmp(n, "error_message") == 0)
@@ -217,9 +217,9 @@ static void fail_step(const char *purpose, ferry_rc code, bool retryable)
 
 static void assert_state(const char *state, const char *phase)
 {
-    CU_ASSERT_STRING_EQUAL(S.m.state, state);
+    CU_ASSERT_STRING_EQUAL(fm_state_name(S.m.state), state);
     if (phase != NULL)
-        CU_ASSERT_STRING_EQUAL(S.m.phase, phase);
+        CU_ASSERT_STRING_EQUAL(fm_phase_name(S.m.phase), phase);
 }
 
 /* Brings a fresh migration to replicating/pause after its first full cycle. */
@@ -430,7 +430,7 @@ static void test_retry_then_fail_then_replay(void)
     assert_state("failed", "dump_restore");
     CU_ASSERT_TRUE(S.m.replayable);
     CU_ASSERT_STRING_EQUAL(S.m.error_step, dr->id);
-    CU_ASSERT_STRING_EQUAL(S.m.failed_from, "replicating");
+    CU_ASSERT_EQUAL(S.m.failed_from, FM_REPLICATING);
     char why[512];
     CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
@@ -579,7 +579,7 @@ static void test_cutover_sync_failure(void)
     ok_step("cutover.restart_source");
     assert_state("failed", "restart_source");
     CU_ASSERT_FALSE(S.m.replayable);
-    CU_ASSERT_STRING_EQUAL(S.m.failed_from, "cutover");
+    CU_ASSERT_EQUAL(S.m.failed_from, FM_CUTOVER);
     /* It is safe to replicate again. */
     CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
     assert_state("replicating", "check_target");
@@ -879,6 +879,24 @@ static void test_replay_named_step(void)
     CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, cur("replicate.ttl")->id, why, sizeof(why)));
 }
 
+/* Every state and phase has a name that parses back to it; a name this coordinator does not
+ * know is the OTHER value, and the machine leaves such a migration alone. */
+static void test_state_and_phase_names(void)
+{
+    for (int st = FM_ABSENT; st < FM_STATE_OTHER; st++)
+        CU_ASSERT_EQUAL(fm_state_parse(fm_state_name((fm_state)st)), st);
+    for (int ph = FM_PH_NONE; ph < FM_PH_OTHER; ph++)
+        CU_ASSERT_EQUAL(fm_phase_parse(fm_phase_name((fm_phase)ph)), ph);
+    CU_ASSERT_EQUAL(fm_state_parse("paused_by_a_newer_coordinator"), FM_STATE_OTHER);
+    CU_ASSERT_EQUAL(fm_phase_parse("warp"), FM_PH_OTHER);
+    sim_init("production");
+    CU_ASSERT_TRUE(fm_mig_field_set(&S.m, "state", "paused_by_a_newer_coordinator"));
+    fm_plan p;
+    fm_advance(&S.m, S.steps, S.n, &S.pol, S.now, &p);
+    CU_ASSERT_FALSE(p.change);
+    CU_ASSERT_EQUAL(p.n_acts, 0);
+}
+
 static void test_names(void)
 {
     for (int s = FM_S_PENDING; s <= FM_S_CANCELED; s++)
@@ -917,6 +935,7 @@ static const ferry_test_case cases[] = {
     {"rollback by hand, failure, replay", test_manual_rollback_and_replay},
     {"replay a named step", test_replay_named_step},
     {"names", test_names},
+    {"state and phase names", test_state_and_phase_names},
     {NULL, NULL},
 };
 
