@@ -132,7 +132,7 @@ cat <<EOF
 
 The migration is done. Everything stays up:
   eval "\$(deploy/local/stack env)"; eval "\$(deploy/local/ferry env)"
-  $BUILD/coordinator/ferryctl status $APP           # the Migration page
-  $BUILD/coordinator/ferryctl rollback $APP --yes   # back to v3 (what v4 wrote since is lost)
+  $BUILD/ferryctl/ferryctl status $APP           # the Migration page
+  $BUILD/ferryctl/ferryctl rollback $APP --yes   # back to v3 (what v4 wrote since is lost)
   deploy/local/ferry down; deploy/local/stack down
 EOF

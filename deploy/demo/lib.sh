@@ -6,7 +6,7 @@
 # (eval "$(deploy/local/ferry env)").
 
 # ferryctl with the build's binary.
-fctl() { "$BUILD/coordinator/ferryctl" "$@"; }
+fctl() { "$BUILD/ferryctl/ferryctl" "$@"; }
 
 # mig APP ENV FIELD: a field of the migration APP.ENV from `ferryctl status APP --json`
 # (a dotted path: state, phase, reached_100, files.percent, error.message); "" when absent.

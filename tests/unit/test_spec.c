@@ -1,4 +1,4 @@
-/* Unit tests for coordinator/spec.c: the example, every class of problem with its path, renaming.
+/* Unit tests for spec/spec.c: the example, every class of problem with its path, renaming.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * ctlargs.h - ferryctl's command line: the verbs, their options and arguments, list files and
- * exit codes. Pure (no network, no environment), in the ferry_coord library so that unit tests
+ * exit codes. Pure (no network, no environment), in the ferry_ctl library so that unit tests
  * can drive it; the ferryctl binary (ctl_*.c) acts on the result.
  *
  * Parsing uses glibc's getopt_long: options may come before or after the verb and its argument
