@@ -104,7 +104,7 @@ static json_t *jint(const ferry_store_record *rec, const char *name, bool zero_n
     const char *v = ferry_store_record_value(rec, name);
     if (v == NULL || v[0] == '\0')
         return json_null();
-    int64_t n = ms_int(rec, name, 0);
+    int64_t n = migstore_int(rec, name, 0);
     if (zero_null && n == 0)
         return json_null();
     return json_integer(n);
@@ -131,7 +131,7 @@ static json_t *step_json(const char *mig, const char *id, const ferry_store_reco
         json_decref(error);
         error = json_pack("{s:o,s:o,s:o,s:b}", "code", jint(rec, "error_code", false), "name",
                           jstr(rec, "error_name"), "message", jstr(rec, "error_message"),
-                          "retryable", ms_int(rec, "error_retryable", 0) == 1);
+                          "retryable", migstore_int(rec, "error_retryable", 0) == 1);
     }
     json_t *progress = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "done", jint(rec, "p_done", false), "total",
@@ -185,7 +185,7 @@ static ferry_rc steps_json(ferry_store *store, const char *mig, json_t *into, fe
 /* A migration (docs/api.md <migration>), from a loaded view. */
 /* The cutover's limit and, while it runs, its deadline and what is left; when migrate may
  * start (the TTL wait). docs/api.md <migration>.cutover. */
-static json_t *cutover_json(const ms_view *v, const fm_policy *policy)
+static json_t *cutover_json(const migstore_view *v, const fm_policy *policy)
 {
     const fm_mig *m = &v->mig;
     int64_t wait = fm_ttl_wait_until(m, policy);
@@ -201,27 +201,27 @@ static json_t *cutover_json(const ms_view *v, const fm_policy *policy)
     return j;
 }
 
-static json_t *migration_json(const ms_view *v, const fm_policy *policy)
+static json_t *migration_json(const migstore_view *v, const fm_policy *policy)
 {
     const ferry_store_record *r = v->rec;
     const fm_mig *m = &v->mig;
     json_t *active = json_array();
     double percent = 0;
-    int64_t fdone = ms_int(r, "files_synced", 0), ftotal = ms_int(r, "files_total", 0);
-    int64_t bdone = ms_int(r, "bytes_synced", 0), btotal = ms_int(r, "bytes_total", 0);
+    int64_t fdone = migstore_int(r, "files_synced", 0), ftotal = migstore_int(r, "files_total", 0);
+    int64_t bdone = migstore_int(r, "bytes_synced", 0), btotal = migstore_int(r, "bytes_total", 0);
     for (size_t i = 0; i < v->n_steps; i++) {
         const fm_step *s = &v->steps[i];
         if (s->cycle != m->cycle || !fm_sstate_active(s->state))
             continue;
         json_array_append_new(active, step_json(m->id, s->id, v->step_recs[i]));
         const fm_purpose *p = fm_purpose_find(s->purpose);
-        int64_t total = ms_int(v->step_recs[i], "p_total", 0);
+        int64_t total = migstore_int(v->step_recs[i], "p_total", 0);
         if (p != NULL && strcmp(p->kind, "file_sync") == 0 && s->state == FM_S_RUNNING &&
             total > 0) {
-            fdone = ms_int(v->step_recs[i], "p_done", 0);
+            fdone = migstore_int(v->step_recs[i], "p_done", 0);
             ftotal = total;
-            bdone = ms_int(v->step_recs[i], "p_bytes_done", 0);
-            btotal = ms_int(v->step_recs[i], "p_bytes_total", 0);
+            bdone = migstore_int(v->step_recs[i], "p_bytes_done", 0);
+            btotal = migstore_int(v->step_recs[i], "p_bytes_total", 0);
         }
     }
     if (ftotal > 0)
@@ -239,9 +239,9 @@ static json_t *migration_json(const ms_view *v, const fm_policy *policy)
         "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:b}",
         "id", m->id, "app", jstr(r, "app"), "env", jstr(r, "env"), "source", "env", jstr(r, "env"),
         "id", jstr(r, "source_id"), "target", "env", jstr(r, "env"), "id", jstr(r, "target_id"),
-        "state", ms_state_text(v), "phase", jstr(r, "phase"), "reached_100", m->reached_100,
-        "target_incomplete", ms_int(r, "target_incomplete", 0) == 1, "replayable", m->replayable,
-        "pass", jint(r, "pass", false), "files", "done", (json_int_t)fdone, "total",
+        "state", migstore_state_text(v), "phase", jstr(r, "phase"), "reached_100", m->reached_100,
+        "target_incomplete", migstore_int(r, "target_incomplete", 0) == 1, "replayable",
+        m->replayable, "pass", jint(r, "pass", false), "files", "done", (json_int_t)fdone, "total",
         (json_int_t)ftotal, "percent", percent, "bytes_done", (json_int_t)bdone, "bytes_total",
         (json_int_t)btotal, "rows", jint(r, "rows", false), "last", "dump_restore_ms",
         jint(r, "last_dr_ms", false), "file_sync_ms", jint(r, "last_fs_ms", false),
@@ -255,16 +255,16 @@ static json_t *migration_json(const ms_view *v, const fm_policy *policy)
 /* Loads and renders migration id; with_steps adds every step. NULL with err on failure. */
 static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err *err)
 {
-    ms_view v;
-    if (ms_load(a->store, id, &v, err) != FERRY_OK)
+    migstore_view v;
+    if (migstore_load(a->store, id, &v, err) != FERRY_OK)
         return NULL;
     if (v.rec == NULL) {
-        ms_view_cleanup(&v);
+        migstore_view_cleanup(&v);
         (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no migration %s", id);
         return NULL;
     }
     json_t *j = migration_json(&v, &a->cfg.policy);
-    ms_view_cleanup(&v);
+    migstore_view_cleanup(&v);
     if (j != NULL && with_steps) {
         json_t *steps = json_array();
         if (steps_json(a->store, id, steps, err) != FERRY_OK) {
@@ -405,8 +405,8 @@ static answer create_app(api *a, const req *rq)
         plan.to = FM_NEW;
         (void)snprintf(plan.what, sizeof(plan.what), "created");
         const char *expect[] = {""};
-        rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, -1, &plan, extra,
-                      sizeof(extra) / sizeof(extra[0]), true, NULL, &err);
+        rc = migstore_apply(a->store, id, a->cfg.instance, expect, 1, -1, &plan, extra,
+                            sizeof(extra) / sizeof(extra[0]), true, NULL, &err);
         if (rc == FERRY_OK)
             json_array_append_new(ids, json_string(id));
     }
@@ -437,8 +437,8 @@ static answer delete_app(api *a, const char *app)
     {
         char id[FERRY_STORE_NAME_MAX + 1];
         (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
-        ms_view v;
-        if (ms_load(a->store, id, &v, &err) != FERRY_OK) {
+        migstore_view v;
+        if (migstore_load(a->store, id, &v, &err) != FERRY_OK) {
             json_decref(envs);
             return failure_answer(&err);
         }
@@ -446,8 +446,8 @@ static answer delete_app(api *a, const char *app)
         for (size_t k = 0; !ok && k < sizeof(resting) / sizeof(resting[0]); k++)
             ok = v.mig.state == resting[k];
         char state[FM_NAME_MAX];
-        (void)snprintf(state, sizeof(state), "%s", ms_state_text(&v));
-        ms_view_cleanup(&v);
+        (void)snprintf(state, sizeof(state), "%s", migstore_state_text(&v));
+        migstore_view_cleanup(&v);
         if (!ok) {
             json_decref(envs);
             return error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
@@ -492,7 +492,7 @@ static answer delete_app(api *a, const char *app)
 /* Which environments a command applies to by default. */
 typedef enum env_default { ENV_ALL, ENV_PRODUCTION, ENV_FAILED } env_default;
 
-static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
+static answer command(api *a, const char *app, fm_verb cmd, const req *rq)
 {
     ferry_err err = {0};
     json_t *body = NULL;
@@ -522,13 +522,13 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
                             "env and step are strings; interrupt, overwrite, force and confirm "
                             "are true or false");
     }
-    fm_cmd_args args = {.actor = a->cfg.instance,
-                        .replay_step = json_string_value(jstep),
-                        .overwrite = json_is_true(json_object_get(body, "overwrite")),
-                        .force = json_is_true(json_object_get(body, "force")),
-                        .confirm = json_is_true(json_object_get(body, "confirm"))};
-    if (cmd == FM_CMD_STOP && json_is_true(jint_))
-        cmd = FM_CMD_INTERRUPT;
+    fm_verb_args args = {.actor = a->cfg.instance,
+                         .replay_step = json_string_value(jstep),
+                         .overwrite = json_is_true(json_object_get(body, "overwrite")),
+                         .force = json_is_true(json_object_get(body, "force")),
+                         .confirm = json_is_true(json_object_get(body, "confirm"))};
+    if (cmd == FM_VERB_STOP && json_is_true(jint_))
+        cmd = FM_VERB_INTERRUPT;
     const char *want_env = json_string_value(jenv);
 
     envs = app_envs(a, app, &err);
@@ -537,12 +537,12 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
         return failure_answer(&err);
     }
     env_default def = ENV_ALL;
-    if (cmd == FM_CMD_MIGRATE || cmd == FM_CMD_ROLLBACK || cmd == FM_CMD_TEST_START ||
-        cmd == FM_CMD_TEST_STOP)
+    if (cmd == FM_VERB_MIGRATE || cmd == FM_VERB_ROLLBACK || cmd == FM_VERB_TEST_START ||
+        cmd == FM_VERB_TEST_STOP)
         def = ENV_PRODUCTION;
-    if (cmd == FM_CMD_REPLAY)
+    if (cmd == FM_VERB_REPLAY)
         def = ENV_FAILED;
-    if (cmd == FM_CMD_MIGRATE || cmd == FM_CMD_ROLLBACK)
+    if (cmd == FM_VERB_MIGRATE || cmd == FM_VERB_ROLLBACK)
         want_env = "production"; /* the final migration is the production's (it renames all) */
 
     json_t *done = json_array();
@@ -560,31 +560,31 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
             continue;
         char id[FERRY_STORE_NAME_MAX + 1];
         (void)snprintf(id, sizeof(id), "%s.%s", app, name);
-        ms_view v;
-        if (ms_load(a->store, id, &v, &err) != FERRY_OK) {
+        migstore_view v;
+        if (migstore_load(a->store, id, &v, &err) != FERRY_OK) {
             out = failure_answer(&err);
             goto fail;
         }
         if (want_env == NULL && def == ENV_FAILED &&
             (v.mig.state != FM_FAILED || !v.mig.replayable)) {
-            ms_view_cleanup(&v);
+            migstore_view_cleanup(&v);
             continue;
         }
         matched = true;
         fm_plan plan;
         char why[512] = "";
-        if (!fm_command(&v.mig, v.steps, v.n_steps, cmd, &args, &a->cfg.policy, v.now, &plan, why,
-                        sizeof(why))) {
+        if (!fm_verb_plan(&v.mig, v.steps, v.n_steps, cmd, &args, &a->cfg.policy, v.now, &plan, why,
+                          sizeof(why))) {
             json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", why));
             if (first_refusal[0] == '\0')
                 (void)snprintf(first_refusal, sizeof(first_refusal), "%s: %s", id, why);
-            ms_view_cleanup(&v);
+            migstore_view_cleanup(&v);
             continue;
         }
-        const char *expect[] = {ms_state_text(&v)};
-        ferry_rc rc = ms_apply(a->store, id, a->cfg.instance, expect, 1, v.mig.cycle, &plan, NULL,
-                               0, false, NULL, &err);
-        ms_view_cleanup(&v);
+        const char *expect[] = {migstore_state_text(&v)};
+        ferry_rc rc = migstore_apply(a->store, id, a->cfg.instance, expect, 1, v.mig.cycle, &plan,
+                                     NULL, 0, false, NULL, &err);
+        migstore_view_cleanup(&v);
         if (rc == FERRY_ERR_CONFLICT) {
             json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", err.msg));
             continue;
@@ -594,7 +594,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
             goto fail;
         }
         ferry_log_ctx ctx = {.migration = id};
-        ferry_log(FERRY_LOG_INFO, &ctx, "%s accepted", fm_cmd_name(cmd));
+        ferry_log(FERRY_LOG_INFO, &ctx, "%s accepted", fm_verb_name(cmd));
         json_t *m = load_migration(a, id, false, &err);
         if (m != NULL)
             json_array_append_new(done, m);
@@ -608,7 +608,7 @@ static answer command(api *a, const char *app, fm_cmd cmd, const req *rq)
             out = error_answer(409, "conflict",
                                "%s: nothing to %s: no migration of %s is failed "
                                "and replayable",
-                               app, fm_cmd_name(cmd), app);
+                               app, fm_verb_name(cmd), app);
         goto fail;
     }
     if (json_array_size(done) == 0) {
@@ -942,11 +942,11 @@ static answer route(api *a, struct MHD_Connection *conn, const char *method, con
             return app_steps(a, seg[2]);
         static const struct {
             const char *name;
-            fm_cmd cmd;
-        } verbs[] = {{"replicate", FM_CMD_REPLICATE},   {"stop", FM_CMD_STOP},
-                     {"test-start", FM_CMD_TEST_START}, {"test-stop", FM_CMD_TEST_STOP},
-                     {"migrate", FM_CMD_MIGRATE},       {"rollback", FM_CMD_ROLLBACK},
-                     {"replay", FM_CMD_REPLAY}};
+            fm_verb cmd;
+        } verbs[] = {{"replicate", FM_VERB_REPLICATE},   {"stop", FM_VERB_STOP},
+                     {"test-start", FM_VERB_TEST_START}, {"test-stop", FM_VERB_TEST_STOP},
+                     {"migrate", FM_VERB_MIGRATE},       {"rollback", FM_VERB_ROLLBACK},
+                     {"replay", FM_VERB_REPLAY}};
         for (size_t i = 0; n == 4 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
             if (strcmp(seg[3], verbs[i].name) == 0)
                 return post ? command(a, seg[2], verbs[i].cmd, rq)

@@ -2,7 +2,6 @@
  * coord_main.c - ferry-coordinator: loads its settings, serves the HTTP API, keeps the
  * dead-letter topic in Redis, and runs the engine until SIGTERM or SIGINT.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "ferry/bus.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
 
@@ -32,14 +32,50 @@ static void on_signal(int sig)
     atomic_store(&stop_flag, true);
 }
 
-static void usage(FILE *out)
+/* The coordinator's command line. */
+typedef struct coord_args {
+    bool check, help, version;
+} coord_args;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(out, "usage: ferry-coordinator [--check-config] [--help] [--version]\n"
                        "\n"
                        "Runs Ferry's coordinator: the HTTP API (FERRY_COORDINATOR_LISTEN), the\n"
                        "migrations' state machines and the dispatch of their steps to Kafka.\n"
                        "Settings come from FERRY_* environment variables (docs/api.md,\n"
-                       "docs/orchestration.md); --check-config prints them and exits.\n");
+                       "docs/orchestration.md); --check-config prints them and exits.\n"
+                       "\n"
+                       "options:\n");
+    ferry_opts_usage(table, out);
+}
+
+/* Parses the command line; returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, coord_args *a)
+{
+    /* clang-format off */
+    const ferry_opt table[] = {
+        {.name = "check-config", .kind = FERRY_OPT_FLAG, .dest = &a->check,
+         .help = "validate the settings, print them (secrets hidden), exit"},
+        {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a->help,
+         .help = "print this help"},
+        {.name = "version", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a->version,
+         .help = "print the version"},
+        {.name = NULL},
+    };
+    /* clang-format on */
+    ferry_err err = {0};
+    ferry_rc rc = ferry_opts_parse(table, argc, argv, NULL, &err);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-coordinator: %s\n", err.msg);
+        usage(stderr, table);
+        return rc == FERRY_ERR_INVALID ? EXIT_USAGE : 1;
+    }
+    if (a->help)
+        usage(stdout, table);
+    else if (a->version)
+        (void)printf("ferry-coordinator %s\n", FERRY_VERSION);
+    return a->help || a->version ? 0 : -1;
 }
 
 /* The four step topics, then the dead-letter topic. */
@@ -69,31 +105,10 @@ static ferry_rc name_topics(const ferry_cfg *cfg, topic_names *t, ferry_err *err
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"check-config", no_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
-    bool check = false;
-    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        switch (c) {
-        case 'c':
-            check = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            (void)printf("ferry-coordinator %s\n", FERRY_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    coord_args args = {0};
+    int exit_code = parse_args(argc, argv, &args);
+    if (exit_code >= 0)
+        return exit_code;
 
     int status = 1;
     ferry_cfg *cfg = NULL;
@@ -111,7 +126,7 @@ int main(int argc, char **argv)
         free(problems);
         return EXIT_CONFIG;
     }
-    if (check) {
+    if (args.check) {
         ferry_cfg_dump(cfg, stdout);
         ferry_cfg_free(cfg);
         return 0;
@@ -143,7 +158,8 @@ int main(int argc, char **argv)
     const char *redis_url = ferry_cfg_str(cfg, "redis.url");
     const char *redis_pw = ferry_cfg_str(cfg, "redis.password");
 
-    if (ferry_store_open(redis_url, redis_pw, 5000, &store, &err) != FERRY_OK) {
+    int redis_timeout = (int)ferry_cfg_int(cfg, "coordinator.redis_timeout");
+    if (ferry_store_open(redis_url, redis_pw, redis_timeout, &store, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot reach Redis: %s", err.msg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -155,9 +171,9 @@ int main(int argc, char **argv)
                   "Redis runs without AOF persistence: a Redis crash can lose migrations' state");
     topic_names topics;
     if (name_topics(cfg, &topics, &err) != FERRY_OK ||
-        ferry_bus_create_topics(ferry_cfg_str(cfg, "kafka.brokers"), topics.list, N_TOPICS,
-                                (int)ferry_cfg_int(cfg, "kafka.partitions"), -1, 30000,
-                                &err) != FERRY_OK) {
+        ferry_bus_create_topics(
+            brokers, topics.list, N_TOPICS, (int)ferry_cfg_int(cfg, "kafka.partitions"), -1,
+            (int)ferry_cfg_int(cfg, "coordinator.topics_timeout"), &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot create Kafka topics: %s", err.msg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -168,13 +184,15 @@ int main(int argc, char **argv)
         goto out;
     }
     /* The step topics' metadata now, so the first step of each kind is not a second late. */
-    if (ferry_bus_producer_prepare(producer, topics.list, N_TOPICS - 1, 10000, &err) != FERRY_OK)
+    if (ferry_bus_producer_prepare(producer, topics.list, N_TOPICS - 1,
+                                   (int)ferry_cfg_int(cfg, "coordinator.metadata_timeout"),
+                                   &err) != FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "Kafka metadata (first steps may be slower): %s", err.msg);
 
     const fm_policy policy = {.max_retries = ferry_cfg_int(cfg, "coordinator.max_retries"),
                               .backoff_ms = ferry_cfg_int(cfg, "coordinator.backoff"),
                               .backoff_max_ms = ferry_cfg_int(cfg, "coordinator.backoff_max"),
-                              .pause_ms = 300000,
+                              .pause_ms = ferry_cfg_int(cfg, "coordinator.pause"),
                               .cutover_margin_ms = ferry_cfg_int(cfg, "coordinator.cutover_margin"),
                               .ttl_wait_max_ms = ferry_cfg_int(cfg, "coordinator.ttl_wait_max"),
                               .ttl_restore_ms =
@@ -185,8 +203,8 @@ int main(int argc, char **argv)
                     .topic_prefix = prefix,
                     .redis_url = redis_url,
                     .redis_password = redis_pw,
-                    .worker_alive_ms = 15000,
-                    .default_pause_ms = 300000,
+                    .worker_alive_ms = ferry_cfg_int(cfg, "coordinator.worker_alive"),
+                    .default_pause_ms = policy.pause_ms,
                     .policy = policy};
     if (api_start(&acfg, producer, &server, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "API: %s", err.msg);
@@ -210,7 +228,7 @@ int main(int argc, char **argv)
         .policy = policy,
         .tick_ms = ferry_cfg_int(cfg, "coordinator.tick"),
         .redispatch_ms = ferry_cfg_int(cfg, "coordinator.redispatch"),
-        .worker_alive_ms = 15000,
+        .worker_alive_ms = acfg.worker_alive_ms,
         .limit_kind = {0, ferry_cfg_int(cfg, "coordinator.limit.dump_restore"),
                        ferry_cfg_int(cfg, "coordinator.limit.file_sync"), 0, 0},
         .limit_db_host = ferry_cfg_int(cfg, "coordinator.limit.db_host"),
@@ -229,7 +247,9 @@ out:
     api_stop(server);
     dlq_stop(dead);
     engine_free(eng);
-    if (producer != NULL && ferry_bus_flush(producer, 5000, &err) != FERRY_OK)
+    if (producer != NULL &&
+        ferry_bus_flush(producer, (int)ferry_cfg_int(cfg, "coordinator.flush_timeout"), &err) !=
+            FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "flushing the producer: %s", err.msg);
     ferry_bus_producer_free(producer);
     ferry_store_close(store);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "command.h"
+#include "stepcmd.h"
 #include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/steps.h"
@@ -144,34 +144,34 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
     ferry_rc rc = FERRY_OK;
     /* A plan can be refused because the migration moved on meanwhile (a command); look again. */
     for (int round = 0; round < 3; round++) {
-        ms_view view;
-        rc = ms_load(eng->store, mig, &view, err);
+        migstore_view view;
+        rc = migstore_load(eng->store, mig, &view, err);
         if (rc != FERRY_OK)
             return rc;
         eng->now = view.now;
         if (view.rec == NULL) {
-            ms_view_cleanup(&view);
+            migstore_view_cleanup(&view);
             return FERRY_OK; /* deleted */
         }
         fm_policy policy = eng->cfg.policy;
-        policy.pause_ms = ms_int(view.rec, "pause_ms", policy.pause_ms);
+        policy.pause_ms = migstore_int(view.rec, "pause_ms", policy.pause_ms);
         if (!view.mig.production)
             view.mig.names_swapped =
                 app_names_swapped(eng, ferry_store_record_value(view.rec, "app"));
         fm_plan plan;
         fm_advance(&view.mig, view.steps, view.n_steps, &policy, view.now, &plan);
         if (!plan.change && plan.n_acts == 0 && plan.wake_at == 0) {
-            ms_view_cleanup(&view);
+            migstore_view_cleanup(&view);
             return FERRY_OK;
         }
-        const char *expect[] = {ms_state_text(&view)};
+        const char *expect[] = {migstore_state_text(&view)};
         ferry_log_ctx ctx = {.migration = mig};
         if (plan.change && plan.to != view.mig.state)
-            ferry_log(FERRY_LOG_INFO, &ctx, "%s -> %s (%s)", ms_state_text(&view),
+            ferry_log(FERRY_LOG_INFO, &ctx, "%s -> %s (%s)", migstore_state_text(&view),
                       fm_state_name(plan.to), plan.what);
-        rc = ms_apply(eng->store, mig, eng->cfg.instance, expect, 1, view.mig.cycle, &plan, NULL, 0,
-                      false, NULL, err);
-        ms_view_cleanup(&view);
+        rc = migstore_apply(eng->store, mig, eng->cfg.instance, expect, 1, view.mig.cycle, &plan,
+                            NULL, 0, false, NULL, err);
+        migstore_view_cleanup(&view);
         if (rc != FERRY_ERR_CONFLICT)
             return rc;
     }
@@ -181,7 +181,7 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
 /* ------------------------------------------------------------------ limits */
 
 /* Writes the limit keys a step holds (and their sizes) for its kind and its spec. */
-static size_t step_limits(const engine *eng, int kind, const cmd_built *b, char keys[3][300],
+static size_t step_limits(const engine *eng, int kind, const stepcmd_built *b, char keys[3][300],
                           int64_t sizes[3])
 {
     size_t n = 0;
@@ -380,11 +380,11 @@ static const ferry_spec *spec_of(engine *eng, const char *mig, char *env, size_t
 
 /*
  * Builds the command of step (record rec) at attempt into *b (zeroed first; clean up with
- * cmd_cleanup() whatever the result). b borrows from the spec spec_of() caches: publish it
+ * stepcmd_cleanup() whatever the result). b borrows from the spec spec_of() caches: publish it
  * before the next spec_of().
  */
 static ferry_rc step_build(engine *eng, const char *mig, const char *step,
-                           const ferry_store_record *rec, int64_t attempt, cmd_built *b,
+                           const ferry_store_record *rec, int64_t attempt, stepcmd_built *b,
                            ferry_err *err)
 {
     memset(b, 0, sizeof(*b));
@@ -393,21 +393,21 @@ static ferry_rc step_build(engine *eng, const char *mig, const char *step,
     const ferry_spec *spec = spec_of(eng, mig, env, sizeof(env), &overwrite, err);
     if (spec == NULL)
         return err->code != FERRY_OK ? err->code : FERRY_ERR_NOT_FOUND;
-    cmd_step st = {.migration = mig,
-                   .env = env,
-                   .step = step,
-                   .purpose = ferry_store_record_value(rec, "purpose"),
-                   .attempt = attempt,
-                   .deadline = ms_int(rec, "deadline", 0),
-                   .pass = ms_int(rec, "pass", 0),
-                   .overwrite = overwrite,
-                   .issued_by = eng->cfg.instance,
-                   .issued_at = eng->now};
-    return cmd_build(spec, &st, b, err);
+    stepcmd_for st = {.migration = mig,
+                      .env = env,
+                      .step = step,
+                      .purpose = ferry_store_record_value(rec, "purpose"),
+                      .attempt = attempt,
+                      .deadline = migstore_int(rec, "deadline", 0),
+                      .pass = migstore_int(rec, "pass", 0),
+                      .overwrite = overwrite,
+                      .issued_by = eng->cfg.instance,
+                      .issued_at = eng->now};
+    return stepcmd_build(spec, &st, b, err);
 }
 
 /* Queues a built step command on the producer, keyed by migration and step. */
-static ferry_rc step_publish(engine *eng, const char *mig, const char *step, const cmd_built *b,
+static ferry_rc step_publish(engine *eng, const char *mig, const char *step, const stepcmd_built *b,
                              ferry_err *err)
 {
     uint8_t *buf = NULL;
@@ -477,7 +477,7 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     (void)snprintf(entity, sizeof(entity), "step:%s", step);
     ferry_store_record *rec = NULL;
     ferry_rc rc = ferry_store_record_get(eng->store, mig, entity, &rec, &err);
-    if (rc != FERRY_OK || ms_int(rec, "attempt", 0) != attempt ||
+    if (rc != FERRY_OK || migstore_int(rec, "attempt", 0) != attempt ||
         fm_sstate_parse(ferry_store_record_value(rec, "state")) != FM_S_PENDING) {
         ferry_store_record_free(rec);
         if (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND)
@@ -486,9 +486,9 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     }
     int k = kind_index(ferry_store_record_value(rec, "kind"));
     int result = 0;
-    cmd_built b;
+    stepcmd_built b;
     memset(&b, 0, sizeof(b));
-    if (k == 0 || cap[k] <= 0 || ms_int(rec, "not_before", 0) > eng->now)
+    if (k == 0 || cap[k] <= 0 || migstore_int(rec, "not_before", 0) > eng->now)
         goto out;
 
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
@@ -547,7 +547,7 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     cap[k]--;
     result = 1;
 out:
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
     ferry_store_record_free(rec);
     return result;
 }
@@ -664,14 +664,14 @@ static void sweep_unclaimed(engine *eng)
             (void)snprintf(entity, sizeof(entity), "step:%s", step);
             ferry_store_record *rec = NULL;
             ferry_rc rc = ferry_store_record_get(eng->store, mig, entity, &rec, &err);
-            bool still = rc == FERRY_OK && ms_int(rec, "attempt", 0) == attempt &&
+            bool still = rc == FERRY_OK && migstore_int(rec, "attempt", 0) == attempt &&
                          fm_sstate_parse(ferry_store_record_value(rec, "state")) == FM_S_DISPATCHED;
             if (still) {
-                cmd_built b;
+                stepcmd_built b;
                 rc = step_build(eng, mig, step, rec, attempt, &b, &err);
                 if (rc == FERRY_OK)
                     rc = step_publish(eng, mig, step, &b, &err);
-                cmd_cleanup(&b);
+                stepcmd_cleanup(&b);
                 if (rc == FERRY_OK) {
                     republished++;
                     (void)rcall(eng->store, true, NULL, &err, "ZADD", key, "XX", now, member, NULL);

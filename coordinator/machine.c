@@ -156,13 +156,13 @@ const fm_purpose *fm_purpose_find(const char *name)
 }
 
 static const char *const cmd_names[] = {
-    [FM_CMD_REPLICATE] = "replicate", [FM_CMD_STOP] = "stop",
-    [FM_CMD_INTERRUPT] = "interrupt", [FM_CMD_TEST_START] = "test-start",
-    [FM_CMD_TEST_STOP] = "test-stop", [FM_CMD_MIGRATE] = "migrate",
-    [FM_CMD_ROLLBACK] = "rollback",   [FM_CMD_REPLAY] = "replay",
+    [FM_VERB_REPLICATE] = "replicate", [FM_VERB_STOP] = "stop",
+    [FM_VERB_INTERRUPT] = "interrupt", [FM_VERB_TEST_START] = "test-start",
+    [FM_VERB_TEST_STOP] = "test-stop", [FM_VERB_MIGRATE] = "migrate",
+    [FM_VERB_ROLLBACK] = "rollback",   [FM_VERB_REPLAY] = "replay",
 };
 
-const char *fm_cmd_name(fm_cmd cmd)
+const char *fm_verb_name(fm_verb cmd)
 {
     if ((size_t)cmd >= sizeof(cmd_names) / sizeof(cmd_names[0]) || cmd_names[cmd] == NULL)
         return "unknown";
@@ -1162,7 +1162,7 @@ static void cancel_active(const fm_mig *m, const fm_step *steps, size_t n, const
     }
 }
 
-static bool cmd_replicate(const fm_mig *m, const fm_cmd_args *args, fm_plan *plan, char *why,
+static bool cmd_replicate(const fm_mig *m, const fm_verb_args *args, fm_plan *plan, char *why,
                           size_t whysz)
 {
     static const fm_state ok[] = {FM_NEW, FM_STOPPED, FM_FAILED, FM_ROLLED_BACK};
@@ -1201,20 +1201,20 @@ static void time_text(int64_t ms, char *out, size_t outsz)
         (void)snprintf(out, outsz, "%" PRId64 " ms", ms);
 }
 
-bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
-                const fm_cmd_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
-                char *why, size_t whysz)
+bool fm_verb_plan(const fm_mig *m, const fm_step *steps, size_t n, fm_verb cmd,
+                  const fm_verb_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
+                  char *why, size_t whysz)
 {
     memset(plan, 0, sizeof(*plan));
     if (m->state == FM_ABSENT)
         return refuse(why, whysz, "%s: no such migration", m->id);
     const char *state = fm_state_name(m->state);
     char reason[FM_TEXT_MAX], when[64];
-    (void)snprintf(reason, sizeof(reason), "%s by %s", fm_cmd_name(cmd), args->actor);
+    (void)snprintf(reason, sizeof(reason), "%s by %s", fm_verb_name(cmd), args->actor);
     switch (cmd) {
-    case FM_CMD_REPLICATE:
+    case FM_VERB_REPLICATE:
         return cmd_replicate(m, args, plan, why, whysz);
-    case FM_CMD_STOP:
+    case FM_VERB_STOP:
         if (m->state != FM_REPLICATING)
             return refuse(why, whysz,
                           "cannot stop replication: the migration is %s, not "
@@ -1224,7 +1224,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         cancel_active(m, steps, n, reason, false, plan);
         plan_to(plan, FM_STOPPING, FM_PH_WAIT, "stop");
         return true;
-    case FM_CMD_INTERRUPT:
+    case FM_VERB_INTERRUPT:
         if (m->state != FM_REPLICATING && m->state != FM_STOPPING)
             return refuse(why, whysz, "cannot interrupt replication: the migration is %s", state);
         cancel_active(m, steps, n, reason, true, plan);
@@ -1237,7 +1237,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
                    "activate replication again to bring it to 100%",
                    now);
         return true;
-    case FM_CMD_TEST_START:
+    case FM_VERB_TEST_START:
         if (m->state != FM_STOPPED)
             return refuse(why, whysz,
                           "cannot start a test: the migration is %s; stop "
@@ -1253,7 +1253,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         plan->new_cycle = true;
         plan_clear_error(plan);
         return true;
-    case FM_CMD_TEST_STOP:
+    case FM_VERB_TEST_STOP:
         if (m->state != FM_TESTING)
             return refuse(why, whysz, "cannot stop a test: the migration is %s, not testing",
                           state);
@@ -1263,7 +1263,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         plan_to(plan, FM_TESTING, FM_PH_STOPPING, "test_stop");
         plan_clear_error(plan);
         return true;
-    case FM_CMD_MIGRATE:
+    case FM_VERB_MIGRATE:
         if (!m->production)
             return refuse(why, whysz,
                           "cannot migrate %s: the final migration is started from the "
@@ -1296,7 +1296,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         fm_plan_set(plan, "cutover_deadline", "0");
         fm_plan_set(plan, "downtime_from", "0");
         return true;
-    case FM_CMD_ROLLBACK: {
+    case FM_VERB_ROLLBACK: {
         bool again = m->state == FM_FAILED && m->failed_from == FM_ROLLING_BACK;
         if (m->state != FM_MIGRATED && !again)
             return refuse(why, whysz, "cannot roll back: the migration is %s, not migrated", state);
@@ -1314,7 +1314,7 @@ bool fm_command(const fm_mig *m, const fm_step *steps, size_t n, fm_cmd cmd,
         plan_clear_error(plan);
         return true;
     }
-    case FM_CMD_REPLAY: {
+    case FM_VERB_REPLAY: {
         if (m->state != FM_FAILED)
             return refuse(why, whysz, "nothing to replay: the migration is %s, not failed", state);
         if (!m->replayable)

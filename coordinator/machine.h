@@ -221,27 +221,27 @@ int64_t fm_cutover_budget(const fm_mig *mig, const fm_policy *policy);
 int64_t fm_ttl_wait_until(const fm_mig *mig, const fm_policy *policy);
 
 /* A user's command. */
-typedef enum fm_cmd {
-    FM_CMD_REPLICATE = 1,
-    FM_CMD_STOP,
-    FM_CMD_INTERRUPT,
-    FM_CMD_TEST_START,
-    FM_CMD_TEST_STOP,
-    FM_CMD_MIGRATE,
-    FM_CMD_ROLLBACK,
-    FM_CMD_REPLAY,
-} fm_cmd;
+typedef enum fm_verb {
+    FM_VERB_REPLICATE = 1,
+    FM_VERB_STOP,
+    FM_VERB_INTERRUPT,
+    FM_VERB_TEST_START,
+    FM_VERB_TEST_STOP,
+    FM_VERB_MIGRATE,
+    FM_VERB_ROLLBACK,
+    FM_VERB_REPLAY,
+} fm_verb;
 
-const char *fm_cmd_name(fm_cmd cmd);
+const char *fm_verb_name(fm_verb cmd);
 
 /* What comes with a command besides its verb. */
-typedef struct fm_cmd_args {
+typedef struct fm_verb_args {
     const char *actor;       /* who, for history */
     const char *replay_step; /* REPLAY: the step to run again (NULL: the one that failed) */
     bool overwrite;          /* REPLICATE: the first copy may replace data Ferry did not write */
     bool force;              /* TEST_START: start although replication never reached 100% */
     bool confirm;            /* ROLLBACK: what the target wrote since the cutover is given up */
-} fm_cmd_args;
+} fm_verb_args;
 
 /*
  * Decides whether cmd is allowed now, and if so the plan that starts it. steps as for fm_advance
@@ -249,9 +249,9 @@ typedef struct fm_cmd_args {
  * filled, or false with the reason in refusal ("cannot migrate: production has never reached
  * 100%").
  */
-bool fm_command(const fm_mig *mig, const fm_step *steps, size_t n_steps, fm_cmd cmd,
-                const fm_cmd_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
-                char *refusal, size_t refusal_sz);
+bool fm_verb_plan(const fm_mig *mig, const fm_step *steps, size_t n_steps, fm_verb cmd,
+                  const fm_verb_args *args, const fm_policy *policy, int64_t now, fm_plan *plan,
+                  char *refusal, size_t refusal_sz);
 
 /* Adds a field to plan (silently dropped when full: FM_FIELDS_MAX is sized for the largest
  * plan, and a unit test checks it). Exposed for the engine's own bookkeeping fields. */

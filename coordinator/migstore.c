@@ -12,7 +12,7 @@
 
 /* ------------------------------------------------------------------ reading */
 
-int64_t ms_int(const ferry_store_record *rec, const char *name, int64_t def)
+int64_t migstore_int(const ferry_store_record *rec, const char *name, int64_t def)
 {
     const char *v = ferry_store_record_value(rec, name);
     if (v == NULL || v[0] == '\0')
@@ -31,25 +31,25 @@ static void copy_field(const ferry_store_record *rec, const char *name, char *ou
     (void)snprintf(out, outsz, "%s", v != NULL ? v : "");
 }
 
-void ms_step_from_record(const ferry_store_record *rec, fm_step *s)
+void migstore_step_from_record(const ferry_store_record *rec, fm_step *s)
 {
     memset(s, 0, sizeof(*s));
     copy_field(rec, "purpose", s->purpose, sizeof(s->purpose));
-    s->cycle = ms_int(rec, "cycle", 0);
+    s->cycle = migstore_int(rec, "cycle", 0);
     s->state = fm_sstate_parse(ferry_store_record_value(rec, "state"));
-    s->attempt = ms_int(rec, "attempt", 0);
-    s->retries = ms_int(rec, "retries", 0);
-    s->error_code = ms_int(rec, "error_code", 0);
+    s->attempt = migstore_int(rec, "attempt", 0);
+    s->retries = migstore_int(rec, "retries", 0);
+    s->error_code = migstore_int(rec, "error_code", 0);
     const char *r = ferry_store_record_value(rec, "error_retryable");
     s->error_retryable = r != NULL && strcmp(r, "1") == 0;
     copy_field(rec, "error_message", s->error_message, sizeof(s->error_message));
-    s->duration_ms = ms_int(rec, "duration_ms", 0);
-    s->finished_at = ms_int(rec, "finished_at", 0);
-    s->rows = ms_int(rec, "r.rows", -1);
-    s->files_total = ms_int(rec, "r.files_total", -1);
-    s->files_synced = ms_int(rec, "r.files_synced", -1);
-    s->bytes_total = ms_int(rec, "r.bytes_total", -1);
-    s->bytes_synced = ms_int(rec, "r.bytes_synced", -1);
+    s->duration_ms = migstore_int(rec, "duration_ms", 0);
+    s->finished_at = migstore_int(rec, "finished_at", 0);
+    s->rows = migstore_int(rec, "r.rows", -1);
+    s->files_total = migstore_int(rec, "r.files_total", -1);
+    s->files_synced = migstore_int(rec, "r.files_synced", -1);
+    s->bytes_total = migstore_int(rec, "r.bytes_total", -1);
+    s->bytes_synced = migstore_int(rec, "r.bytes_synced", -1);
     const char *run = ferry_store_record_value(rec, "r.running");
     s->running = run == NULL ? -1 : strcmp(run, "true") == 0 ? 1 : 0;
     /* The DNS worker remembers each name's old TTL as r.ttl_old.<name>: the highest counts. */
@@ -108,13 +108,13 @@ static void mig_from_record(const char *id, const ferry_store_record *rec, fm_mi
         (void)fm_mig_field_set(m, rec->pairs[i].name, rec->pairs[i].value);
 }
 
-const char *ms_state_text(const ms_view *view)
+const char *migstore_state_text(const migstore_view *view)
 {
     const char *v = ferry_store_record_value(view->rec, "state");
     return v != NULL ? v : "";
 }
 
-void ms_view_cleanup(ms_view *view)
+void migstore_view_cleanup(migstore_view *view)
 {
     if (view == NULL)
         return;
@@ -124,7 +124,7 @@ void ms_view_cleanup(ms_view *view)
     memset(view, 0, sizeof(*view));
 }
 
-ferry_rc ms_load(ferry_store *store, const char *id, ms_view *view, ferry_err *err)
+ferry_rc migstore_load(ferry_store *store, const char *id, migstore_view *view, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     ferry_store_reply *reply = NULL;
@@ -165,7 +165,7 @@ ferry_rc ms_load(ferry_store *store, const char *id, ms_view *view, ferry_err *e
             goto out;
         }
         fm_step *s = &view->steps[view->n_steps];
-        ms_step_from_record(srec, s);
+        migstore_step_from_record(srec, s);
         /* The id is the record's cur.<purpose> value. */
         char field[FM_NAME_MAX + 8];
         (void)snprintf(field, sizeof(field), "cur.%s", s->purpose);
@@ -175,7 +175,7 @@ ferry_rc ms_load(ferry_store *store, const char *id, ms_view *view, ferry_err *e
 out:
     ferry_store_reply_free(reply);
     if (rc != FERRY_OK)
-        ms_view_cleanup(view);
+        migstore_view_cleanup(view);
     return rc;
 }
 
@@ -272,10 +272,10 @@ fail:
     return NULL;
 }
 
-ferry_rc ms_apply(ferry_store *store, const char *id, const char *actor, const char *const *expect,
-                  size_t n_expect, int64_t expect_cycle, const fm_plan *plan,
-                  const ferry_store_field *extra, size_t n_extra, bool index, int64_t *cycle,
-                  ferry_err *err)
+ferry_rc migstore_apply(ferry_store *store, const char *id, const char *actor,
+                        const char *const *expect, size_t n_expect, int64_t expect_cycle,
+                        const fm_plan *plan, const ferry_store_field *extra, size_t n_extra,
+                        bool index, int64_t *cycle, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     json_t *j = NULL;

@@ -15,29 +15,29 @@
 #include "machine.h"
 
 /* A loaded migration: the machine's view, plus the raw records for display. */
-typedef struct ms_view {
+typedef struct migstore_view {
     int64_t now; /* Redis's clock when loaded, ms */
     fm_mig mig;
     fm_step steps[FM_STEPS_MAX]; /* the latest step of each purpose (any cycle) */
     size_t n_steps;
     ferry_store_record *rec;                     /* the migration's fields; NULL when absent */
     ferry_store_record *step_recs[FM_STEPS_MAX]; /* parallel to steps */
-} ms_view;
+} migstore_view;
 
-/* Loads migration id into *view (caller cleans up with ms_view_cleanup()). A migration that does
- * not exist loads with mig.state "" and rec NULL; that is not an error. */
-ferry_rc ms_load(ferry_store *store, const char *id, ms_view *view, ferry_err *err);
-void ms_view_cleanup(ms_view *view);
+/* Loads migration id into *view (caller cleans up with migstore_view_cleanup()). A migration that
+ * does not exist loads with mig.state "" and rec NULL; that is not an error. */
+ferry_rc migstore_load(ferry_store *store, const char *id, migstore_view *view, ferry_err *err);
+void migstore_view_cleanup(migstore_view *view);
 
 /* The state as stored ("" when the migration does not exist): what a plan expects, and what
  * is shown, even for a state this coordinator does not know. Borrowed from view. */
-const char *ms_state_text(const ms_view *view);
+const char *migstore_state_text(const migstore_view *view);
 
 /* Fills an fm_step from a step record (exposed for the API's step listings). */
-void ms_step_from_record(const ferry_store_record *rec, fm_step *out);
+void migstore_step_from_record(const ferry_store_record *rec, fm_step *out);
 
 /* The value of field name in rec as an integer; def when absent or not a number. */
-int64_t ms_int(const ferry_store_record *rec, const char *name, int64_t def);
+int64_t migstore_int(const ferry_store_record *rec, const char *name, int64_t def);
 
 /*
  * Applies plan to migration id if its state is one of expect[0..n_expect) ("" = absent) and, when
@@ -46,9 +46,9 @@ int64_t ms_int(const ferry_store_record *rec, const char *name, int64_t def);
  * *cycle (may be NULL) is the cycle after the change. FERRY_ERR_CONFLICT, nothing written, when
  * the migration moved on meanwhile; err then says what it is now.
  */
-ferry_rc ms_apply(ferry_store *store, const char *id, const char *actor, const char *const *expect,
-                  size_t n_expect, int64_t expect_cycle, const fm_plan *plan,
-                  const ferry_store_field *extra, size_t n_extra, bool index, int64_t *cycle,
-                  ferry_err *err);
+ferry_rc migstore_apply(ferry_store *store, const char *id, const char *actor,
+                        const char *const *expect, size_t n_expect, int64_t expect_cycle,
+                        const fm_plan *plan, const ferry_store_field *extra, size_t n_extra,
+                        bool index, int64_t *cycle, ferry_err *err);
 
 #endif

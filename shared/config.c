@@ -137,6 +137,22 @@ static const ferry_cfg_setting settings[] = {
     {"coordinator.ttl_restore_after", "FERRY_COORDINATOR_TTL_RESTORE_AFTER", FERRY_CFG_DURATION,
      "24h", 0, 2592000000, NULL, FERRY_COMP_COORDINATOR, 0,
      "after a successful migration, give the names their TTL back after this"},
+    {"coordinator.pause", "FERRY_COORDINATOR_PAUSE", FERRY_CFG_DURATION, "5m", 0, 86400000, NULL,
+     FERRY_COMP_COORDINATOR, 0,
+     "pause between file-sync passes of a migration whose spec sets none"},
+    {"coordinator.worker_alive", "FERRY_COORDINATOR_WORKER_ALIVE", FERRY_CFG_DURATION, "15s", 1000,
+     3600000, NULL, FERRY_COMP_COORDINATOR, 0,
+     "a worker whose last heartbeat is older is not counted, and shown as not alive"},
+    {"coordinator.redis_timeout", "FERRY_COORDINATOR_REDIS_TIMEOUT", FERRY_CFG_DURATION, "5s", 100,
+     300000, NULL, FERRY_COMP_COORDINATOR, 0, "bounds connecting to Redis and each of its replies"},
+    {"coordinator.topics_timeout", "FERRY_COORDINATOR_TOPICS_TIMEOUT", FERRY_CFG_DURATION, "30s",
+     1000, 600000, NULL, FERRY_COMP_COORDINATOR, 0, "at start, creating the Kafka topics"},
+    {"coordinator.metadata_timeout", "FERRY_COORDINATOR_METADATA_TIMEOUT", FERRY_CFG_DURATION,
+     "10s", 0, 600000, NULL, FERRY_COMP_COORDINATOR, 0,
+     "at start, fetching the step topics' metadata (later, the first steps wait for it)"},
+    {"coordinator.flush_timeout", "FERRY_COORDINATOR_FLUSH_TIMEOUT", FERRY_CFG_DURATION, "5s", 0,
+     600000, NULL, FERRY_COMP_COORDINATOR, 0,
+     "on shutdown, how long queued messages may take to reach Kafka"},
     {"coordinator.limit.dump_restore", "FERRY_COORDINATOR_LIMIT_DUMP_RESTORE", FERRY_CFG_INT, "0",
      0, 100000, NULL, FERRY_COMP_COORDINATOR, 0, "dump-restores at once in all (0: no limit)"},
     {"coordinator.limit.file_sync", "FERRY_COORDINATOR_LIMIT_FILE_SYNC", FERRY_CFG_INT, "0", 0,
@@ -181,6 +197,16 @@ static int parse_i64(const char *text, int64_t *out, char **end)
     if (errno != 0 || *end == text)
         return -1;
     *out = (int64_t)v;
+    return 0;
+}
+
+int ferry_parse_int(const char *text, int64_t *out)
+{
+    char *end = NULL;
+    int64_t v;
+    if (parse_i64(text, &v, &end) != 0 || *end != '\0')
+        return -1;
+    *out = v;
     return 0;
 }
 
@@ -403,10 +429,7 @@ static void load_value(const ferry_cfg_setting *s, cfg_value *v, report *r)
         int rc;
         const char *what;
         if (s->type == FERRY_CFG_INT) {
-            char *end = NULL;
-            rc = parse_i64(v->text, &v->num, &end);
-            if (rc == 0 && *end != '\0')
-                rc = -1;
+            rc = ferry_parse_int(v->text, &v->num);
             what = "an integer";
         } else if (s->type == FERRY_CFG_DURATION) {
             rc = ferry_parse_duration_ms(v->text, &v->num);

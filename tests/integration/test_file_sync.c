@@ -114,23 +114,23 @@ static void set_mtime(const char *tree, const char *rel, time_t when)
     CU_ASSERT_EQUAL(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
-static fs_options options_for(const char *tree, const char *prefix)
+static filesync_options options_for(const char *tree, const char *prefix)
 {
     static char dirs[8][512];
     static int next;
     const ferry_cfg *cfg = ferry_test_cfg();
     char *dir = dirs[next++ % 8];
     (void)snprintf(dir, 512, "%s/%s", root, tree);
-    fs_options o = {.source = {.dir = dir},
-                    .target = {.endpoint = ferry_cfg_str(cfg, "s3.endpoint"),
-                               .region = ferry_cfg_str(cfg, "s3.region"),
-                               .bucket = bucket,
-                               .prefix = prefix,
-                               .access_key = ferry_cfg_str(cfg, "s3.access_key"),
-                               .secret_key = ferry_cfg_str(cfg, "s3.secret_key")},
-                    .concurrency = 8,
-                    .multipart_threshold = 6 * 1024 * 1024,
-                    .part_size = 5 * 1024 * 1024};
+    filesync_options o = {.source = {.dir = dir},
+                          .target = {.endpoint = ferry_cfg_str(cfg, "s3.endpoint"),
+                                     .region = ferry_cfg_str(cfg, "s3.region"),
+                                     .bucket = bucket,
+                                     .prefix = prefix,
+                                     .access_key = ferry_cfg_str(cfg, "s3.access_key"),
+                                     .secret_key = ferry_cfg_str(cfg, "s3.secret_key")},
+                          .concurrency = 8,
+                          .multipart_threshold = 6 * 1024 * 1024,
+                          .part_size = 5 * 1024 * 1024};
     return o;
 }
 
@@ -175,11 +175,11 @@ static bool object_exists(const char *key)
     return ferry_s3_object_head(s3, bucket, key, &info, &err) == FERRY_OK;
 }
 
-static ferry_rc run_pass(const fs_options *o, fs_report *r, ferry_err *err)
+static ferry_rc run_pass(const filesync_options *o, filesync_report *r, ferry_err *err)
 {
-    fs_report_init(r);
+    filesync_report_init(r);
     memset(err, 0, sizeof(*err));
-    ferry_rc rc = fs_pass(o, r, err);
+    ferry_rc rc = filesync_pass(o, r, err);
     if (rc != FERRY_OK)
         fprintf(stderr, "\npass: %s: %s\n", ferry_rc_str(rc), err->msg);
     return rc;
@@ -237,8 +237,8 @@ static void tree_everything(void)
 static void pass_syncs_everything_and_verifies(void)
 {
     tree_everything();
-    fs_options o = options_for("t1", "app/files/");
-    fs_report r;
+    filesync_options o = options_for("t1", "app/files/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     size_t n_odd = sizeof(odd_names) / sizeof(odd_names[0]);
@@ -247,7 +247,7 @@ static void pass_syncs_everything_and_verifies(void)
     CU_ASSERT_EQUAL(r.uploaded, r.files);
     CU_ASSERT_EQUAL(r.skipped, 1); /* the symlink */
     CU_ASSERT_EQUAL(r.errors, 0);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 
     for (size_t i = 0; i < n_odd; i++)
         assert_same_object("t1", "app/files/", odd_names[i]);
@@ -261,18 +261,18 @@ static void pass_syncs_everything_and_verifies(void)
     /* the manifest lives outside the app's prefix */
     CU_ASSERT(object_exists(".ferry/app/files/manifest.v1"));
 
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.verified, 1);
     CU_ASSERT_EQUAL(r.n_missing, 0);
     CU_ASSERT_EQUAL(r.n_different, 0);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 static void unchanged_tree_sends_nothing(void)
 {
-    fs_options o = options_for("t1", "app/files/");
-    fs_report r;
+    filesync_options o = options_for("t1", "app/files/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.uploaded, 0);
@@ -280,7 +280,7 @@ static void unchanged_tree_sends_nothing(void)
     CU_ASSERT_EQUAL(r.unchanged, r.files);
     CU_ASSERT_EQUAL(r.hashed_bytes, 0); /* and no re-hash */
     CU_ASSERT(!r.target_listed);        /* the complete manifest vouches for the target */
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 static void changed_file_is_sent_alone(void)
@@ -288,13 +288,13 @@ static void changed_file_is_sent_alone(void)
     /* same size, other content, another time: only the time and the manifest tell */
     write_file("t1", "d1/f1.bin", 100 + 97, 999);
     set_mtime("t1", "d1/f1.bin", time(NULL) + 5);
-    fs_options o = options_for("t1", "app/files/");
-    fs_report r;
+    filesync_options o = options_for("t1", "app/files/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.uploaded, 1);
     CU_ASSERT_EQUAL(r.unchanged, r.files - 1);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     assert_same_object("t1", "app/files/", "d1/f1.bin");
 }
 
@@ -304,7 +304,7 @@ typedef struct change_ctx {
     bool done;
 } change_ctx;
 
-static void change_on_progress(void *ud, const fs_progress *p)
+static void change_on_progress(void *ud, const filesync_progress *p)
 {
     change_ctx *c = ud;
     if (c->done || strcmp(p->phase, "transferring") != 0)
@@ -322,21 +322,21 @@ static void file_changed_during_pass_is_caught_next(void)
     }
     write_file("t2", "k/changing.bin", 300000, 41);
     change_ctx c = {0};
-    fs_options o = options_for("t2", "changing/");
+    filesync_options o = options_for("t2", "changing/");
     o.progress = change_on_progress;
     o.progress_ud = &c;
-    fs_report r;
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT(c.done);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     o.progress = NULL;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     assert_same_object("t2", "changing/", "k/changing.bin");
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
-    fs_report_cleanup(&r);
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_OK);
+    filesync_report_cleanup(&r);
 }
 
 static void deletions_only_when_enabled(void)
@@ -344,19 +344,19 @@ static void deletions_only_when_enabled(void)
     char path[1024];
     path_of(path, sizeof(path), "t1", "d2/f2.bin");
     CU_ASSERT_EQUAL_FATAL(unlink(path), 0);
-    fs_options o = options_for("t1", "app/files/");
-    fs_report r;
+    filesync_options o = options_for("t1", "app/files/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.extra, 1);
     CU_ASSERT_EQUAL(r.deleted, 0);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     CU_ASSERT(object_exists("app/files/d2/f2.bin"));
 
     o.delete_extra = true;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.deleted, 1);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     CU_ASSERT(!object_exists("app/files/d2/f2.bin"));
 }
 
@@ -436,18 +436,18 @@ static void killed_pass_resumes_without_resending(void)
     there = count_objects("killed/");
     CU_ASSERT(there > 0 && there < (size_t)files);
 
-    fs_options o = options_for("t4", "killed/");
-    fs_report r;
+    filesync_options o = options_for("t4", "killed/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     /* every file there before the kill was kept (recorded or checked by hash), not re-sent */
     CU_ASSERT(r.uploaded <= (uint64_t)files - there);
     CU_ASSERT_EQUAL(r.uploaded + r.unchanged + r.adopted, (uint64_t)files);
-    fs_report_cleanup(&r);
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
+    filesync_report_cleanup(&r);
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.verified, 1);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 typedef struct stop_at {
@@ -467,18 +467,18 @@ static void stop_aborts_transfers_promptly(void)
         (void)snprintf(rel, sizeof(rel), "big-%d.bin", i);
         write_file("t5", rel, 40 * 1024 * 1024, (unsigned)i);
     }
-    fs_options o = options_for("t5", "stopped/");
+    filesync_options o = options_for("t5", "stopped/");
     o.concurrency = 2;
     stop_at s = {.at = ferry_mono_ms() + 300};
     o.stopping = stop_after;
     o.stop_ud = &s;
-    fs_report r;
+    filesync_report r;
     ferry_err err;
     ferry_rc rc = run_pass(&o, &r, &err);
     int64_t late = ferry_mono_ms() - s.at;
     CU_ASSERT_EQUAL(rc, FERRY_ERR_CANCELLED);
     CU_ASSERT(late < 2000);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 static void empty_tree_to_empty_prefix(void)
@@ -486,17 +486,17 @@ static void empty_tree_to_empty_prefix(void)
     char path[1024];
     path_of(path, sizeof(path), "t6", "");
     mkdirs_for(path);
-    fs_options o = options_for("t6", "nothing-here/");
-    fs_report r;
+    filesync_options o = options_for("t6", "nothing-here/");
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.files, 0);
     CU_ASSERT_EQUAL(r.uploaded, 0);
-    fs_report_cleanup(&r);
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
+    filesync_report_cleanup(&r);
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.verified, 1);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 /* ---- a throttling relay ---------------------------------------------------------------------
@@ -639,9 +639,9 @@ static void throttling_and_server_errors_are_retried(void)
     CU_ASSERT_FATAL(relay_start(&r, ferry_cfg_str(ferry_test_cfg(), "s3.endpoint")));
     char endpoint[64];
     (void)snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", r.port);
-    fs_options o = options_for("t7", "throttled/");
+    filesync_options o = options_for("t7", "throttled/");
     o.target.endpoint = endpoint;
-    fs_report rep;
+    filesync_report rep;
     ferry_err err;
     ferry_rc rc = run_pass(&o, &rep, &err);
     relay_stop(&r);
@@ -650,24 +650,24 @@ static void throttling_and_server_errors_are_retried(void)
     CU_ASSERT(rep.retries >= 1);
     CU_ASSERT_EQUAL(rep.uploaded, 60);
     CU_ASSERT_EQUAL(rep.errors, 0);
-    fs_report_cleanup(&rep);
+    filesync_report_cleanup(&rep);
     o = options_for("t7", "throttled/");
-    fs_report_init(&rep);
-    CU_ASSERT_EQUAL(fs_verify(&o, &rep, &err), FERRY_OK);
-    fs_report_cleanup(&rep);
+    filesync_report_init(&rep);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &rep, &err), FERRY_OK);
+    filesync_report_cleanup(&rep);
 }
 
 static void errors_are_clear(void)
 {
     const ferry_cfg *cfg = ferry_test_cfg();
-    fs_report r;
+    filesync_report r;
     ferry_err err;
     /* a missing bucket */
-    fs_options o = options_for("t1", "x/");
+    filesync_options o = options_for("t1", "x/");
     o.target.bucket = "ferry-fs-no-such-bucket";
     CU_ASSERT_EQUAL(run_pass(&o, &r, &err), FERRY_ERR_NOT_FOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NoSuchBucket"));
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     /* a wrong secret key: AUTH, and the key is nowhere in the message */
     o = options_for("t1", "x/");
     const char *wrong = "wrong-secret-0123456789abcdefXYZ";
@@ -676,17 +676,17 @@ static void errors_are_clear(void)
     CU_ASSERT_PTR_NULL(strstr(err.msg, wrong));
     CU_ASSERT_PTR_NULL(strstr(err.msg, ferry_cfg_str(cfg, "s3.secret_key")));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "SignatureDoesNotMatch"));
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     /* a missing source directory */
     o = options_for("no-such-tree", "x/");
     CU_ASSERT_EQUAL(run_pass(&o, &r, &err), FERRY_ERR_NOT_FOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no-such-tree"));
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
 }
 
 static void verify_finds_a_changed_object(void)
 {
-    fs_options o = options_for("t1", "app/files/");
+    filesync_options o = options_for("t1", "app/files/");
     ferry_err err = {0};
     /* same size, other bytes, written behind Ferry's back */
     size_t len = 0;
@@ -696,19 +696,19 @@ static void verify_finds_a_changed_object(void)
     CU_ASSERT_EQUAL(ferry_s3_object_put(s3, bucket, "app/files/d3/f3.bin", data, len, NULL, &err),
                     FERRY_OK);
     free(data);
-    fs_report r;
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_ERR_CONFLICT);
+    filesync_report r;
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_ERR_CONFLICT);
     CU_ASSERT_EQUAL(r.verified, 0);
     CU_ASSERT_EQUAL(r.n_different, 1);
     CU_ASSERT(r.differences != NULL && strstr(r.differences, "d3/f3.bin") != NULL);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     /* verify withdrew the manifest's word: the next pass lists the target, sees the ETag is
      * not the recorded one, and sends the file again */
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT(r.target_listed);
     CU_ASSERT_EQUAL(r.uploaded, 1);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     assert_same_object("t1", "app/files/", "d3/f3.bin");
 }
 
@@ -716,27 +716,27 @@ static void s3_source_to_s3_target(void)
 {
     /* the source: what the first test synced, read back through S3 */
     const ferry_cfg *cfg = ferry_test_cfg();
-    fs_options o = options_for("t1", "copy/");
-    o.source = (fs_location){.endpoint = ferry_cfg_str(cfg, "s3.endpoint"),
-                             .region = ferry_cfg_str(cfg, "s3.region"),
-                             .bucket = bucket,
-                             .prefix = "app/files/",
-                             .access_key = ferry_cfg_str(cfg, "s3.access_key"),
-                             .secret_key = ferry_cfg_str(cfg, "s3.secret_key")};
-    fs_report r;
+    filesync_options o = options_for("t1", "copy/");
+    o.source = (filesync_location){.endpoint = ferry_cfg_str(cfg, "s3.endpoint"),
+                                   .region = ferry_cfg_str(cfg, "s3.region"),
+                                   .bucket = bucket,
+                                   .prefix = "app/files/",
+                                   .access_key = ferry_cfg_str(cfg, "s3.access_key"),
+                                   .secret_key = ferry_cfg_str(cfg, "s3.secret_key")};
+    filesync_report r;
     ferry_err err;
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT(r.uploaded > 0);
     CU_ASSERT_EQUAL(r.uploaded, r.files);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
     assert_same_object("t1", "copy/", "multipart/twelve-megabytes.bin");
     assert_same_object("t1", "copy/", odd_names[4]);
     CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
     CU_ASSERT_EQUAL(r.uploaded, 0);
-    fs_report_cleanup(&r);
-    fs_report_init(&r);
-    CU_ASSERT_EQUAL(fs_verify(&o, &r, &err), FERRY_OK);
-    fs_report_cleanup(&r);
+    filesync_report_cleanup(&r);
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_verify(&o, &r, &err), FERRY_OK);
+    filesync_report_cleanup(&r);
 }
 
 int main(void)

@@ -133,7 +133,7 @@ static int run(void)
 }
 
 /* A command with its flags (args->actor and replay_step are filled in). */
-static bool cmd_with(fm_cmd c, fm_cmd_args args, const char *step, char *why, size_t whysz)
+static bool cmd_with(fm_verb c, fm_verb_args args, const char *step, char *why, size_t whysz)
 {
     fm_plan p;
     char local[512];
@@ -144,16 +144,16 @@ static bool cmd_with(fm_cmd c, fm_cmd_args args, const char *step, char *why, si
     why[0] = '\0';
     args.actor = "test";
     args.replay_step = step;
-    bool ok = fm_command(&S.m, S.steps, S.n, c, &args, &S.pol, S.now, &p, why, whysz);
+    bool ok = fm_verb_plan(&S.m, S.steps, S.n, c, &args, &S.pol, S.now, &p, why, whysz);
     if (ok)
         sim_apply(&p);
     return ok;
 }
 
 /* A command as a user who confirms (rollback's --yes) gives it. */
-static bool cmd(fm_cmd c, const char *step, char *why, size_t whysz)
+static bool cmd(fm_verb c, const char *step, char *why, size_t whysz)
 {
-    return cmd_with(c, (fm_cmd_args){.confirm = true}, step, why, whysz);
+    return cmd_with(c, (fm_verb_args){.confirm = true}, step, why, whysz);
 }
 
 /* The latest step of purpose in the current cycle, or NULL. */
@@ -226,7 +226,7 @@ static void assert_state(const char *state, const char *phase)
 static void to_replicating(const char *env)
 {
     sim_init(env);
-    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE_FATAL(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     assert_state("replicating", "check_target");
     ok_step("replicate.check_target");
@@ -261,12 +261,12 @@ static void test_replicate_cycle(void)
     ok_step("replicate.fs");
     assert_state("replicating", "pause");
     /* A second activation after a stop does not lower the TTL again. */
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     ok_step("stop.dr");
     ok_step("stop.fs");
     assert_state("stopped", "");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     assert_state("replicating", "dump_restore");
@@ -276,7 +276,7 @@ static void test_replicate_cycle(void)
 static void test_replicate_refused_target_running(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     fm_step *s = cur("replicate.check_target");
     s->state = FM_S_SUCCEEDED;
@@ -288,7 +288,7 @@ static void test_replicate_refused_target_running(void)
     CU_ASSERT_EQUAL(count_purpose("replicate.dr"), 0);
     CU_ASSERT_EQUAL(count_purpose("replicate.ttl"), 0);
     /* Once the target is stopped, activating again works, and the refusal is cleared. */
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     assert_state("replicating", "check_target");
     ok_step("replicate.check_target");
@@ -298,12 +298,12 @@ static void test_replicate_refused_target_running(void)
     ok_step("replicate.ttl");
     ok_step("replicate.dr");
     ok_step("replicate.fs");
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     ok_step("stop.dr");
     ok_step("stop.fs");
     assert_state("stopped", "");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     s = cur("replicate.check_target");
     s->state = FM_S_SUCCEEDED;
@@ -318,7 +318,7 @@ static void test_replicate_after_final_migration(void)
 {
     sim_init("test");
     S.m.names_swapped = true;
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     assert_state("replicating", "dump_restore");
@@ -328,7 +328,7 @@ static void test_replicate_after_final_migration(void)
 static void test_partial_pass_does_not_reach_100(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     ok_step("replicate.ttl");
@@ -341,7 +341,7 @@ static void test_partial_pass_does_not_reach_100(void)
     assert_state("replicating", "pause");
     CU_ASSERT_FALSE(S.m.reached_100);
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "never reached 100%"));
 }
 
@@ -354,7 +354,7 @@ static void test_stop_waits_for_running_step(void)
     run();
     fm_step *fs = cur("replicate.fs");
     fs->state = FM_S_RUNNING;
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     assert_state("stopping", "wait");
     CU_ASSERT_EQUAL(fs->state, FM_S_RUNNING); /* not canceled: it ends first */
@@ -369,7 +369,7 @@ static void test_stop_waits_for_running_step(void)
     ok_step("stop.dr");
     assert_state("stopped", "");
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_STOP, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_STOP, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "stopped"));
 }
 
@@ -380,7 +380,7 @@ static void test_stop_cancels_queued_step(void)
     run();
     fm_step *fs = cur("replicate.fs");
     CU_ASSERT_EQUAL(fs->state, FM_S_PENDING);
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED);
     run();
     CU_ASSERT_PTR_NOT_NULL(latest("stop.dr"));
@@ -393,7 +393,7 @@ static void test_interrupt(void)
     run();
     fm_step *fs = cur("replicate.fs");
     fs->state = FM_S_RUNNING;
-    CU_ASSERT_TRUE(cmd(FM_CMD_INTERRUPT, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_INTERRUPT, NULL, NULL, 0));
     assert_state("failed", NULL);
     CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED);
     CU_ASSERT_FALSE(S.m.replayable);
@@ -403,7 +403,7 @@ static void test_interrupt(void)
                       strcmp(S.last.fields[i].value, "1") == 0;
     CU_ASSERT_TRUE(incomplete);
     CU_ASSERT_EQUAL(run(), 0); /* failed waits for a command */
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     assert_state("replicating", "check_target");
 }
 
@@ -412,7 +412,7 @@ static void test_interrupt(void)
 static void test_retry_then_fail_then_replay(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     ok_step("replicate.ttl");
@@ -432,8 +432,8 @@ static void test_retry_then_fail_then_replay(void)
     CU_ASSERT_STRING_EQUAL(S.m.error_step, dr->id);
     CU_ASSERT_EQUAL(S.m.failed_from, FM_REPLICATING);
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLAY, NULL, why, sizeof(why)));
     assert_state("replicating", "dump_restore");
     CU_ASSERT_EQUAL(dr->state, FM_S_PENDING);
     CU_ASSERT_EQUAL(dr->attempt, 4);
@@ -445,7 +445,7 @@ static void test_retry_then_fail_then_replay(void)
 static void test_non_retryable_fails_at_once(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     fail_step("replicate.ttl", FERRY_ERR_AUTH, false);
@@ -456,7 +456,7 @@ static void test_non_retryable_fails_at_once(void)
 static void test_expired_and_released(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     fm_step *s = cur("replicate.check_target");
     s->state = FM_S_EXPIRED; /* its worker died */
@@ -477,26 +477,26 @@ static void test_test_start_stop(void)
 {
     to_replicating("production");
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_TEST_START, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "stop replication first"));
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     ok_step("stop.dr");
     ok_step("stop.fs");
-    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_TEST_START, NULL, why, sizeof(why)));
     run();
     assert_state("testing", "starting");
-    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_STOP, NULL, why, sizeof(why))); /* still starting */
-    CU_ASSERT_FALSE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_TEST_STOP, NULL, why, sizeof(why))); /* still starting */
+    CU_ASSERT_FALSE(cmd(FM_VERB_REPLICATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "test-stop it first"));
     ok_step("test.start");
     assert_state("testing", "running");
-    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_STOP, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_TEST_STOP, NULL, why, sizeof(why)));
     run();
     ok_step("test.stop");
     assert_state("stopped", "");
     /* A start that fails leaves the migration stopped, with the reason. */
-    CU_ASSERT_TRUE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_TEST_START, NULL, why, sizeof(why)));
     run();
     fail_step("test.start", FERRY_ERR_SERVER, false);
     assert_state("stopped", "");
@@ -508,17 +508,17 @@ static void test_migrate_refusals(void)
 {
     char why[512];
     to_replicating("test");
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "production"));
     sim_init("production");
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "replicating"));
     to_replicating("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     ok_step("stop.dr");
     ok_step("stop.fs");
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "stopped"));
 }
 
@@ -529,7 +529,7 @@ static void test_cutover_happy(void)
     run();
     fm_step *fs = cur("replicate.fs");
     fs->state = FM_S_RUNNING;
-    CU_ASSERT_TRUE(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_MIGRATE, NULL, NULL, 0));
     CU_ASSERT_EQUAL(fs->state, FM_S_CANCELED); /* the sync does it all again */
     run();
     assert_state("cutover", "stop_target");
@@ -562,7 +562,7 @@ static void test_cutover_happy(void)
 static void to_sync(void)
 {
     to_replicating("production");
-    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE_FATAL(cmd(FM_VERB_MIGRATE, NULL, NULL, 0));
     run();
     ok_step("cutover.stop_target");
     ok_step("cutover.stop_source");
@@ -581,7 +581,7 @@ static void test_cutover_sync_failure(void)
     CU_ASSERT_FALSE(S.m.replayable);
     CU_ASSERT_EQUAL(S.m.failed_from, FM_CUTOVER);
     /* It is safe to replicate again. */
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     assert_state("replicating", "check_target");
 }
 
@@ -665,7 +665,7 @@ static void test_cutover_rename_failure_rolls_back(void)
 static void test_cutover_budget(void)
 {
     to_replicating("production");
-    CU_ASSERT_TRUE_FATAL(cmd(FM_CMD_MIGRATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE_FATAL(cmd(FM_VERB_MIGRATE, NULL, NULL, 0));
     run();
     ok_step("cutover.stop_target");
     CU_ASSERT_EQUAL(S.m.cutover_deadline, 0); /* the app still serves: no budget yet */
@@ -707,7 +707,7 @@ static void test_cutover_limit_like_with_like(void)
 {
     to_replicating("production");
     CU_ASSERT_EQUAL(fm_cutover_budget(&S.m, &S.pol), 60000 + S.pol.cutover_margin_ms);
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     fm_step *dr = cur("stop.dr");
     dr->state = FM_S_SUCCEEDED;
@@ -719,7 +719,7 @@ static void test_cutover_limit_like_with_like(void)
     assert_state("stopped", "");
     CU_ASSERT_EQUAL(S.m.verified_dr_ms, 400000);
     CU_ASSERT_EQUAL(S.m.verified_fs_ms, 60000);
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     ok_step("replicate.dr"); /* 60 s, unverified: does not lower the limit */
@@ -731,7 +731,7 @@ static void test_cutover_limit_like_with_like(void)
 static void test_migrate_waits_for_ttl(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     fm_step *ttl = cur("replicate.ttl");
@@ -744,13 +744,13 @@ static void test_migrate_waits_for_ttl(void)
     ok_step("replicate.dr");
     ok_step("replicate.fs");
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "in 3600 s"));
     S.now += 3599000;
-    CU_ASSERT_FALSE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "in 1 s"));
     S.now += 1000;
-    CU_ASSERT_TRUE(cmd(FM_CMD_MIGRATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_MIGRATE, NULL, why, sizeof(why)));
     /* A setting caps the wait. */
     S.pol.ttl_wait_max_ms = 10000;
     CU_ASSERT_EQUAL(fm_ttl_wait_until(&S.m, &S.pol), S.m.ttl_lowered_at + 10000);
@@ -792,14 +792,14 @@ static void test_guard_rails(void)
     ok_step("cutover.start_target");
     ok_step("cutover.start_source");
     /* Rollback says what is lost and needs confirmation. */
-    CU_ASSERT_FALSE(cmd_with(FM_CMD_ROLLBACK, (fm_cmd_args){0}, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd_with(FM_VERB_ROLLBACK, (fm_verb_args){0}, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "not copied back"));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "--yes"));
     assert_state("migrated", "");
-    CU_ASSERT_TRUE(cmd(FM_CMD_ROLLBACK, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_ROLLBACK, NULL, why, sizeof(why)));
     /* test-start before 100% warns, and --force overrides. */
     to_replicating("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_STOP, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     run();
     ok_step("stop.dr");
     fm_step *fs = cur("stop.fs");
@@ -809,15 +809,15 @@ static void test_guard_rails(void)
     run();
     assert_state("stopped", "");
     S.m.reached_100 = false; /* as for an environment whose passes never completed */
-    CU_ASSERT_FALSE(cmd(FM_CMD_TEST_START, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_TEST_START, NULL, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "100%"));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "--force"));
     CU_ASSERT_TRUE(
-        cmd_with(FM_CMD_TEST_START, (fm_cmd_args){.force = true}, NULL, why, sizeof(why)));
+        cmd_with(FM_VERB_TEST_START, (fm_verb_args){.force = true}, NULL, why, sizeof(why)));
     /* replicate --overwrite is recorded for the copy's command. */
     sim_init("production");
     CU_ASSERT_TRUE(
-        cmd_with(FM_CMD_REPLICATE, (fm_cmd_args){.overwrite = true}, NULL, why, sizeof(why)));
+        cmd_with(FM_VERB_REPLICATE, (fm_verb_args){.overwrite = true}, NULL, why, sizeof(why)));
     bool recorded = false;
     for (size_t i = 0; i < S.last.n_fields; i++)
         recorded = recorded || (strcmp(S.last.fields[i].name, "overwrite") == 0 &&
@@ -847,36 +847,36 @@ static void test_manual_rollback_and_replay(void)
     ok_step("cutover.start_source");
     assert_state("migrated", "");
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
-    CU_ASSERT_TRUE(cmd(FM_CMD_ROLLBACK, NULL, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_REPLICATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_ROLLBACK, NULL, why, sizeof(why)));
     run();
     ok_step("rollback.stop_target");
     ok_step("rollback.stop_source");
     fail_step("rollback.rename", FERRY_ERR_PERMISSION, false);
     assert_state("failed", "rename");
     CU_ASSERT_TRUE(S.m.replayable);
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLAY, NULL, why, sizeof(why)));
     assert_state("rolling_back", "rename");
     ok_step("rollback.rename");
     ok_step("rollback.check");
     ok_step("rollback.start_source");
     assert_state("rolled_back", "");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, why, sizeof(why)));
 }
 
 static void test_replay_named_step(void)
 {
     sim_init("production");
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLICATE, NULL, NULL, 0));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
     run();
     ok_step("replicate.check_target");
     fail_step("replicate.ttl", FERRY_ERR_INVALID, false);
     char why[512];
-    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, "nope-99", why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_REPLAY, "nope-99", why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "nope-99"));
-    CU_ASSERT_FALSE(cmd(FM_CMD_REPLAY, cur("replicate.check_target")->id, why, sizeof(why)));
+    CU_ASSERT_FALSE(cmd(FM_VERB_REPLAY, cur("replicate.check_target")->id, why, sizeof(why)));
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "has not failed"));
-    CU_ASSERT_TRUE(cmd(FM_CMD_REPLAY, cur("replicate.ttl")->id, why, sizeof(why)));
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLAY, cur("replicate.ttl")->id, why, sizeof(why)));
 }
 
 /* Every state and phase has a name that parses back to it; a name this coordinator does not
@@ -905,7 +905,7 @@ static void test_names(void)
     CU_ASSERT_PTR_NULL(fm_purpose_find("nope"));
     CU_ASSERT_STRING_EQUAL(fm_purpose_find("cutover.rename")->kind, "dns");
     CU_ASSERT_TRUE(fm_purpose_find("rollback.rename")->reverse);
-    CU_ASSERT_STRING_EQUAL(fm_cmd_name(FM_CMD_TEST_START), "test-start");
+    CU_ASSERT_STRING_EQUAL(fm_verb_name(FM_VERB_TEST_START), "test-start");
 }
 
 static const ferry_test_case cases[] = {

@@ -6,7 +6,6 @@
  *
  * This file parses and reports; app.h does the work.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "app.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
 #include "ferry/worker.h"
 
 #define EXIT_FAILED 1
@@ -126,7 +126,15 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
 
 /* ---- the command line ---------------------------------------------------------------------- */
 
-static void usage(FILE *out)
+/* One operation's command line. */
+typedef struct cli_args {
+    const char *opname; /* start, stop or status */
+    const char *platform, *app, *environment, *user, *secret, *health_url, *health_contains;
+    int64_t health_status, timeout;
+    bool quiet, help;
+} cli_args;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(
         out,
@@ -146,8 +154,10 @@ static void usage(FILE *out)
         "mendix:     NAME is the AppId, MODE the environment (Production, Acceptance, Test);\n"
         "            USER the Mendix-Username; the API key comes from FERRY_SECRET_<NAME> (or\n"
         "            _FILE); the API from FERRY_MENDIX_API_URL (https://deploy.mendix.com/api/1).\n"
-        "--timeout   the whole operation, health check included (default 300)\n"
-        "exit: 0 done, 1 failed, 2 usage, 3 configuration\n");
+        "exit: 0 done, 1 failed, 2 usage, 3 configuration\n"
+        "\n"
+        "options:\n");
+    ferry_opts_usage(table, out);
 }
 
 static void cli_progress(void *ud, const char *detail)
@@ -158,84 +168,13 @@ static void cli_progress(void *ud, const char *detail)
     (void)fprintf(stderr, "ferry-app: %s\n", line);
 }
 
-static int cli_main(int argc, char **argv)
+/* Runs one operation; returns the exit code. */
+static int cli_run(const cli_args *a)
 {
-    static const struct option opts_long[] = {{"platform", required_argument, NULL, 'p'},
-                                              {"app", required_argument, NULL, 'a'},
-                                              {"environment", required_argument, NULL, 'e'},
-                                              {"user", required_argument, NULL, 'u'},
-                                              {"credentials-secret", required_argument, NULL, 'c'},
-                                              {"health-url", required_argument, NULL, 'H'},
-                                              {"health-status", required_argument, NULL, 'S'},
-                                              {"health-contains", required_argument, NULL, 'C'},
-                                              {"timeout", required_argument, NULL, 't'},
-                                              {"quiet", no_argument, NULL, 'q'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
-    const char *opname = argv[1];
+    const char *opname = a->opname;
     app_op op = strcmp(opname, "start") == 0  ? APP_OP_START
                 : strcmp(opname, "stop") == 0 ? APP_OP_STOP
                                               : APP_OP_STATUS;
-    const char *platform = NULL, *app = NULL, *environment = NULL, *user = NULL, *secret = NULL,
-               *health_url = NULL, *health_contains = NULL;
-    long health_status = 0, timeout = 300;
-    bool quiet = false;
-    optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
-        char *end = NULL;
-        switch (c) {
-        case 'p':
-            platform = optarg;
-            break;
-        case 'a':
-            app = optarg;
-            break;
-        case 'e':
-            environment = optarg;
-            break;
-        case 'u':
-            user = optarg;
-            break;
-        case 'c':
-            secret = optarg;
-            break;
-        case 'H':
-            health_url = optarg;
-            break;
-        case 'S':
-            health_status = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || health_status < 100 || health_status > 599) {
-                (void)fprintf(stderr, "ferry-app: --health-status: an HTTP status, 100 to 599\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'C':
-            health_contains = optarg;
-            break;
-        case 't':
-            timeout = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || timeout < 1 || timeout > 86400) {
-                (void)fprintf(stderr, "ferry-app: --timeout: seconds, 1 to 86400\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc || platform == NULL || app == NULL) {
-        (void)fprintf(stderr, "ferry-app: %s needs --platform and --app\n", opname);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
     ferry_log_init("ferry-app", FERRY_LOG_KV, FERRY_LOG_WARN, 2);
     ferry_cfg *cfg = NULL;
     char *problems = NULL, *api_key = NULL;
@@ -248,25 +187,25 @@ static int cli_main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     ferry_err err = {0};
-    if (secret != NULL && ferry_secret_get(secret, &api_key, &err) != FERRY_OK) {
+    if (a->secret != NULL && ferry_secret_get(a->secret, &api_key, &err) != FERRY_OK) {
         (void)fprintf(stderr, "ferry-app: %s\n", err.msg);
         status = EXIT_CONFIG;
         goto out;
     }
-    app_options opts = {.platform = platform,
-                        .app = app,
-                        .environment = environment,
+    app_options opts = {.platform = a->platform,
+                        .app = a->app,
+                        .environment = a->environment,
                         .supervisor_url = ferry_cfg_str(cfg, "supervisor.url"),
                         .supervisor_user = ferry_cfg_str(cfg, "supervisor.user"),
                         .supervisor_password = ferry_cfg_str(cfg, "supervisor.password"),
                         .mendix_api_url = ferry_cfg_str(cfg, "mendix.api_url"),
-                        .mendix_user = user,
+                        .mendix_user = a->user,
                         .mendix_api_key = api_key,
-                        .timeout_ms = (int64_t)timeout * 1000,
-                        .health_url = op == APP_OP_START ? health_url : NULL,
-                        .health_status = health_status,
-                        .health_contains = health_contains,
-                        .progress = quiet ? NULL : cli_progress};
+                        .timeout_ms = a->timeout * 1000,
+                        .health_url = op == APP_OP_START ? a->health_url : NULL,
+                        .health_status = (long)a->health_status,
+                        .health_contains = a->health_contains,
+                        .progress = a->quiet ? NULL : cli_progress};
     app_report report;
     ferry_rc rc = app_run(op, &opts, &report, &err);
     if (rc != FERRY_OK) {
@@ -274,7 +213,8 @@ static int cli_main(int argc, char **argv)
         status = rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
-    (void)printf("%s %s: %s (%s)%s", platform, app, app_state_str(report.state), report.detail,
+    (void)printf("%s %s: %s (%s)%s", a->platform, a->app, app_state_str(report.state),
+                 report.detail,
                  op == APP_OP_STATUS ? ""
                  : report.changed    ? ""
                                      : ", nothing to do");
@@ -286,6 +226,50 @@ out:
     free(api_key);
     ferry_cfg_free(cfg);
     return status;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    cli_args a = {.opname = argv[1]};
+    /* clang-format off */
+    const ferry_opt table[] = {
+        {.name = "platform", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED,
+         .dest = &a.platform, .arg = "supervisor|mendix", .help = "where the app runs"},
+        {.name = "app", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.app,
+         .arg = "NAME", .help = "the program (supervisor) or the AppId (mendix)"},
+        {.name = "environment", .kind = FERRY_OPT_STRING, .dest = &a.environment, .arg = "MODE",
+         .help = "(mendix) the environment: Production, Acceptance, Test"},
+        {.name = "user", .kind = FERRY_OPT_STRING, .dest = &a.user, .arg = "USER",
+         .help = "(mendix) the Mendix-Username"},
+        {.name = "credentials-secret", .kind = FERRY_OPT_STRING, .dest = &a.secret, .arg = "NAME",
+         .help = "(mendix) the API key is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "health-url", .kind = FERRY_OPT_STRING, .dest = &a.health_url, .arg = "URL",
+         .help = "(start) wait until this URL answers"},
+        {.name = "health-status", .kind = FERRY_OPT_INT, .dest = &a.health_status, .min = 100,
+         .max = 599, .help = "(start) the HTTP status it must answer with (default: any 2xx)"},
+        {.name = "health-contains", .kind = FERRY_OPT_STRING, .dest = &a.health_contains,
+         .arg = "TEXT", .help = "(start) text its answer must hold"},
+        {.name = "timeout", .kind = FERRY_OPT_INT, .dest = &a.timeout, .min = 1, .max = 86400,
+         .def = "300", .arg = "SECONDS", .help = "the whole operation, health check included"},
+        {.name = "quiet", .kind = FERRY_OPT_FLAG, .dest = &a.quiet,
+         .help = "no progress lines on stderr"},
+        {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,
+         .help = "print this help"},
+        {.name = NULL},
+    };
+    /* clang-format on */
+    ferry_err err = {0};
+    ferry_rc rc = ferry_opts_parse(table, argc - 1, argv + 1, NULL, &err);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-app %s: %s\n", a.opname, err.msg);
+        usage(stderr, table);
+        return rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (a.help) {
+        usage(stdout, table);
+        return 0;
+    }
+    return cli_run(&a);
 }
 
 int main(int argc, char **argv)

@@ -9,7 +9,6 @@
  *
  * This file parses and reports; dns.h does the work.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +16,12 @@
 #include "dns.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
 #include "ferry/worker.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
 #define EXIT_CONFIG 3
-
-#define CLI_MAX 256 /* names or renames on one command line */
 
 /* ---- the worker ---------------------------------------------------------------------------- */
 
@@ -74,7 +72,16 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
 
 /* ---- the command line ---------------------------------------------------------------------- */
 
-static void usage(FILE *out)
+/* One operation's command line. */
+typedef struct cli_args {
+    const char *op; /* lower-ttl, restore-ttl, rename or check */
+    const char *zone, *secret;
+    ferry_opt_list names, froms, tos;
+    int64_t ttl, wait_s; /* 0: not given */
+    bool as_json, help;
+} cli_args;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(
         out,
@@ -96,102 +103,37 @@ static void usage(FILE *out)
         "Names are fully qualified with the trailing dot. The PowerDNS API and server come from\n"
         "FERRY_PDNS_API_URL, FERRY_PDNS_API_KEY (or _FILE) and FERRY_PDNS_DNS_ADDR; with\n"
         "--api-key-secret NAME the key is FERRY_SECRET_<NAME> instead. Exit 0 done, 1 failed,\n"
-        "2 usage, 3 configuration.\n",
+        "2 usage, 3 configuration.\n"
+        "\n"
+        "options:\n",
         DNS_DEFAULT_TTL);
+    ferry_opts_usage(table, out);
 }
 
-static bool parse_seconds(const char *text, long max, long *out)
+/* Whether the names fit the operation: NULL, or what the operation needs instead. */
+static const char *cli_names_problem(const cli_args *a)
 {
-    char *end = NULL;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || v < 1 || v > max)
-        return false;
-    *out = v;
-    return true;
+    if (strcmp(a->op, "lower-ttl") == 0 || strcmp(a->op, "restore-ttl") == 0)
+        return a->names.n > 0 && a->froms.n == 0 && a->tos.n == 0 ? NULL
+                                                                  : "--name (no --from/--to)";
+    return a->names.n == 0 && a->froms.n > 0 && a->froms.n == a->tos.n && a->ttl == 0
+               ? NULL
+               : "pairs of --from and --to (no --name, no --ttl)";
 }
 
-static int cli_main(int argc, char **argv)
+/* Runs one operation; returns the exit code. */
+static int cli_run(const cli_args *a)
 {
-    static const struct option opts_long[] = {{"zone", required_argument, NULL, 'z'},
-                                              {"name", required_argument, NULL, 'n'},
-                                              {"from", required_argument, NULL, 'f'},
-                                              {"to", required_argument, NULL, 't'},
-                                              {"ttl", required_argument, NULL, 'T'},
-                                              {"wait", required_argument, NULL, 'w'},
-                                              {"api-key-secret", required_argument, NULL, 'k'},
-                                              {"json", no_argument, NULL, 'J'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
-    const char *op = argv[1], *zone = NULL, *secret = NULL;
-    const char *names[CLI_MAX];
-    const char *froms[CLI_MAX], *tos[CLI_MAX];
-    size_t n_names = 0, n_from = 0, n_to = 0;
-    long ttl = 0, wait_s = 0;
-    bool as_json = false;
-    bool ttl_op = strcmp(op, "lower-ttl") == 0 || strcmp(op, "restore-ttl") == 0;
-    optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
-        switch (c) {
-        case 'z':
-            zone = optarg;
-            break;
-        case 'n':
-        case 'f':
-        case 't': {
-            const char **list = c == 'n' ? names : c == 'f' ? froms : tos;
-            size_t *count = c == 'n' ? &n_names : c == 'f' ? &n_from : &n_to;
-            if (*count == CLI_MAX) {
-                (void)fprintf(stderr, "ferry-dns: at most %d names\n", CLI_MAX);
-                return EXIT_USAGE;
-            }
-            list[(*count)++] = optarg;
-            break;
-        }
-        case 'T':
-            if (!parse_seconds(optarg, 86400 * 7, &ttl)) {
-                (void)fprintf(stderr, "ferry-dns: --ttl: seconds from 1 to 604800\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'w':
-            if (!parse_seconds(optarg, 3600, &wait_s)) {
-                (void)fprintf(stderr, "ferry-dns: --wait: seconds from 1 to 3600\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'k':
-            secret = optarg;
-            break;
-        case 'J':
-            as_json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    bool ok = optind == argc && zone != NULL;
-    if (ttl_op)
-        ok = ok && n_names > 0 && n_from == 0 && n_to == 0;
-    else
-        ok = ok && n_names == 0 && n_from > 0 && n_from == n_to && ttl == 0;
-    if (!ok) {
-        (void)fprintf(stderr, "ferry-dns: %s needs --zone and %s\n", op,
-                      ttl_op ? "--name (no --from/--to)" : "pairs of --from and --to");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
+    const char *op = a->op, *zone = a->zone;
+    const char *const *names = a->names.v;
+    size_t n_names = a->names.n, n_from = a->froms.n;
     ferry_log_init("ferry-dns", FERRY_LOG_KV, FERRY_LOG_WARN, 2);
     ferry_err err = {0};
     ferry_cfg *cfg = NULL;
     char *problems = NULL, *key = NULL;
     dns_driver *drv = NULL;
     dns_report rep = {0};
-    dns_rename renames[CLI_MAX];
+    dns_rename *renames = NULL;
     int status = EXIT_FAILED;
     if (dns_report_init(&rep) != FERRY_OK)
         return EXIT_FAILED;
@@ -203,8 +145,8 @@ static int cli_main(int argc, char **argv)
         goto out;
     }
     const char *api_key = ferry_cfg_str(cfg, "pdns.api_key");
-    if (secret != NULL) {
-        if (ferry_secret_get(secret, &key, &err) != FERRY_OK) {
+    if (a->secret != NULL) {
+        if (ferry_secret_get(a->secret, &key, &err) != FERRY_OK) {
             (void)fprintf(stderr, "ferry-dns: %s\n", err.msg);
             status = EXIT_CONFIG;
             goto out;
@@ -218,13 +160,19 @@ static int cli_main(int argc, char **argv)
         status = EXIT_CONFIG;
         goto out;
     }
+    renames = calloc(n_from + 1, sizeof(*renames));
+    if (renames == NULL) {
+        (void)fprintf(stderr, "ferry-dns: out of memory\n");
+        goto out;
+    }
     for (size_t i = 0; i < n_from; i++)
-        renames[i] = (dns_rename){.from = froms[i], .to = tos[i]};
-    dns_options opts = {
-        .drv = drv, .dns_addr = ferry_cfg_str(cfg, "pdns.dns_addr"), .check_ms = wait_s * 1000};
+        renames[i] = (dns_rename){.from = a->froms.v[i], .to = a->tos.v[i]};
+    dns_options opts = {.drv = drv,
+                        .dns_addr = ferry_cfg_str(cfg, "pdns.dns_addr"),
+                        .check_ms = (long)a->wait_s * 1000};
     ferry_rc rc;
     if (strcmp(op, "lower-ttl") == 0)
-        rc = dns_lower_ttl(&opts, zone, names, n_names, (uint32_t)ttl, &rep, &err);
+        rc = dns_lower_ttl(&opts, zone, names, n_names, (uint32_t)a->ttl, &rep, &err);
     else if (strcmp(op, "restore-ttl") == 0)
         rc = dns_restore_ttl(&opts, zone, names, n_names, &rep, &err);
     else if (strcmp(op, "rename") == 0)
@@ -232,7 +180,7 @@ static int cli_main(int argc, char **argv)
     else
         rc = dns_check(&opts, zone, renames, n_from, &rep, &err);
 
-    if (as_json) {
+    if (a->as_json) {
         json_t *j = json_pack("{s:b, s:O}", "ok", rc == FERRY_OK, "results", rep.results);
         if (j != NULL && rc != FERRY_OK)
             (void)json_object_set_new(
@@ -256,6 +204,7 @@ static int cli_main(int argc, char **argv)
         status = 0;
     }
 out:
+    free(renames);
     dns_report_cleanup(&rep);
     dns_driver_free(drv);
     ferry_cfg_free(cfg);
@@ -264,6 +213,52 @@ out:
         explicit_bzero(key, strlen(key));
         free(key);
     }
+    return status;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    cli_args a = {.op = argv[1]};
+    /* clang-format off */
+    const ferry_opt table[] = {
+        {.name = "zone", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.zone,
+         .arg = "ZONE", .help = "the zone the names are in"},
+        {.name = "name", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REPEAT, .dest = &a.names,
+         .arg = "NAME", .help = "(lower-ttl, restore-ttl) a name whose TTL changes"},
+        {.name = "from", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REPEAT, .dest = &a.froms,
+         .arg = "NAME", .help = "(rename, check) a name whose record sets move"},
+        {.name = "to", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REPEAT, .dest = &a.tos,
+         .arg = "NAME", .help = "(rename, check) where the --from of the same rank goes"},
+        {.name = "ttl", .kind = FERRY_OPT_INT, .dest = &a.ttl, .min = 1, .max = 7 * 86400,
+         .arg = "SECONDS", .help = "(lower-ttl) the TTL to set"},
+        {.name = "wait", .kind = FERRY_OPT_INT, .dest = &a.wait_s, .min = 1, .max = 3600,
+         .arg = "SECONDS", .help = "(check) how long to ask"},
+        {.name = "api-key-secret", .kind = FERRY_OPT_STRING, .dest = &a.secret, .arg = "NAME",
+         .help = "the API key is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
+         .help = "print the results as JSON"},
+        {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,
+         .help = "print this help"},
+        {.name = NULL},
+    };
+    /* clang-format on */
+    ferry_err err = {0};
+    int status = EXIT_USAGE;
+    ferry_rc rc = ferry_opts_parse(table, argc - 1, argv + 1, NULL, &err);
+    const char *needs = rc == FERRY_OK && !a.help ? cli_names_problem(&a) : NULL;
+    if (needs != NULL)
+        rc = ferry_err_set(&err, FERRY_ERR_INVALID, "needs %s", needs);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dns %s: %s\n", a.op, err.msg);
+        usage(stderr, table);
+        status = rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
+    } else if (a.help) {
+        usage(stdout, table);
+        status = 0;
+    } else {
+        status = cli_run(&a);
+    }
+    ferry_opts_cleanup(table);
     return status;
 }
 

@@ -7,7 +7,6 @@
  *
  * This file parses and reports; dr.h does the work.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,14 +17,12 @@
 #include "dr.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
 #include "ferry/worker.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
 #define EXIT_CONFIG 3
-
-#define DEFAULT_JOBS  2
-#define DEFAULT_SPLIT (256LL * 1024 * 1024)
 
 /* ---- results ------------------------------------------------------------------------------- */
 
@@ -169,14 +166,21 @@ out:
 
 /* ---- the command line ---------------------------------------------------------------------- */
 
-static void usage(FILE *out)
+/* One operation's command line. */
+typedef struct cli_args {
+    const char *op; /* copy or verify */
+    const char *source, *target, *src_secret, *tgt_secret, *pg_bin;
+    int64_t jobs, split;
+    bool verify, overwrite, as_json, help;
+} cli_args;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(out,
                   "usage: ferry-dump-restore [--check-config | --version | --help]\n"
                   "           run as a worker of the dump_restore kind (see README.md)\n"
                   "       ferry-dump-restore copy|verify --source CONNINFO --target CONNINFO\n"
-                  "           [--source-secret NAME] [--target-secret NAME] [--jobs N]\n"
-                  "           [--split SIZE] [--pg-bin DIR] [--verify] [--overwrite] [--json]\n"
+                  "           [options]\n"
                   "\n"
                   "copy    replaces the target database's schemas with the source's, owners,\n"
                   "        privileges, rows, sequences and large objects included\n"
@@ -187,13 +191,9 @@ static void usage(FILE *out)
                   "CONNINFO is a libpq URL or keyword string without a password. Passwords come\n"
                   "from FERRY_SECRET_<NAME> (or _FILE) for --source-secret/--target-secret NAME,\n"
                   "else from libpq's own PGPASSFILE or ~/.pgpass.\n"
-                  "--jobs N     parallel COPY streams and index builds (default %d)\n"
-                  "--split SIZE copy a table larger than SIZE as ranges (default 256M)\n"
-                  "--verify     (copy) verify against the copy's snapshot at the end\n"
-                  "--overwrite  (copy) replace a target holding data Ferry did not write\n"
-                  "             (without it such a target is refused, nothing changed)\n"
-                  "--json       print the report as JSON instead of a summary\n",
-                  DEFAULT_JOBS);
+                  "\n"
+                  "options:\n");
+    ferry_opts_usage(table, out);
 }
 
 static bool cli_stopping(void *ud)
@@ -218,80 +218,10 @@ static void cli_progress(void *ud, const dr_progress *p)
     last = p->phase;
 }
 
-static int cli_main(int argc, char **argv)
+/* Runs one operation; returns the exit code. */
+static int cli_run(const cli_args *a)
 {
-    static const struct option opts_long[] = {{"source", required_argument, NULL, 's'},
-                                              {"target", required_argument, NULL, 't'},
-                                              {"source-secret", required_argument, NULL, 'S'},
-                                              {"target-secret", required_argument, NULL, 'T'},
-                                              {"jobs", required_argument, NULL, 'j'},
-                                              {"split", required_argument, NULL, 'z'},
-                                              {"pg-bin", required_argument, NULL, 'b'},
-                                              {"verify", no_argument, NULL, 'v'},
-                                              {"overwrite", no_argument, NULL, 'o'},
-                                              {"json", no_argument, NULL, 'J'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
-    const char *op = argv[1], *source = NULL, *target = NULL, *src_secret = NULL,
-               *tgt_secret = NULL, *pg_bin = NULL;
-    long jobs = DEFAULT_JOBS;
-    int64_t split = DEFAULT_SPLIT;
-    bool verify = false, overwrite = false, as_json = false;
-    optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
-        char *end = NULL;
-        switch (c) {
-        case 's':
-            source = optarg;
-            break;
-        case 't':
-            target = optarg;
-            break;
-        case 'S':
-            src_secret = optarg;
-            break;
-        case 'T':
-            tgt_secret = optarg;
-            break;
-        case 'j':
-            jobs = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || jobs < 1 || jobs > 64) {
-                (void)fprintf(stderr, "ferry-dump-restore: --jobs: a number from 1 to 64\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'z':
-            if (ferry_parse_size(optarg, &split) != 0 || split < 1024 * 1024) {
-                (void)fprintf(stderr, "ferry-dump-restore: --split: a size of 1M or more\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'b':
-            pg_bin = optarg;
-            break;
-        case 'v':
-            verify = true;
-            break;
-        case 'o':
-            overwrite = true;
-            break;
-        case 'J':
-            as_json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    if (optind != argc || source == NULL || target == NULL) {
-        (void)fprintf(stderr, "ferry-dump-restore: %s needs --source and --target\n", op);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-
+    const char *op = a->op;
     ferry_log_init("ferry-dump-restore", FERRY_LOG_KV, FERRY_LOG_WARN, 2);
     ferry_err err = {0};
     char *src_pw = NULL, *tgt_pw = NULL;
@@ -299,30 +229,30 @@ static int cli_main(int argc, char **argv)
     dr_report report;
     if (dr_report_init(&report) != FERRY_OK)
         return EXIT_FAILED;
-    if ((src_secret != NULL && ferry_secret_get(src_secret, &src_pw, &err) != FERRY_OK) ||
-        (tgt_secret != NULL && ferry_secret_get(tgt_secret, &tgt_pw, &err) != FERRY_OK)) {
+    if ((a->src_secret != NULL && ferry_secret_get(a->src_secret, &src_pw, &err) != FERRY_OK) ||
+        (a->tgt_secret != NULL && ferry_secret_get(a->tgt_secret, &tgt_pw, &err) != FERRY_OK)) {
         (void)fprintf(stderr, "ferry-dump-restore: %s\n", err.msg);
         status = EXIT_CONFIG;
         goto out;
     }
     bool tty = isatty(fileno(stderr)) != 0;
-    dr_options opts = {.source = {.conninfo = source, .password = src_pw, .label = "source"},
-                       .target = {.conninfo = target, .password = tgt_pw, .label = "target"},
-                       .jobs = (int)jobs,
-                       .split_bytes = split,
-                       .pg_bin = pg_bin,
-                       .verify = verify || strcmp(op, "verify") == 0,
-                       .overwrite = overwrite,
+    dr_options opts = {.source = {.conninfo = a->source, .password = src_pw, .label = "source"},
+                       .target = {.conninfo = a->target, .password = tgt_pw, .label = "target"},
+                       .jobs = (int)a->jobs,
+                       .split_bytes = a->split,
+                       .pg_bin = a->pg_bin,
+                       .verify = a->verify || strcmp(op, "verify") == 0,
+                       .overwrite = a->overwrite,
                        .started_by = "ferry-dump-restore (command line)",
                        .stop = {.stopping = cli_stopping},
-                       .progress = as_json ? NULL : cli_progress,
+                       .progress = a->as_json ? NULL : cli_progress,
                        .progress_ud = &tty};
     ferry_rc rc =
         strcmp(op, "copy") == 0 ? dr_copy(&opts, &report, &err) : dr_verify(&opts, &report, &err);
-    if (tty && !as_json)
+    if (tty && !a->as_json)
         (void)fputc('\n', stderr);
     json_t *j = report_json(&report);
-    if (as_json && j != NULL) {
+    if (a->as_json && j != NULL) {
         (void)json_object_set_new(j, "ok", json_boolean(rc == FERRY_OK));
         if (rc != FERRY_OK)
             (void)json_object_set_new(
@@ -354,6 +284,52 @@ out:
     free(src_pw);
     free(tgt_pw);
     return status;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    cli_args a = {.op = argv[1]};
+    /* clang-format off */
+    const ferry_opt table[] = {
+        {.name = "source", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.source,
+         .arg = "CONNINFO", .help = "the source database"},
+        {.name = "target", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.target,
+         .arg = "CONNINFO", .help = "the target database"},
+        {.name = "source-secret", .kind = FERRY_OPT_STRING, .dest = &a.src_secret, .arg = "NAME",
+         .help = "the source's password is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "target-secret", .kind = FERRY_OPT_STRING, .dest = &a.tgt_secret, .arg = "NAME",
+         .help = "the target's password is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "jobs", .kind = FERRY_OPT_INT, .dest = &a.jobs, .min = 1, .max = 64, .def = "2",
+         .help = "parallel COPY streams and index builds"},
+        {.name = "split", .kind = FERRY_OPT_SIZE, .dest = &a.split, .min = 1024 * 1024,
+         .max = INT64_MAX, .def = "256M", .help = "copy a table larger than SIZE as ranges"},
+        {.name = "pg-bin", .kind = FERRY_OPT_STRING, .dest = &a.pg_bin, .arg = "DIR",
+         .help = "where pg_dump and pg_restore are (default: the newest\n"
+                 "/usr/lib/postgresql/*/bin, else PATH)"},
+        {.name = "verify", .kind = FERRY_OPT_FLAG, .dest = &a.verify,
+         .help = "(copy) verify against the copy's snapshot at the end"},
+        {.name = "overwrite", .kind = FERRY_OPT_FLAG, .dest = &a.overwrite,
+         .help = "(copy) replace a target holding data Ferry did not write\n"
+                 "(without it such a target is refused, nothing changed)"},
+        {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
+         .help = "print the report as JSON instead of a summary"},
+        {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,
+         .help = "print this help"},
+        {.name = NULL},
+    };
+    /* clang-format on */
+    ferry_err err = {0};
+    ferry_rc rc = ferry_opts_parse(table, argc - 1, argv + 1, NULL, &err);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dump-restore %s: %s\n", a.op, err.msg);
+        usage(stderr, table);
+        return rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (a.help) {
+        usage(stdout, table);
+        return 0;
+    }
+    return cli_run(&a);
 }
 
 int main(int argc, char **argv)

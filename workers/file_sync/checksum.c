@@ -94,8 +94,9 @@ out:
     return rc;
 }
 
-ferry_rc fs_checksum_like(const fs_options *opts, const char *rel, const fs_entry *target,
-                          uint64_t part_size_hint, char out[FS_ETAG_MAX], uint64_t *hashed)
+ferry_rc filesync_checksum_like(const filesync_options *opts, const char *rel,
+                                const filesync_entry *target, uint64_t part_size_hint,
+                                char out[FS_ETAG_MAX], uint64_t *hashed)
 {
     char path[4200];
     (void)snprintf(path, sizeof(path), "%s/%s", opts->source.dir, rel);

@@ -17,7 +17,7 @@
 #include "ferry/error.h"
 
 /* Where files are: a directory (dir set) or an S3 bucket and prefix. */
-typedef struct fs_location {
+typedef struct filesync_location {
     const char *dir;        /* a directory tree; NULL for S3 */
     const char *endpoint;   /* http(s)://host:port */
     const char *region;     /* SigV4 region; NULL: us-east-1 */
@@ -25,30 +25,30 @@ typedef struct fs_location {
     const char *prefix;     /* "" or a prefix ending in '/' (added when missing) */
     const char *access_key; /* borrowed; never logged */
     const char *secret_key; /* borrowed; never logged */
-} fs_location;
+} filesync_location;
 
 /* Progress, as the pass goes (files and bytes of the whole tree: in sync + transferred). */
-typedef struct fs_progress {
+typedef struct filesync_progress {
     const char *phase; /* "listing", "comparing", "transferring", "deleting", "verifying" */
     uint64_t files_done, files_total;
     uint64_t bytes_done, bytes_total;
-} fs_progress;
+} filesync_progress;
 
-typedef struct fs_options {
-    fs_location source;
-    fs_location target;
+typedef struct filesync_options {
+    filesync_location source;
+    filesync_location target;
     int concurrency;              /* transfers at once, 1..256 */
     uint64_t multipart_threshold; /* files at least this large go in parts */
     uint64_t part_size;           /* >= 5 MiB */
     bool delete_extra;            /* remove target objects the source does not have */
     bool (*stopping)(void *ud);   /* true: abort transfers and return CANCELLED; may be NULL */
     void *stop_ud;
-    void (*progress)(void *ud, const fs_progress *p); /* may be NULL; called often */
+    void (*progress)(void *ud, const filesync_progress *p); /* may be NULL; called often */
     void *progress_ud;
-} fs_options;
+} filesync_options;
 
-/* What a pass or a verify did. Caller-owned; fs_report_cleanup() frees what it holds. */
-typedef struct fs_report {
+/* What a pass or a verify did. Caller-owned; filesync_report_cleanup() frees what it holds. */
+typedef struct filesync_report {
     uint64_t files, bytes;             /* source files (directory markers included) and bytes */
     uint64_t uploaded, uploaded_bytes; /* transferred this pass */
     uint64_t unchanged;                /* in sync per the manifest and the target listing */
@@ -69,18 +69,18 @@ typedef struct fs_report {
     uint64_t n_different; /* present, other size or checksum */
     char *differences;    /* up to 20 "key: why" lines; NULL when none */
     char *first_error;    /* the first file error's message; NULL when none */
-} fs_report;
+} filesync_report;
 
-void fs_report_init(fs_report *r);
-void fs_report_cleanup(fs_report *r);
+void filesync_report_init(filesync_report *r);
+void filesync_report_cleanup(filesync_report *r);
 
 /* Runs one pass. OK when every file is on the target; else the most telling error (a fatal
  * one such as AUTH or NOT_FOUND for the bucket, or the first file error) with err filled. */
-ferry_rc fs_pass(const fs_options *opts, fs_report *report, ferry_err *err);
+ferry_rc filesync_pass(const filesync_options *opts, filesync_report *report, ferry_err *err);
 
 /* Checks every source file against the target: present, same size, same content checksum
  * (the target's ETag against the file's MD5, or its multipart ETag computed the same way).
  * CONFLICT when something differs (report->differences says what). */
-ferry_rc fs_verify(const fs_options *opts, fs_report *report, ferry_err *err);
+ferry_rc filesync_verify(const filesync_options *opts, filesync_report *report, ferry_err *err);
 
 #endif

@@ -1,9 +1,8 @@
 /*
  * fs_main.c - ferry-file-sync: a worker of the file_sync kind (no arguments), or one pass or
  * verify from the command line (`ferry-file-sync sync|verify ...`). Parses, resolves secrets,
- * and hands over to fs_pass() / fs_verify().
+ * and hands over to filesync_pass() / filesync_verify().
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -13,16 +12,13 @@
 
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
 #include "ferry/worker.h"
 #include "fs.h"
 
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
 #define EXIT_CONFIG 3
-
-#define DEFAULT_CONCURRENCY 16
-#define DEFAULT_THRESHOLD   (64ULL * 1024 * 1024)
-#define DEFAULT_PART_SIZE   (16ULL * 1024 * 1024)
 
 /* ---- a location from its parts --------------------------------------------------------------*/
 
@@ -93,22 +89,22 @@ static bool s3_url_parse(const char *url, char *bucket, size_t bsz, const char *
 }
 
 /* A pass, then (when asked, and the pass succeeded) a verify whose findings join its report. */
-static ferry_rc pass_then_verify(const fs_options *opts, bool verify, fs_report *report,
+static ferry_rc pass_then_verify(const filesync_options *opts, bool verify, filesync_report *report,
                                  ferry_err *err)
 {
-    ferry_rc rc = fs_pass(opts, report, err);
+    ferry_rc rc = filesync_pass(opts, report, err);
     if (rc != FERRY_OK || !verify)
         return rc;
-    fs_report vr;
-    fs_report_init(&vr);
-    rc = fs_verify(opts, &vr, err);
+    filesync_report vr;
+    filesync_report_init(&vr);
+    rc = filesync_verify(opts, &vr, err);
     report->verified = vr.verified;
     report->n_missing = vr.n_missing;
     report->n_different = vr.n_different;
     report->hashed_bytes += vr.hashed_bytes;
     report->differences = vr.differences;
     vr.differences = NULL;
-    fs_report_cleanup(&vr);
+    filesync_report_cleanup(&vr);
     return rc;
 }
 
@@ -125,7 +121,7 @@ typedef struct step_ud {
     char detail[96];
 } step_ud;
 
-static void step_progress(void *ud, const fs_progress *p)
+static void step_progress(void *ud, const filesync_progress *p)
 {
     step_ud *s = ud;
     if (s->pass > 0)
@@ -148,7 +144,7 @@ static void result_u64(ferry_step_ctx *ctx, const char *name, uint64_t v)
     (void)ferry_step_result(ctx, name, text);
 }
 
-static void report_results(ferry_step_ctx *ctx, const fs_report *r, bool pass)
+static void report_results(ferry_step_ctx *ctx, const filesync_report *r, bool pass)
 {
     if (pass) {
         /* The coordinator's names: files_synced of files_total reached means 100%. */
@@ -185,7 +181,7 @@ static void report_results(ferry_step_ctx *ctx, const fs_report *r, bool pass)
 
 /* Fills loc from a FileStore of the step, with the worker's settings as defaults. */
 static ferry_rc loc_from_wire(const Ferry__V1__FileStore *fst, const ferry_cfg *cfg,
-                              const char *side, bool target, fs_location *loc, loc_store *s,
+                              const char *side, bool target, filesync_location *loc, loc_store *s,
                               ferry_err *err)
 {
     memset(loc, 0, sizeof(*loc));
@@ -229,14 +225,14 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
     (void)ud;
     ferry_rc rc = FERRY_OK;
     loc_store ss = {0}, ts = {0};
-    fs_report report;
-    fs_report_init(&report);
+    filesync_report report;
+    filesync_report_init(&report);
     const Ferry__V1__FileSyncParams *p = cmd->file_sync;
     const ferry_cfg *cfg = ferry_step_config(ctx);
     if (cmd->params_case != FERRY__V1__STEP_COMMAND__PARAMS_FILE_SYNC || p == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "the step has no file-sync parameters");
     step_ud sud = {.ctx = ctx, .pass = p->pass};
-    fs_options opts = {
+    filesync_options opts = {
         .concurrency = p->concurrency > 0 ? (int)p->concurrency
                                           : (int)ferry_cfg_int(cfg, "file_sync.concurrency"),
         .multipart_threshold = p->multipart_threshold > 0
@@ -267,7 +263,7 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         report_results(ctx, &report, true);
         break;
     case FERRY__V1__OPERATION__OPERATION_FILE_SYNC_VERIFY:
-        rc = fs_verify(&opts, &report, err);
+        rc = filesync_verify(&opts, &report, err);
         report_results(ctx, &report, false);
         break;
     default:
@@ -279,7 +275,7 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
     if (rc == FERRY_ERR_CONFLICT)
         ferry_step_set_retryable(ctx, false);
 out:
-    fs_report_cleanup(&report);
+    filesync_report_cleanup(&report);
     loc_store_cleanup(&ss);
     loc_store_cleanup(&ts);
     return rc;
@@ -287,17 +283,22 @@ out:
 
 /* ---- the command line ---------------------------------------------------------------------- */
 
-static void usage(FILE *out)
+/* One sync or verify's command line. */
+typedef struct cli_args {
+    const char *op; /* sync or verify */
+    const char *source, *target, *endpoint, *src_endpoint, *region, *ak_name, *sk_name;
+    int64_t concurrency, threshold, part;
+    bool del, verify, as_json, help;
+} cli_args;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(
         out,
         "usage: ferry-file-sync [--check-config | --version | --help]\n"
         "           run as a worker of the file_sync kind (see README.md)\n"
         "       ferry-file-sync sync|verify --source DIR|s3://BUCKET/PREFIX\n"
-        "           --target s3://BUCKET/PREFIX [--endpoint URL] [--source-endpoint URL]\n"
-        "           [--region R] [--access-key-secret NAME --secret-key-secret NAME]\n"
-        "           [--concurrency N] [--multipart-threshold SIZE] [--part-size SIZE]\n"
-        "           [--delete] [--verify] [--json]\n"
+        "           --target s3://BUCKET/PREFIX [options]\n"
         "\n"
         "sync    one pass: sends what is new or changed since the last pass (the manifest is\n"
         "        kept in the target bucket under .ferry/); --delete removes target objects the\n"
@@ -307,10 +308,9 @@ static void usage(FILE *out)
         "The endpoint defaults to FERRY_S3_ENDPOINT, the region to FERRY_S3_REGION. The keys\n"
         "come from FERRY_SECRET_<NAME> for --access-key-secret/--secret-key-secret, else from\n"
         "FERRY_S3_ACCESS_KEY and FERRY_S3_SECRET_KEY (an S3 source uses the same keys).\n"
-        "--concurrency N          transfers at once (default %d)\n"
-        "--multipart-threshold S  files this large go in parts (default 64M)\n"
-        "--part-size S            part size, 5M or more (default 16M)\n",
-        DEFAULT_CONCURRENCY);
+        "\n"
+        "options:\n");
+    ferry_opts_usage(table, out);
 }
 
 static bool cli_stopping(void *ud)
@@ -319,7 +319,7 @@ static bool cli_stopping(void *ud)
     return false; /* SIGINT ends the process; the manifest holds what finished before it */
 }
 
-static void cli_progress(void *ud, const fs_progress *p)
+static void cli_progress(void *ud, const filesync_progress *p)
 {
     bool *tty = ud;
     if (!*tty)
@@ -329,7 +329,7 @@ static void cli_progress(void *ud, const fs_progress *p)
                   (double)p->bytes_total / 1048576.0);
 }
 
-static json_t *report_json(const fs_report *r)
+static json_t *report_json(const filesync_report *r)
 {
     json_t *j = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "files",
@@ -353,103 +353,19 @@ static json_t *report_json(const fs_report *r)
     return j;
 }
 
-static int cli_main(int argc, char **argv)
+/* Runs one sync or verify; returns the exit code. */
+static int cli_run(const cli_args *a)
 {
-    static const struct option opts_long[] = {{"source", required_argument, NULL, 's'},
-                                              {"target", required_argument, NULL, 't'},
-                                              {"endpoint", required_argument, NULL, 'e'},
-                                              {"source-endpoint", required_argument, NULL, 'E'},
-                                              {"region", required_argument, NULL, 'r'},
-                                              {"access-key-secret", required_argument, NULL, 'a'},
-                                              {"secret-key-secret", required_argument, NULL, 'k'},
-                                              {"concurrency", required_argument, NULL, 'c'},
-                                              {"multipart-threshold", required_argument, NULL, 'm'},
-                                              {"part-size", required_argument, NULL, 'p'},
-                                              {"delete", no_argument, NULL, 'd'},
-                                              {"verify", no_argument, NULL, 'v'},
-                                              {"json", no_argument, NULL, 'J'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
-    const char *op = argv[1], *source = NULL, *target = NULL, *endpoint = NULL,
-               *src_endpoint = NULL, *region = NULL, *ak_name = NULL, *sk_name = NULL;
-    long concurrency = DEFAULT_CONCURRENCY;
-    int64_t threshold = (int64_t)DEFAULT_THRESHOLD, part = (int64_t)DEFAULT_PART_SIZE;
-    bool del = false, verify = false, as_json = false;
-    optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "", opts_long, NULL)) != -1;) {
-        char *end = NULL;
-        switch (c) {
-        case 's':
-            source = optarg;
-            break;
-        case 't':
-            target = optarg;
-            break;
-        case 'e':
-            endpoint = optarg;
-            break;
-        case 'E':
-            src_endpoint = optarg;
-            break;
-        case 'r':
-            region = optarg;
-            break;
-        case 'a':
-            ak_name = optarg;
-            break;
-        case 'k':
-            sk_name = optarg;
-            break;
-        case 'c':
-            concurrency = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || concurrency < 1 || concurrency > 256) {
-                (void)fprintf(stderr, "ferry-file-sync: --concurrency: a number from 1 to 256\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'm':
-            if (ferry_parse_size(optarg, &threshold) != 0 || threshold < 1) {
-                (void)fprintf(stderr, "ferry-file-sync: --multipart-threshold: a size\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'p':
-            if (ferry_parse_size(optarg, &part) != 0 || part < 5 * 1024 * 1024 ||
-                part > 5LL * 1024 * 1024 * 1024) {
-                (void)fprintf(stderr, "ferry-file-sync: --part-size: from 5M to 5G\n");
-                return EXIT_USAGE;
-            }
-            break;
-        case 'd':
-            del = true;
-            break;
-        case 'v':
-            verify = true;
-            break;
-        case 'J':
-            as_json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
+    const char *op = a->op, *endpoint = a->endpoint, *src_endpoint = a->src_endpoint,
+               *region = a->region;
     char tbucket[256], sbucket[256];
     const char *tprefix = NULL, *sprefix = NULL;
-    if (optind != argc || source == NULL || target == NULL) {
-        (void)fprintf(stderr, "ferry-file-sync: %s needs --source and --target\n", op);
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (!s3_url_parse(target, tbucket, sizeof(tbucket), &tprefix)) {
+    if (!s3_url_parse(a->target, tbucket, sizeof(tbucket), &tprefix)) {
         (void)fprintf(stderr, "ferry-file-sync: --target: s3://BUCKET[/PREFIX]\n");
         return EXIT_USAGE;
     }
-    bool src_s3 = strncmp(source, "s3://", 5) == 0;
-    if (src_s3 && !s3_url_parse(source, sbucket, sizeof(sbucket), &sprefix)) {
+    bool src_s3 = strncmp(a->source, "s3://", 5) == 0;
+    if (src_s3 && !s3_url_parse(a->source, sbucket, sizeof(sbucket), &sprefix)) {
         (void)fprintf(stderr, "ferry-file-sync: --source: a directory or s3://BUCKET[/PREFIX]\n");
         return EXIT_USAGE;
     }
@@ -465,11 +381,11 @@ static int cli_main(int argc, char **argv)
     int status = EXIT_FAILED;
     loc_store ss = {0}, ts = {0};
     char *ak = NULL, *sk = NULL;
-    fs_report report;
-    fs_report_init(&report);
-    ferry_rc rc = secret_or(ak_name, getenv("FERRY_S3_ACCESS_KEY"), "S3 access key", &ak, &err);
+    filesync_report report;
+    filesync_report_init(&report);
+    ferry_rc rc = secret_or(a->ak_name, getenv("FERRY_S3_ACCESS_KEY"), "S3 access key", &ak, &err);
     if (rc == FERRY_OK)
-        rc = secret_or(sk_name, getenv("FERRY_S3_SECRET_KEY"), "S3 secret key", &sk, &err);
+        rc = secret_or(a->sk_name, getenv("FERRY_S3_SECRET_KEY"), "S3 secret key", &sk, &err);
     if (rc == FERRY_OK && (endpoint == NULL || endpoint[0] == '\0'))
         rc = ferry_err_set(&err, FERRY_ERR_CONFIG,
                            "no S3 endpoint: --endpoint or FERRY_S3_ENDPOINT");
@@ -478,39 +394,39 @@ static int cli_main(int argc, char **argv)
         status = EXIT_CONFIG;
         goto out;
     }
-    bool tty = isatty(fileno(stderr)) != 0 && !as_json;
-    fs_options opts = {.target = {.endpoint = endpoint,
-                                  .region = region,
-                                  .bucket = tbucket,
-                                  .access_key = ak,
-                                  .secret_key = sk},
-                       .concurrency = (int)concurrency,
-                       .multipart_threshold = (uint64_t)threshold,
-                       .part_size = (uint64_t)part,
-                       .delete_extra = del,
-                       .stopping = cli_stopping,
-                       .progress = cli_progress,
-                       .progress_ud = &tty};
+    bool tty = isatty(fileno(stderr)) != 0 && !a->as_json;
+    filesync_options opts = {.target = {.endpoint = endpoint,
+                                        .region = region,
+                                        .bucket = tbucket,
+                                        .access_key = ak,
+                                        .secret_key = sk},
+                             .concurrency = (int)a->concurrency,
+                             .multipart_threshold = (uint64_t)a->threshold,
+                             .part_size = (uint64_t)a->part,
+                             .delete_extra = a->del,
+                             .stopping = cli_stopping,
+                             .progress = cli_progress,
+                             .progress_ud = &tty};
     if (src_s3)
-        opts.source = (fs_location){.endpoint = src_endpoint,
-                                    .region = region,
-                                    .bucket = sbucket,
-                                    .access_key = ak,
-                                    .secret_key = sk};
+        opts.source = (filesync_location){.endpoint = src_endpoint,
+                                          .region = region,
+                                          .bucket = sbucket,
+                                          .access_key = ak,
+                                          .secret_key = sk};
     else
-        opts.source.dir = source;
+        opts.source.dir = a->source;
     rc = prefix_norm(tprefix, &ts, &opts.target.prefix, &err);
     if (rc == FERRY_OK && src_s3)
         rc = prefix_norm(sprefix, &ss, &opts.source.prefix, &err);
     if (rc == FERRY_OK && strcmp(op, "sync") == 0) {
-        rc = pass_then_verify(&opts, verify, &report, &err);
+        rc = pass_then_verify(&opts, a->verify, &report, &err);
     } else if (rc == FERRY_OK) {
-        rc = fs_verify(&opts, &report, &err);
+        rc = filesync_verify(&opts, &report, &err);
     }
     if (tty)
         (void)fputc('\n', stderr);
     json_t *j = report_json(&report);
-    if (as_json && j != NULL) {
+    if (a->as_json && j != NULL) {
         (void)json_object_set_new(j, "ok", json_boolean(rc == FERRY_OK));
         if (rc != FERRY_OK)
             (void)json_object_set_new(
@@ -532,19 +448,69 @@ static int cli_main(int argc, char **argv)
     if (rc != FERRY_OK) {
         (void)fprintf(stderr, "ferry-file-sync: %s failed (%s): %s\n", op, ferry_rc_str(rc),
                       err.msg);
-        if (report.differences != NULL && !as_json)
+        if (report.differences != NULL && !a->as_json)
             (void)fprintf(stderr, "differences:\n%s", report.differences);
         status = EXIT_FAILED;
     } else {
         status = 0;
     }
 out:
-    fs_report_cleanup(&report);
+    filesync_report_cleanup(&report);
     loc_store_cleanup(&ss);
     loc_store_cleanup(&ts);
     free(ak);
     free(sk);
     return status;
+}
+
+static int cli_main(int argc, char **argv)
+{
+    cli_args a = {.op = argv[1]};
+    /* clang-format off */
+    const ferry_opt table[] = {
+        {.name = "source", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.source,
+         .arg = "LOCATION", .help = "the files: a directory, or s3://BUCKET[/PREFIX]"},
+        {.name = "target", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.target,
+         .arg = "S3URL", .help = "where they go: s3://BUCKET[/PREFIX]"},
+        {.name = "endpoint", .kind = FERRY_OPT_STRING, .dest = &a.endpoint, .arg = "URL",
+         .help = "the S3 endpoint (default FERRY_S3_ENDPOINT)"},
+        {.name = "source-endpoint", .kind = FERRY_OPT_STRING, .dest = &a.src_endpoint, .arg = "URL",
+         .help = "an S3 source's endpoint (default --endpoint)"},
+        {.name = "region", .kind = FERRY_OPT_STRING, .dest = &a.region, .arg = "R",
+         .help = "the SigV4 region (default FERRY_S3_REGION)"},
+        {.name = "access-key-secret", .kind = FERRY_OPT_STRING, .dest = &a.ak_name, .arg = "NAME",
+         .help = "the access key is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "secret-key-secret", .kind = FERRY_OPT_STRING, .dest = &a.sk_name, .arg = "NAME",
+         .help = "the secret key is FERRY_SECRET_<NAME> (or _FILE)"},
+        {.name = "concurrency", .kind = FERRY_OPT_INT, .dest = &a.concurrency, .min = 1, .max = 256,
+         .def = "16", .help = "transfers at once"},
+        {.name = "multipart-threshold", .kind = FERRY_OPT_SIZE, .dest = &a.threshold, .min = 1,
+         .max = INT64_MAX, .def = "64M", .help = "files this large go in parts"},
+        {.name = "part-size", .kind = FERRY_OPT_SIZE, .dest = &a.part, .min = 5LL << 20,
+         .max = 5LL << 30, .def = "16M", .help = "part size, 5M to 5G"},
+        {.name = "delete", .kind = FERRY_OPT_FLAG, .dest = &a.del,
+         .help = "(sync) remove target objects the source no longer has"},
+        {.name = "verify", .kind = FERRY_OPT_FLAG, .dest = &a.verify,
+         .help = "(sync) verify the target after the pass"},
+        {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
+         .help = "print the report as JSON instead of a summary"},
+        {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,
+         .help = "print this help"},
+        {.name = NULL},
+    };
+    /* clang-format on */
+    ferry_err err = {0};
+    ferry_rc rc = ferry_opts_parse(table, argc - 1, argv + 1, NULL, &err);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-file-sync %s: %s\n", a.op, err.msg);
+        usage(stderr, table);
+        return rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
+    }
+    if (a.help) {
+        usage(stdout, table);
+        return 0;
+    }
+    return cli_run(&a);
 }
 
 int main(int argc, char **argv)

@@ -11,7 +11,7 @@
 
 #define MAGIC "ferry-file-sync-manifest 1\n"
 
-void fs_manifest_cleanup(fs_manifest *m)
+void filesync_manifest_cleanup(filesync_manifest *m)
 {
     if (m == NULL)
         return;
@@ -21,7 +21,7 @@ void fs_manifest_cleanup(fs_manifest *m)
     memset(m, 0, sizeof(*m));
 }
 
-char *fs_manifest_key(const char *prefix)
+char *filesync_manifest_key(const char *prefix)
 {
     size_t len = strlen(".ferry/") + strlen(prefix) + strlen("manifest.v1") + 1;
     char *key = malloc(len);
@@ -30,7 +30,7 @@ char *fs_manifest_key(const char *prefix)
     return key;
 }
 
-void fs_manifest_version(const fs_entry *e, bool from_s3, char out[FS_VERSION_MAX])
+void filesync_manifest_version(const filesync_entry *e, bool from_s3, char out[FS_VERSION_MAX])
 {
     if (from_s3)
         (void)snprintf(out, FS_VERSION_MAX, "e%s", e->etag);
@@ -71,12 +71,12 @@ static bool pct_decode(char *s)
 
 static int mentry_cmp(const void *a, const void *b)
 {
-    const fs_mentry *x = a, *y = b;
+    const filesync_mentry *x = a, *y = b;
     return strcmp(x->key, y->key);
 }
 
 /* Parses one line "<size> <version> <md5|-> <etag|-> <part_size> <key>" into e. */
-static bool line_parse(char *line, fs_mentry *e)
+static bool line_parse(char *line, filesync_mentry *e)
 {
     char *f[6];
     char *save = line;
@@ -111,8 +111,8 @@ static bool line_parse(char *line, fs_mentry *e)
     return e->key != NULL;
 }
 
-ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
-                          fs_manifest *m, ferry_err *err)
+ferry_rc filesync_manifest_load(ferry_s3 *s3, const char *bucket, const char *key,
+                                const char *source_id, filesync_manifest *m, ferry_err *err)
 {
     void *data = NULL;
     size_t len = 0;
@@ -156,7 +156,7 @@ ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, con
         *nl = '\0';
         if (m->n == cap) {
             cap = cap == 0 ? 1024 : cap * 2;
-            fs_mentry *grown = realloc(m->v, cap * sizeof(*grown));
+            filesync_mentry *grown = realloc(m->v, cap * sizeof(*grown));
             if (grown == NULL) {
                 rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading the manifest: out of memory");
                 goto out;
@@ -172,12 +172,12 @@ ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, con
 out:
     free(data);
     if (rc != FERRY_OK)
-        fs_manifest_cleanup(m);
+        filesync_manifest_cleanup(m);
     return rc;
 }
 
-ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
-                          const fs_manifest *m, ferry_err *err)
+ferry_rc filesync_manifest_save(ferry_s3 *s3, const char *bucket, const char *key,
+                                const char *source_id, const filesync_manifest *m, ferry_err *err)
 {
     ferry_buf b = {0};
     char enc[3 * FERRY_S3_KEY_MAX + 1];
@@ -189,7 +189,7 @@ ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, con
                    m->listed_ms);
     ferry_buf_add(&b, line);
     for (size_t i = 0; i < m->n; i++) {
-        const fs_mentry *e = &m->v[i];
+        const filesync_mentry *e = &m->v[i];
         if (e->key == NULL || ferry_http_uri_encode(e->key, true, enc, sizeof(enc)) < 0)
             continue;
         (void)snprintf(line, sizeof(line), "%" PRIu64 " %s %s %s %" PRIu64 " ", e->size, e->version,
@@ -205,7 +205,7 @@ ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, con
     return rc;
 }
 
-const fs_mentry *fs_manifest_find(const fs_manifest *m, const char *key)
+const filesync_mentry *filesync_manifest_find(const filesync_manifest *m, const char *key)
 {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {

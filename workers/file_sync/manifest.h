@@ -21,42 +21,42 @@
 /* "m<mtime ns>" or "e<etag>". */
 #define FS_VERSION_MAX (FS_ETAG_MAX + 2)
 
-typedef struct fs_mentry {
+typedef struct filesync_mentry {
     char *key; /* NULL: a slot with nothing recorded */
     uint64_t size;
     char version[FS_VERSION_MAX];
     char md5[FERRY_S3_MD5_HEX]; /* "" when unknown */
     char etag[FS_ETAG_MAX];     /* the target object's ETag, without quotes */
     uint64_t part_size;         /* 0: a single PUT */
-} fs_mentry;
+} filesync_mentry;
 
-typedef struct fs_manifest {
-    fs_mentry *v;
+typedef struct filesync_manifest {
+    filesync_mentry *v;
     size_t n;
     bool ignored;      /* there was one, but for another source or unreadable */
     bool complete;     /* written at the end of a pass in which every file made it */
     int64_t listed_ms; /* when the target was last listed in full (wall clock, ms) */
-} fs_manifest;
+} filesync_manifest;
 
-void fs_manifest_cleanup(fs_manifest *m);
+void filesync_manifest_cleanup(filesync_manifest *m);
 
 /* The manifest's object key for a target prefix; caller frees. NULL when out of memory. */
-char *fs_manifest_key(const char *prefix);
+char *filesync_manifest_key(const char *prefix);
 
 /* The version text of a source entry. */
-void fs_manifest_version(const fs_entry *e, bool from_s3, char out[FS_VERSION_MAX]);
+void filesync_manifest_version(const filesync_entry *e, bool from_s3, char out[FS_VERSION_MAX]);
 
 /* Reads the manifest for source_id (a text naming the source). A missing or foreign manifest
  * gives an empty one (OK); only transport and permission failures are errors. */
-ferry_rc fs_manifest_load(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
-                          fs_manifest *m, ferry_err *err);
+ferry_rc filesync_manifest_load(ferry_s3 *s3, const char *bucket, const char *key,
+                                const char *source_id, filesync_manifest *m, ferry_err *err);
 
 /* Writes the slots with a key (m->v must be sorted by key), with m->complete and
  * m->listed_ms. */
-ferry_rc fs_manifest_save(ferry_s3 *s3, const char *bucket, const char *key, const char *source_id,
-                          const fs_manifest *m, ferry_err *err);
+ferry_rc filesync_manifest_save(ferry_s3 *s3, const char *bucket, const char *key,
+                                const char *source_id, const filesync_manifest *m, ferry_err *err);
 
 /* The entry for key, or NULL (binary search). */
-const fs_mentry *fs_manifest_find(const fs_manifest *m, const char *key);
+const filesync_mentry *filesync_manifest_find(const filesync_manifest *m, const char *key);
 
 #endif

@@ -66,12 +66,12 @@ typedef struct job {
 } job;
 
 typedef struct pass {
-    const fs_options *opts;
-    fs_report *rep;
-    fs_s3pair *s3;
+    const filesync_options *opts;
+    filesync_report *rep;
+    filesync_s3pair *s3;
     ferry_http_multi *multi;
-    fs_tree src, dst;
-    fs_manifest old, next;
+    filesync_tree src, dst;
+    filesync_manifest old, next;
     char *manifest_key;
     char source_id[1200];
     bool from_s3;
@@ -101,11 +101,11 @@ static void progress(pass *ps, const char *phase, bool force)
     if (ps->opts->progress == NULL || (!force && now - ps->last_progress < 250))
         return;
     ps->last_progress = now;
-    fs_progress p = {.phase = phase,
-                     .files_done = ps->files_done,
-                     .files_total = ps->src.n,
-                     .bytes_done = ps->bytes_done,
-                     .bytes_total = ps->src.bytes};
+    filesync_progress p = {.phase = phase,
+                           .files_done = ps->files_done,
+                           .files_total = ps->src.n,
+                           .bytes_done = ps->bytes_done,
+                           .bytes_total = ps->src.bytes};
     ps->opts->progress(ps->opts->progress_ud, &p);
 }
 
@@ -170,7 +170,7 @@ static job *job_new(pass *ps, job_kind kind, size_t idx)
     return j;
 }
 
-static char *full_key(const fs_location *loc, const char *rel)
+static char *full_key(const filesync_location *loc, const char *rel)
 {
     size_t len = strlen(loc->prefix) + strlen(rel) + 1;
     char *k = malloc(len);
@@ -182,17 +182,17 @@ static char *full_key(const fs_location *loc, const char *rel)
 /* Records that source entry idx is on the target as etag (md5 of its content, part size). */
 static void record(pass *ps, size_t idx, const char *md5, const char *etag, uint64_t part_size)
 {
-    const fs_entry *e = &ps->src.v[idx];
-    fs_mentry *m = &ps->next.v[idx];
+    const filesync_entry *e = &ps->src.v[idx];
+    filesync_mentry *m = &ps->next.v[idx];
     if (m->key == NULL) {
         m->key = strdup(e->key);
         if (m->key == NULL)
             return; /* not recorded: the next pass checks it by hash */
     }
     m->size = e->size;
-    fs_manifest_version(e, ps->from_s3, m->version);
+    filesync_manifest_version(e, ps->from_s3, m->version);
     (void)snprintf(m->md5, sizeof(m->md5), "%s", md5);
-    fs_etag_strip(etag, m->etag);
+    filesync_etag_strip(etag, m->etag);
     m->part_size = part_size;
 }
 
@@ -201,7 +201,7 @@ static bool unchanged_since_listing(pass *ps, size_t idx)
 {
     if (ps->from_s3)
         return true;
-    const fs_entry *e = &ps->src.v[idx];
+    const filesync_entry *e = &ps->src.v[idx];
     char path[4200];
     struct stat st;
     (void)snprintf(path, sizeof(path), "%s/%s", ps->opts->source.dir, e->key);
@@ -346,7 +346,7 @@ static void job_start(pass *ps, job *j)
         goto started;
     }
 
-    const fs_entry *e = &ps->src.v[j->idx];
+    const filesync_entry *e = &ps->src.v[j->idx];
     /* The bytes: in memory (small files, and everything from an S3 source), or streamed. */
     if (ps->from_s3 && !j->mem_ready) {
         char range[64];
@@ -512,7 +512,7 @@ static void job_done(ferry_rc rc, const ferry_http_response *resp, const char *c
     }
     (void)ferry_http_response_header(resp, "ETag", etag, sizeof(etag));
     char got[FS_ETAG_MAX];
-    fs_etag_strip(etag, got);
+    filesync_etag_strip(etag, got);
     /* A plain-MD5 ETag that is not the MD5 of what was sent means the bytes were damaged. */
     if (strlen(got) == 32 && strchr(got, '-') == NULL && strcmp(got, j->md5) != 0) {
         ferry_err e2 = {0};
@@ -572,7 +572,7 @@ static void mp_free(mp_file *mp)
 /* All parts ended: complete (or abort) the upload and record the file. */
 static void mp_finish(pass *ps, mp_file *mp)
 {
-    const fs_entry *e = &ps->src.v[mp->idx];
+    const filesync_entry *e = &ps->src.v[mp->idx];
     ferry_err err = {0};
     char *key = full_key(&ps->opts->target, e->key);
     if (key == NULL) {
@@ -596,7 +596,7 @@ static void mp_finish(pass *ps, mp_file *mp)
         if (rc == FERRY_OK) {
             (void)ferry_s3_md5_hex(mp->md5, (size_t)mp->nparts * 16, want);
             (void)snprintf(expect, sizeof(expect), "%s-%d", want, mp->nparts);
-            fs_etag_strip(etag, got);
+            filesync_etag_strip(etag, got);
             if (strchr(got, '-') != NULL && strcmp(got, expect) != 0)
                 rc = ferry_err_set(&err, FERRY_ERR_PROTOCOL,
                                    "the target assembled '%s' as %s, expected %s", e->key, got,
@@ -625,7 +625,7 @@ static void mp_finish(pass *ps, mp_file *mp)
 /* Starts a multipart upload of source entry idx and queues its parts. */
 static void mp_begin(pass *ps, size_t idx)
 {
-    const fs_entry *e = &ps->src.v[idx];
+    const filesync_entry *e = &ps->src.v[idx];
     ferry_err err = {0};
     ferry_rc rc = FERRY_OK;
     char msg[600];
@@ -710,8 +710,8 @@ static ferry_rc plan(pass *ps, ferry_err *err)
                 : k >= ps->dst.n ? -1
                                  : strcmp(ps->src.v[i].key, ps->dst.v[k].key);
         if (c > 0) {
-            const fs_entry *t = &ps->dst.v[k];
-            fs_mentry *x = &ps->next.v[ps->next.n++];
+            const filesync_entry *t = &ps->dst.v[k];
+            filesync_mentry *x = &ps->next.v[ps->next.n++];
             x->key = strdup(t->key);
             x->size = t->size;
             (void)snprintf(x->version, sizeof(x->version), "x");
@@ -719,13 +719,13 @@ static ferry_rc plan(pass *ps, ferry_err *err)
             ps->extra[ps->n_extra++] = k++;
             continue;
         }
-        const fs_entry *s = &ps->src.v[i];
-        const fs_entry *t = c == 0 ? &ps->dst.v[k] : NULL;
+        const filesync_entry *s = &ps->src.v[i];
+        const filesync_entry *t = c == 0 ? &ps->dst.v[k] : NULL;
         if (c == 0)
             k++;
-        const fs_mentry *m = fs_manifest_find(&ps->old, s->key);
+        const filesync_mentry *m = filesync_manifest_find(&ps->old, s->key);
         char version[FS_VERSION_MAX];
-        fs_manifest_version(s, ps->from_s3, version);
+        filesync_manifest_version(s, ps->from_s3, version);
         bool in_sync = t != NULL && m != NULL && m->size == s->size &&
                        strcmp(m->version, version) == 0 && t->size == s->size &&
                        strcmp(t->etag, m->etag) == 0;
@@ -745,8 +745,8 @@ static ferry_rc plan(pass *ps, ferry_err *err)
             char sum[FS_ETAG_MAX] = "";
             if (ps->from_s3) {
                 same = strcmp(s->etag, t->etag) == 0;
-            } else if (fs_checksum_like(ps->opts, s->key, t, m != NULL ? m->part_size : 0, sum,
-                                        &ps->rep->hashed_bytes) == FERRY_OK) {
+            } else if (filesync_checksum_like(ps->opts, s->key, t, m != NULL ? m->part_size : 0,
+                                              sum, &ps->rep->hashed_bytes) == FERRY_OK) {
                 same = strcmp(sum, t->etag) == 0;
             }
             if (same) {
@@ -769,7 +769,7 @@ static ferry_rc plan(pass *ps, ferry_err *err)
 }
 
 /* The target as the manifest says it is: its keys with their sizes and ETags. */
-static ferry_rc tree_from_manifest(const fs_manifest *m, fs_tree *t, ferry_err *err)
+static ferry_rc tree_from_manifest(const filesync_manifest *m, filesync_tree *t, ferry_err *err)
 {
     memset(t, 0, sizeof(*t));
     t->v = calloc(m->n + 1, sizeof(*t->v));
@@ -777,10 +777,10 @@ static ferry_rc tree_from_manifest(const fs_manifest *m, fs_tree *t, ferry_err *
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     t->cap = m->n + 1;
     for (size_t i = 0; i < m->n; i++) {
-        fs_entry *e = &t->v[t->n];
+        filesync_entry *e = &t->v[t->n];
         e->key = strdup(m->v[i].key);
         if (e->key == NULL) {
-            fs_tree_cleanup(t);
+            filesync_tree_cleanup(t);
             return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
         }
         e->size = m->v[i].size;
@@ -795,8 +795,8 @@ static ferry_rc tree_from_manifest(const fs_manifest *m, fs_tree *t, ferry_err *
 static void save_manifest(pass *ps, bool final)
 {
     ferry_err err = {0};
-    if (fs_manifest_save(ps->s3->dst, ps->opts->target.bucket, ps->manifest_key, ps->source_id,
-                         &ps->next, &err) != FERRY_OK)
+    if (filesync_manifest_save(ps->s3->dst, ps->opts->target.bucket, ps->manifest_key,
+                               ps->source_id, &ps->next, &err) != FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "file-sync: %s the manifest could not be written: %s",
                   final ? "at the end of the pass," : "during the pass,", err.msg);
     ps->last_save = ferry_mono_ms();
@@ -821,7 +821,7 @@ static job *next_job(pass *ps)
     }
     while (ps->cursor < ps->n_plan && ps->fatal == FERRY_OK) {
         size_t idx = ps->plan[ps->cursor++];
-        const fs_entry *e = &ps->src.v[idx];
+        const filesync_entry *e = &ps->src.v[idx];
         if (e->size >= ps->opts->multipart_threshold && e->size > 0) {
             mp_begin(ps, idx);
             return next_job(ps);
@@ -883,22 +883,22 @@ static void drain(pass *ps)
     ps->ready_tail = NULL;
 }
 
-ferry_rc fs_pass(const fs_options *opts, fs_report *rep, ferry_err *err)
+ferry_rc filesync_pass(const filesync_options *opts, filesync_report *rep, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     pass ps = {.opts = opts, .rep = rep, .concurrency = opts->concurrency};
     int64_t t0 = ferry_mono_ms();
-    fs_s3pair s3 = {0};
+    filesync_s3pair s3 = {0};
     ps.s3 = &s3;
     ps.from_s3 = opts->source.dir == NULL;
     if (ps.concurrency < 1)
         ps.concurrency = 1;
-    fs_source_id(&opts->source, ps.source_id, sizeof(ps.source_id));
-    rc = fs_s3pair_open(opts, &s3, err);
+    filesync_source_id(&opts->source, ps.source_id, sizeof(ps.source_id));
+    rc = filesync_s3pair_open(opts, &s3, err);
     if (rc != FERRY_OK)
         goto out;
     ps.multi = ferry_http_multi_new();
-    ps.manifest_key = fs_manifest_key(opts->target.prefix);
+    ps.manifest_key = filesync_manifest_key(opts->target.prefix);
     if (ps.multi == NULL || ps.manifest_key == NULL) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
         goto out;
@@ -907,10 +907,10 @@ ferry_rc fs_pass(const fs_options *opts, fs_report *rep, ferry_err *err)
     /* The source's listing, the manifest, and the target's listing unless the manifest
      * vouches for the target (the last pass was complete, the last full listing recent). */
     progress(&ps, "listing", true);
-    rc = fs_source_list(opts, &s3, &ps.src, err);
+    rc = filesync_source_list(opts, &s3, &ps.src, err);
     if (rc == FERRY_OK)
-        rc = fs_manifest_load(s3.dst, opts->target.bucket, ps.manifest_key, ps.source_id, &ps.old,
-                              err);
+        rc = filesync_manifest_load(s3.dst, opts->target.bucket, ps.manifest_key, ps.source_id,
+                                    &ps.old, err);
     if (rc != FERRY_OK)
         goto out;
     int64_t now = ferry_wall_ms();
@@ -920,9 +920,9 @@ ferry_rc fs_pass(const fs_options *opts, fs_report *rep, ferry_err *err)
         rc = tree_from_manifest(&ps.old, &ps.dst, err);
         ps.next.listed_ms = ps.old.listed_ms;
     } else {
-        rc = fs_tree_list(s3.dst, opts->target.bucket, opts->target.prefix,
-                          opts->target.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
-                          opts->stop_ud, &ps.dst, err);
+        rc = filesync_tree_list(s3.dst, opts->target.bucket, opts->target.prefix,
+                                opts->target.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
+                                opts->stop_ud, &ps.dst, err);
         ps.next.listed_ms = now;
         rep->target_listed = true;
         if (rc != FERRY_OK)
@@ -982,13 +982,13 @@ out:
                            rep->errors, rep->first_error != NULL ? rep->first_error : "?");
     rep->ms_total = ferry_mono_ms() - t0;
     ferry_http_multi_free(ps.multi);
-    fs_tree_cleanup(&ps.src);
-    fs_tree_cleanup(&ps.dst);
-    fs_manifest_cleanup(&ps.old);
-    fs_manifest_cleanup(&ps.next);
+    filesync_tree_cleanup(&ps.src);
+    filesync_tree_cleanup(&ps.dst);
+    filesync_manifest_cleanup(&ps.old);
+    filesync_manifest_cleanup(&ps.next);
     free(ps.plan);
     free(ps.extra);
     free(ps.manifest_key);
-    fs_s3pair_close(&s3);
+    filesync_s3pair_close(&s3);
     return rc;
 }

@@ -4,17 +4,17 @@
 
 #include "fs.h"
 
-void fs_report_init(fs_report *r)
+void filesync_report_init(filesync_report *r)
 {
     memset(r, 0, sizeof(*r));
     r->verified = -1;
 }
 
-void fs_report_cleanup(fs_report *r)
+void filesync_report_cleanup(filesync_report *r)
 {
     if (r == NULL)
         return;
     free(r->differences);
     free(r->first_error);
-    fs_report_init(r);
+    filesync_report_init(r);
 }

@@ -9,13 +9,13 @@ static bool on_progress(uint64_t down, uint64_t up, void *ud)
 {
     (void)down;
     (void)up;
-    const fs_s3pair *s3 = ud;
-    const fs_options *opts = s3->opts;
+    const filesync_s3pair *s3 = ud;
+    const filesync_options *opts = s3->opts;
     return s3->finishing || opts->stopping == NULL || !opts->stopping(opts->stop_ud);
 }
 
-static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *side, ferry_s3 **out,
-                            ferry_err *err)
+static ferry_rc client_open(filesync_s3pair *s3, const filesync_location *loc, const char *side,
+                            ferry_s3 **out, ferry_err *err)
 {
     if (loc->endpoint == NULL || loc->endpoint[0] == '\0' || loc->bucket == NULL ||
         loc->bucket[0] == '\0')
@@ -37,7 +37,7 @@ static ferry_rc client_open(fs_s3pair *s3, const fs_location *loc, const char *s
     return rc;
 }
 
-ferry_rc fs_s3pair_open(const fs_options *opts, fs_s3pair *s3, ferry_err *err)
+ferry_rc filesync_s3pair_open(const filesync_options *opts, filesync_s3pair *s3, ferry_err *err)
 {
     memset(s3, 0, sizeof(*s3));
     s3->opts = opts;
@@ -45,18 +45,18 @@ ferry_rc fs_s3pair_open(const fs_options *opts, fs_s3pair *s3, ferry_err *err)
     if (rc == FERRY_OK && opts->source.dir == NULL)
         rc = client_open(s3, &opts->source, "source", &s3->src, err);
     if (rc != FERRY_OK)
-        fs_s3pair_close(s3);
+        filesync_s3pair_close(s3);
     return rc;
 }
 
-void fs_s3pair_close(fs_s3pair *s3)
+void filesync_s3pair_close(filesync_s3pair *s3)
 {
     ferry_s3_free(s3->src);
     ferry_s3_free(s3->dst);
     memset(s3, 0, sizeof(*s3));
 }
 
-void fs_source_id(const fs_location *src, char *out, size_t outsz)
+void filesync_source_id(const filesync_location *src, char *out, size_t outsz)
 {
     if (src->dir != NULL)
         (void)snprintf(out, outsz, "dir:%s", src->dir);
@@ -68,13 +68,14 @@ void fs_source_id(const fs_location *src, char *out, size_t outsz)
     }
 }
 
-ferry_rc fs_source_list(const fs_options *opts, fs_s3pair *s3, fs_tree *t, ferry_err *err)
+ferry_rc filesync_source_list(const filesync_options *opts, filesync_s3pair *s3, filesync_tree *t,
+                              ferry_err *err)
 {
     if (opts->source.dir != NULL)
-        return fs_tree_walk(opts->source.dir, t, err);
-    ferry_rc rc = fs_tree_list(s3->src, opts->source.bucket, opts->source.prefix,
-                               opts->source.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
-                               opts->stop_ud, t, err);
+        return filesync_tree_walk(opts->source.dir, t, err);
+    ferry_rc rc = filesync_tree_list(s3->src, opts->source.bucket, opts->source.prefix,
+                                     opts->source.prefix[0] == '\0' ? ".ferry/" : NULL,
+                                     opts->stopping, opts->stop_ud, t, err);
     if (rc != FERRY_OK)
         (void)ferry_err_prefix(err, "the source");
     return rc;

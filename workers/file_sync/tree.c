@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void fs_tree_cleanup(fs_tree *t)
+void filesync_tree_cleanup(filesync_tree *t)
 {
     if (t == NULL)
         return;
@@ -21,7 +21,7 @@ void fs_tree_cleanup(fs_tree *t)
     memset(t, 0, sizeof(*t));
 }
 
-void fs_etag_strip(const char *etag, char out[FS_ETAG_MAX])
+void filesync_etag_strip(const char *etag, char out[FS_ETAG_MAX])
 {
     size_t len = strlen(etag);
     if (len >= 2 && etag[0] == '"' && etag[len - 1] == '"') {
@@ -34,17 +34,17 @@ void fs_etag_strip(const char *etag, char out[FS_ETAG_MAX])
     out[len] = '\0';
 }
 
-static fs_entry *tree_add(fs_tree *t, const char *key)
+static filesync_entry *tree_add(filesync_tree *t, const char *key)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap == 0 ? 256 : t->cap * 2;
-        fs_entry *grown = realloc(t->v, cap * sizeof(*grown));
+        filesync_entry *grown = realloc(t->v, cap * sizeof(*grown));
         if (grown == NULL)
             return NULL;
         t->v = grown;
         t->cap = cap;
     }
-    fs_entry *e = &t->v[t->n];
+    filesync_entry *e = &t->v[t->n];
     memset(e, 0, sizeof(*e));
     e->key = strdup(key);
     if (e->key == NULL)
@@ -54,7 +54,7 @@ static fs_entry *tree_add(fs_tree *t, const char *key)
 }
 
 /* Counts an unreadable part of the tree; the first one's message is kept. */
-static void tree_error(fs_tree *t, const char *what, const char *path, int errnum)
+static void tree_error(filesync_tree *t, const char *what, const char *path, int errnum)
 {
     t->errors++;
     if (t->first_error != NULL)
@@ -77,12 +77,12 @@ static bool key_storable(const char *key)
 
 static int entry_cmp(const void *a, const void *b)
 {
-    return strcmp(((const fs_entry *)a)->key, ((const fs_entry *)b)->key);
+    return strcmp(((const filesync_entry *)a)->key, ((const filesync_entry *)b)->key);
 }
 
 /* Walks the directory open as dfd, whose key prefix is rel ("" or "a/b/"). Returns the number of
  * entries added under it (files and markers), or -1 when out of memory. */
-static long walk(int dfd, const char *rel, fs_tree *t)
+static long walk(int dfd, const char *rel, filesync_tree *t)
 {
     DIR *d = fdopendir(dfd);
     if (d == NULL) {
@@ -127,7 +127,7 @@ static long walk(int dfd, const char *rel, fs_tree *t)
                 return -1;
             }
             if (inside == 0 && key_storable(key) && (size_t)n + 1 <= FERRY_S3_KEY_MAX) {
-                fs_entry *e = tree_add(t, key);
+                filesync_entry *e = tree_add(t, key);
                 if (e == NULL) {
                     (void)closedir(d);
                     return -1;
@@ -143,7 +143,7 @@ static long walk(int dfd, const char *rel, fs_tree *t)
             t->skipped++; /* symlinks, sockets, devices; names S3 cannot carry */
             continue;
         }
-        fs_entry *e = tree_add(t, key);
+        filesync_entry *e = tree_add(t, key);
         if (e == NULL) {
             (void)closedir(d);
             return -1;
@@ -157,7 +157,7 @@ static long walk(int dfd, const char *rel, fs_tree *t)
     return added;
 }
 
-ferry_rc fs_tree_walk(const char *dir, fs_tree *t, ferry_err *err)
+ferry_rc filesync_tree_walk(const char *dir, filesync_tree *t, ferry_err *err)
 {
     memset(t, 0, sizeof(*t));
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -170,7 +170,7 @@ ferry_rc fs_tree_walk(const char *dir, fs_tree *t, ferry_err *err)
                              "source directory '%s': %s", dir, strerror(e));
     }
     if (walk(fd, "", t) < 0) {
-        fs_tree_cleanup(t);
+        filesync_tree_cleanup(t);
         return ferry_err_set(err, FERRY_ERR_NOMEM, "listing '%s': out of memory", dir);
     }
     if (t->n > 1)
@@ -178,8 +178,9 @@ ferry_rc fs_tree_walk(const char *dir, fs_tree *t, ferry_err *err)
     return FERRY_OK;
 }
 
-ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, const char *skip_prefix,
-                      bool (*stopping)(void *), void *stop_ud, fs_tree *t, ferry_err *err)
+ferry_rc filesync_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix,
+                            const char *skip_prefix, bool (*stopping)(void *), void *stop_ud,
+                            filesync_tree *t, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     char *token = NULL;
@@ -207,7 +208,7 @@ ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, cons
             const char *rel = o->key + plen;
             if (slen > 0 && strncmp(rel, skip_prefix, slen) == 0)
                 continue;
-            fs_entry *e = tree_add(t, rel);
+            filesync_entry *e = tree_add(t, rel);
             if (e == NULL) {
                 rc = ferry_err_set(err, FERRY_ERR_NOMEM, "listing s3://%s: out of memory", bucket);
                 break;
@@ -215,7 +216,7 @@ ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, cons
             e->size = o->size;
             e->mtime_ns = o->last_modified >= 0 ? o->last_modified * 1000000000 : 0;
             e->marker = rel[strlen(rel) - 1] == '/';
-            fs_etag_strip(o->etag, e->etag);
+            filesync_etag_strip(o->etag, e->etag);
             t->bytes += e->size;
         }
         if (rc == FERRY_OK && page.next_token != NULL) {
@@ -227,7 +228,7 @@ ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, cons
     } while (rc == FERRY_OK && token != NULL);
     free(token);
     if (rc != FERRY_OK) {
-        fs_tree_cleanup(t);
+        filesync_tree_cleanup(t);
         return rc;
     }
     /* The server's order is UTF-8 byte order already; sort anyway, cheaply, to be sure. */

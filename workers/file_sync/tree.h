@@ -17,36 +17,37 @@
 /* Room for an ETag without its quotes ("<32 hex>-10000"). */
 #define FS_ETAG_MAX 48
 
-typedef struct fs_entry {
+typedef struct filesync_entry {
     char *key;              /* owned by the tree; "a/b.txt", "empty dir/" for a marker */
     uint64_t size;          /* bytes */
     int64_t mtime_ns;       /* directory: modification time; S3: last modified (s) * 1e9 */
     char etag[FS_ETAG_MAX]; /* S3: the ETag without quotes; directory: "" */
     bool marker;            /* an empty directory, kept as a zero-byte "dir/" object */
-} fs_entry;
+} filesync_entry;
 
-typedef struct fs_tree {
-    fs_entry *v;
+typedef struct filesync_tree {
+    filesync_entry *v;
     size_t n, cap;
     uint64_t bytes;   /* sum of sizes */
     uint64_t skipped; /* entries left out: symlinks, special files, names S3 cannot hold */
     uint64_t errors;  /* directories or files that could not be read */
     char *first_error;
-} fs_tree;
+} filesync_tree;
 
-void fs_tree_cleanup(fs_tree *t);
+void filesync_tree_cleanup(filesync_tree *t);
 
 /* Walks dir (not following symlinks) into t, sorted. Unreadable parts are counted in t->errors
  * (first message in t->first_error), not fatal; a missing or unreadable root is (NOT_FOUND,
  * PERMISSION). Empty directories become markers. */
-ferry_rc fs_tree_walk(const char *dir, fs_tree *t, ferry_err *err);
+ferry_rc filesync_tree_walk(const char *dir, filesync_tree *t, ferry_err *err);
 
 /* Lists bucket/prefix into t (keys without the prefix, sorted by the server). Keys under
  * skip_prefix (relative; NULL: none) are left out: the manifest lives there. */
-ferry_rc fs_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix, const char *skip_prefix,
-                      bool (*stopping)(void *), void *stop_ud, fs_tree *t, ferry_err *err);
+ferry_rc filesync_tree_list(ferry_s3 *s3, const char *bucket, const char *prefix,
+                            const char *skip_prefix, bool (*stopping)(void *), void *stop_ud,
+                            filesync_tree *t, ferry_err *err);
 
 /* Copies an ETag without its quotes into out (FS_ETAG_MAX); "" when it does not fit. */
-void fs_etag_strip(const char *etag, char out[FS_ETAG_MAX]);
+void filesync_etag_strip(const char *etag, char out[FS_ETAG_MAX]);
 
 #endif

@@ -16,7 +16,7 @@
 
 #define DIFFERENCES_MAX 20
 
-static void difference(fs_report *rep, ferry_buf *diffs, const char *key, const char *why)
+static void difference(filesync_report *rep, ferry_buf *diffs, const char *key, const char *why)
 {
     if (rep->n_missing + rep->n_different > DIFFERENCES_MAX)
         return;
@@ -26,12 +26,12 @@ static void difference(fs_report *rep, ferry_buf *diffs, const char *key, const 
     ferry_buf_add(diffs, "\n");
 }
 
-ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
+ferry_rc filesync_verify(const filesync_options *opts, filesync_report *rep, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
-    fs_s3pair s3 = {0};
-    fs_tree src = {0}, dst = {0};
-    fs_manifest man = {0};
+    filesync_s3pair s3 = {0};
+    filesync_tree src = {0}, dst = {0};
+    filesync_manifest man = {0};
     ferry_buf diffs = {0};
     char *mkey = NULL;
     char source_id[1200];
@@ -40,20 +40,20 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
     uint64_t files_done = 0, bytes_done = 0;
     int64_t last = 0;
 
-    fs_source_id(&opts->source, source_id, sizeof(source_id));
-    rc = fs_s3pair_open(opts, &s3, err);
+    filesync_source_id(&opts->source, source_id, sizeof(source_id));
+    rc = filesync_s3pair_open(opts, &s3, err);
     if (rc != FERRY_OK)
         goto out;
-    rc = fs_source_list(opts, &s3, &src, err);
+    rc = filesync_source_list(opts, &s3, &src, err);
     if (rc == FERRY_OK)
-        rc = fs_tree_list(s3.dst, opts->target.bucket, opts->target.prefix,
-                          opts->target.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
-                          opts->stop_ud, &dst, err);
-    mkey = fs_manifest_key(opts->target.prefix);
+        rc = filesync_tree_list(s3.dst, opts->target.bucket, opts->target.prefix,
+                                opts->target.prefix[0] == '\0' ? ".ferry/" : NULL, opts->stopping,
+                                opts->stop_ud, &dst, err);
+    mkey = filesync_manifest_key(opts->target.prefix);
     if (rc == FERRY_OK && mkey == NULL)
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     if (rc == FERRY_OK)
-        rc = fs_manifest_load(s3.dst, opts->target.bucket, mkey, source_id, &man, err);
+        rc = filesync_manifest_load(s3.dst, opts->target.bucket, mkey, source_id, &man, err);
     if (rc != FERRY_OK)
         goto out;
     rep->files = src.n;
@@ -70,12 +70,12 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
             rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "verify was stopped");
             goto out;
         }
-        const fs_entry *s = &src.v[i];
+        const filesync_entry *s = &src.v[i];
         while (k < dst.n && strcmp(dst.v[k].key, s->key) < 0) {
             rep->extra++;
             k++;
         }
-        const fs_entry *t = k < dst.n && strcmp(dst.v[k].key, s->key) == 0 ? &dst.v[k] : NULL;
+        const filesync_entry *t = k < dst.n && strcmp(dst.v[k].key, s->key) == 0 ? &dst.v[k] : NULL;
         if (t != NULL)
             k++;
         char why[200];
@@ -91,9 +91,9 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
         } else if (s->marker) {
             /* an empty directory: its zero-byte marker is there */
         } else if (from_s3) {
-            const fs_mentry *m = fs_manifest_find(&man, s->key);
+            const filesync_mentry *m = filesync_manifest_find(&man, s->key);
             char version[FS_VERSION_MAX];
-            fs_manifest_version(s, true, version);
+            filesync_manifest_version(s, true, version);
             bool same =
                 strcmp(s->etag, t->etag) == 0 ||
                 (m != NULL && strcmp(m->version, version) == 0 && strcmp(m->etag, t->etag) == 0);
@@ -102,10 +102,10 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
                 difference(rep, &diffs, s->key, "content differs (ETag)");
             }
         } else {
-            const fs_mentry *m = fs_manifest_find(&man, s->key);
+            const filesync_mentry *m = filesync_manifest_find(&man, s->key);
             char sum[FS_ETAG_MAX] = "";
-            rc = fs_checksum_like(opts, s->key, t, m != NULL ? m->part_size : 0, sum,
-                                  &rep->hashed_bytes);
+            rc = filesync_checksum_like(opts, s->key, t, m != NULL ? m->part_size : 0, sum,
+                                        &rep->hashed_bytes);
             if (rc == FERRY_ERR_IO) {
                 rep->errors++;
                 (void)snprintf(why, sizeof(why), "source file cannot be read");
@@ -122,11 +122,11 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
         bytes_done += s->size;
         if (opts->progress != NULL && ferry_mono_ms() - last > 250) {
             last = ferry_mono_ms();
-            fs_progress p = {.phase = "verifying",
-                             .files_done = files_done,
-                             .files_total = src.n,
-                             .bytes_done = bytes_done,
-                             .bytes_total = src.bytes};
+            filesync_progress p = {.phase = "verifying",
+                                   .files_done = files_done,
+                                   .files_total = src.n,
+                                   .bytes_done = bytes_done,
+                                   .bytes_total = src.bytes};
             opts->progress(opts->progress_ud, &p);
         }
     }
@@ -143,7 +143,8 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
          * sends again what differs. */
         ferry_err e2 = {0};
         man.complete = false;
-        if (fs_manifest_save(s3.dst, opts->target.bucket, mkey, source_id, &man, &e2) != FERRY_OK)
+        if (filesync_manifest_save(s3.dst, opts->target.bucket, mkey, source_id, &man, &e2) !=
+            FERRY_OK)
             rep->errors++; /* counted; the differences are what the caller acts on */
     }
     if (rep->verified == 0)
@@ -154,10 +155,10 @@ ferry_rc fs_verify(const fs_options *opts, fs_report *rep, ferry_err *err)
 out:
     rep->ms_total = ferry_mono_ms() - t0;
     ferry_buf_cleanup(&diffs);
-    fs_manifest_cleanup(&man);
-    fs_tree_cleanup(&src);
-    fs_tree_cleanup(&dst);
+    filesync_manifest_cleanup(&man);
+    filesync_tree_cleanup(&src);
+    filesync_tree_cleanup(&dst);
     free(mkey);
-    fs_s3pair_close(&s3);
+    filesync_s3pair_close(&s3);
     return rc;
 }

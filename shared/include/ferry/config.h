@@ -103,7 +103,10 @@ void ferry_cfg_dump(const ferry_cfg *cfg, FILE *out);
  */
 ferry_rc ferry_secret_get(const char *name, char **out, ferry_err *err);
 
-/* Parsers used by the loader, public for tests and for other inputs (the migration spec). */
+/* Parsers used by the loader, public for tests and for other inputs (the migration spec, the
+ * command lines' options). Each takes the whole text ("12x" is refused), returns 0 and sets
+ * *out, or returns -1 and leaves *out alone. */
+int ferry_parse_int(const char *text, int64_t *out); /* decimal, optional '-' */
 int ferry_parse_duration_ms(const char *text, int64_t *out);
 int ferry_parse_size(const char *text, int64_t *out);
 int ferry_parse_bool(const char *text, bool *out);

@@ -2,11 +2,13 @@
  * store.h - Ferry's state in Redis (hiredis). The only module that includes hiredis.h.
  *
  * Redis holds the truth. Every key of one migration carries its hash tag,
- * "ferry:{<migration>}:<entity>", so one Lua script can change a record atomically. A state
- * change is one call to ferry_store_transition(): it checks the record's current state (and,
- * optionally, its attempt), writes the new state, and appends one event to the global stream
- * FERRY_STORE_EVENTS and to the migration's history stream, all in one script; a change that
- * does not match is refused whole (FERRY_ERR_CONFLICT). docs/redis.md has the key layout.
+ * "ferry:{<migration>}:<entity>", so one Lua script can change a record atomically. Every
+ * state change is one script that checks what it expects first and is refused whole
+ * (FERRY_ERR_CONFLICT) when that does not match, appending its event to the global stream
+ * FERRY_STORE_EVENTS and the migration's history stream in the same step: a migration's plan
+ * through mig_apply.lua (coordinator/migstore.c), a step's life through the fenced step
+ * scripts (ferry/steps.h), and a single record's change through ferry_store_transition().
+ * docs/redis.md has the key layout.
  *
  * A ferry_store is one connection; it is not thread-safe: use one per thread, and a separate
  * one for blocking stream reads. A connection that failed is dropped and reopened on the next

@@ -1,12 +1,12 @@
 /*
- * test_command.c - the StepCommand each purpose builds from a spec (coordinator/command.c):
+ * test_stepcmd.c - the StepCommand each purpose builds from a spec (coordinator/stepcmd.c):
  * DNS steps split by zone and key, each name changed in its own zone (issue 12, 2.6); the
  * copies and passes that verify; a copy's overwrite flag.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "command.h"
+#include "stepcmd.h"
 #include "ferry_test.h"
 #include "spec.h"
 
@@ -58,17 +58,17 @@ static int suite_cleanup(void)
     return 0;
 }
 
-static ferry_rc build(const char *env, const char *purpose, bool overwrite, cmd_built *b)
+static ferry_rc build(const char *env, const char *purpose, bool overwrite, stepcmd_built *b)
 {
-    cmd_step st = {.migration = "shop.production",
-                   .env = env,
-                   .step = "s-1",
-                   .purpose = purpose,
-                   .attempt = 1,
-                   .overwrite = overwrite,
-                   .issued_by = "test"};
+    stepcmd_for st = {.migration = "shop.production",
+                      .env = env,
+                      .step = "s-1",
+                      .purpose = purpose,
+                      .attempt = 1,
+                      .overwrite = overwrite,
+                      .issued_by = "test"};
     ferry_err err = {0};
-    ferry_rc rc = cmd_build(spec, &st, b, &err);
+    ferry_rc rc = stepcmd_build(spec, &st, b, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "\n%s: %s\n", purpose, err.msg);
     return rc;
@@ -83,7 +83,7 @@ static const char *key_of(const Ferry__V1__DnsZone *z)
  * it first, chains within a zone in one change, in order. */
 static void test_rename_by_zone(void)
 {
-    cmd_built b;
+    stepcmd_built b;
     CU_ASSERT_EQUAL_FATAL(build("production", "cutover.rename", false, &b), FERRY_OK);
     const Ferry__V1__DnsParams *d = b.cmd.dns;
     CU_ASSERT_EQUAL_FATAL(d->n_zones, 2);
@@ -101,7 +101,7 @@ static void test_rename_by_zone(void)
     CU_ASSERT_STRING_EQUAL(d->zones[1]->renames[0]->to, "shop-v3-test.test.example.net.");
     CU_ASSERT_STRING_EQUAL(d->zones[1]->renames[1]->from, "shop-v4-test.test.example.net.");
     CU_ASSERT_STRING_EQUAL(d->zones[1]->renames[1]->to, "shop-test.test.example.net.");
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
 
     /* Rollback: the reverse, targets give their names back first. */
     CU_ASSERT_EQUAL_FATAL(build("production", "rollback.rename", false, &b), FERRY_OK);
@@ -115,14 +115,14 @@ static void test_rename_by_zone(void)
     CU_ASSERT_STRING_EQUAL(key_of(d->zones[1]), "PDNS_B"); /* the target's names come first */
     CU_ASSERT_STRING_EQUAL(d->zones[1]->renames[0]->from, "shop.example.com.");
     CU_ASSERT_STRING_EQUAL(d->zones[1]->renames[1]->from, "shop-v3.example.com.");
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
 }
 
 /* TTL: lowering takes one environment's names as they are; giving it back after the final
  * migration takes every environment's names as the cutover left them. */
 static void test_ttl_names(void)
 {
-    cmd_built b;
+    stepcmd_built b;
     CU_ASSERT_EQUAL_FATAL(build("test", "replicate.ttl", false, &b), FERRY_OK);
     const Ferry__V1__DnsParams *d = b.cmd.dns;
     CU_ASSERT_EQUAL_FATAL(d->n_zones, 1);
@@ -130,7 +130,7 @@ static void test_ttl_names(void)
     CU_ASSERT_EQUAL_FATAL(d->zones[0]->n_names, 2);
     CU_ASSERT_STRING_EQUAL(d->zones[0]->names[0], "shop-test.test.example.net.");
     CU_ASSERT_STRING_EQUAL(d->zones[0]->names[1], "shop-v4-test.test.example.net.");
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
 
     CU_ASSERT_EQUAL_FATAL(build("production", "migrated.restore_ttl", false, &b), FERRY_OK);
     d = b.cmd.dns;
@@ -142,7 +142,7 @@ static void test_ttl_names(void)
     CU_ASSERT_EQUAL_FATAL(d->zones[1]->n_names, 2);
     CU_ASSERT_STRING_EQUAL(d->zones[1]->names[0], "shop-v3-test.test.example.net.");
     CU_ASSERT_STRING_EQUAL(d->zones[1]->names[1], "shop-test.test.example.net.");
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
 }
 
 /* Stopping replication verifies like the cutover, so it measures the cutover's work. */
@@ -154,7 +154,7 @@ static void test_verifying_steps(void)
     } cases[] = {{"replicate.dr", false}, {"stop.dr", true}, {"cutover.dr", true},
                  {"replicate.fs", false}, {"stop.fs", true}, {"cutover.fs", true}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        cmd_built b;
+        stepcmd_built b;
         CU_ASSERT_EQUAL_FATAL(build("production", cases[i].purpose, false, &b), FERRY_OK);
         bool verify = b.cmd.params_case == FERRY__V1__STEP_COMMAND__PARAMS_DUMP_RESTORE
                           ? b.cmd.dump_restore->verify
@@ -162,19 +162,19 @@ static void test_verifying_steps(void)
         if (verify != cases[i].verify)
             fprintf(stderr, "\n%s: verify %d\n", cases[i].purpose, verify);
         CU_ASSERT_EQUAL(verify, cases[i].verify);
-        cmd_cleanup(&b);
+        stepcmd_cleanup(&b);
     }
 }
 
 static void test_overwrite(void)
 {
-    cmd_built b;
+    stepcmd_built b;
     CU_ASSERT_EQUAL_FATAL(build("production", "replicate.dr", false, &b), FERRY_OK);
     CU_ASSERT_FALSE(b.cmd.dump_restore->overwrite);
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
     CU_ASSERT_EQUAL_FATAL(build("production", "replicate.dr", true, &b), FERRY_OK);
     CU_ASSERT_TRUE(b.cmd.dump_restore->overwrite);
-    cmd_cleanup(&b);
+    stepcmd_cleanup(&b);
 }
 
 static const ferry_test_case cases[] = {
@@ -187,7 +187,7 @@ static const ferry_test_case cases[] = {
 
 int main(void)
 {
-    static const ferry_test_suite suites[] = {{"command", suite_init, suite_cleanup, cases},
+    static const ferry_test_suite suites[] = {{"stepcmd", suite_init, suite_cleanup, cases},
                                               {NULL}};
     return ferry_test_main(suites);
 }

@@ -1,5 +1,5 @@
-/* command.c - a step's StepCommand, built from the spec (see command.h). */
-#include "command.h"
+/* stepcmd.c - a step's StepCommand, built from the spec (see stepcmd.h). */
+#include "stepcmd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +21,8 @@ static const Ferry__V1__Operation all_ops[] = {
     FERRY__V1__OPERATION__OPERATION_APP_STATUS,
 };
 
-ferry_rc cmd_operation(const char *kind, const char *op, Ferry__V1__StepKind *k,
-                       Ferry__V1__Operation *o)
+ferry_rc stepcmd_operation(const char *kind, const char *op, Ferry__V1__StepKind *k,
+                           Ferry__V1__Operation *o)
 {
     if (ferry_wire_kind_parse(kind, k) != 0)
         return FERRY_ERR_INVALID;
@@ -36,7 +36,7 @@ ferry_rc cmd_operation(const char *kind, const char *op, Ferry__V1__StepKind *k,
     return FERRY_ERR_INVALID;
 }
 
-void cmd_cleanup(cmd_built *b)
+void stepcmd_cleanup(stepcmd_built *b)
 {
     if (b == NULL)
         return;
@@ -45,7 +45,7 @@ void cmd_cleanup(cmd_built *b)
     b->n_owned = 0;
 }
 
-static Ferry__V1__SecretRef *secret(cmd_built *b, char *name)
+static Ferry__V1__SecretRef *secret(stepcmd_built *b, char *name)
 {
     if (name == NULL || b->n_secrets >= sizeof(b->secrets) / sizeof(b->secrets[0]))
         return NULL;
@@ -55,7 +55,7 @@ static Ferry__V1__SecretRef *secret(cmd_built *b, char *name)
     return s;
 }
 
-static Ferry__V1__Database *database(cmd_built *b, int i, const ferry_spec_db *db)
+static Ferry__V1__Database *database(stepcmd_built *b, int i, const ferry_spec_db *db)
 {
     Ferry__V1__Database *d = &b->db[i];
     ferry__v1__database__init(d);
@@ -64,7 +64,7 @@ static Ferry__V1__Database *database(cmd_built *b, int i, const ferry_spec_db *d
     return d;
 }
 
-static Ferry__V1__FileStore *file_store(cmd_built *b, int i, const ferry_spec_files *f)
+static Ferry__V1__FileStore *file_store(stepcmd_built *b, int i, const ferry_spec_files *f)
 {
     Ferry__V1__FileStore *s = &b->store[i];
     ferry__v1__file_store__init(s);
@@ -86,12 +86,12 @@ static Ferry__V1__FileStore *file_store(cmd_built *b, int i, const ferry_spec_fi
     return s;
 }
 
-static ferry_rc add_rename(cmd_built *b, const ferry_spec_dns *d, const char *from, const char *to,
-                           ferry_err *err)
+static ferry_rc add_rename(stepcmd_built *b, const ferry_spec_dns *d, const char *from,
+                           const char *to, ferry_err *err)
 {
     size_t n = b->dns.n_renames;
-    if (n >= CMD_NAMES_MAX || b->n_owned + 2 > sizeof(b->owned) / sizeof(b->owned[0]))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS names", CMD_NAMES_MAX);
+    if (n >= STEPCMD_NAMES_MAX || b->n_owned + 2 > sizeof(b->owned) / sizeof(b->owned[0]))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS names", STEPCMD_NAMES_MAX);
     char *f = strdup(from), *t = strdup(to);
     if (f == NULL || t == NULL) {
         free(f);
@@ -113,7 +113,7 @@ static ferry_rc add_rename(cmd_built *b, const ferry_spec_dns *d, const char *fr
 /* The cutover's renames of every environment: source names get the source suffix, target
  * names lose the target suffix. Sources first: their names must be free before targets take
  * them. reverse: the rollback's renames (to -> from). */
-static ferry_rc dns_renames(const ferry_spec *spec, bool reverse, cmd_built *b, ferry_err *err)
+static ferry_rc dns_renames(const ferry_spec *spec, bool reverse, stepcmd_built *b, ferry_err *err)
 {
     char renamed[512];
     for (int side = 0; side < 2; side++) {
@@ -148,13 +148,15 @@ static ferry_rc dns_renames(const ferry_spec *spec, bool reverse, cmd_built *b, 
 }
 
 /* Adds side d's names; renamed: in their after-cutover form (copies owned by b). */
-static ferry_rc dns_names(cmd_built *b, const ferry_spec *spec, const ferry_spec_dns *d,
+static ferry_rc dns_names(stepcmd_built *b, const ferry_spec *spec, const ferry_spec_dns *d,
                           bool source, bool renamed, ferry_err *err)
 {
     char name[512];
     for (size_t i = 0; i < d->n_names; i++) {
-        if (b->dns.n_names >= CMD_NAMES_MAX || b->n_owned >= sizeof(b->owned) / sizeof(b->owned[0]))
-            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS names", CMD_NAMES_MAX);
+        if (b->dns.n_names >= STEPCMD_NAMES_MAX ||
+            b->n_owned >= sizeof(b->owned) / sizeof(b->owned[0]))
+            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS names",
+                                 STEPCMD_NAMES_MAX);
         char *n = d->names[i];
         if (renamed) {
             ferry_rc rc =
@@ -181,16 +183,17 @@ static ferry_rc dns_names(cmd_built *b, const ferry_spec *spec, const ferry_spec
  * is changed with the key of the side that names it first (the source's, at a cutover): one
  * name server's API holds the whole zone, so both sides' keys open it.
  */
-static ferry_rc dns_zones(cmd_built *b, bool renames, ferry_err *err)
+static ferry_rc dns_zones(stepcmd_built *b, bool renames, ferry_err *err)
 {
     size_t n = renames ? b->dns.n_renames : b->dns.n_names;
-    bool placed[CMD_NAMES_MAX] = {false};
+    bool placed[STEPCMD_NAMES_MAX] = {false};
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         if (placed[i])
             continue;
-        if (b->dns.n_zones >= CMD_ZONES_MAX)
-            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS zones", CMD_ZONES_MAX);
+        if (b->dns.n_zones >= STEPCMD_ZONES_MAX)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "more than %d DNS zones",
+                                 STEPCMD_ZONES_MAX);
         const ferry_spec_dns *d = b->entry_dns[i];
         Ferry__V1__DnsZone *z = &b->zones[b->dns.n_zones];
         ferry__v1__dns_zone__init(z);
@@ -225,7 +228,8 @@ static ferry_rc dns_zones(cmd_built *b, bool renames, ferry_err *err)
     return FERRY_OK;
 }
 
-ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, ferry_err *err)
+ferry_rc stepcmd_build(const ferry_spec *spec, const stepcmd_for *st, stepcmd_built *b,
+                       ferry_err *err)
 {
     memset(b, 0, sizeof(*b));
     const fm_purpose *p = fm_purpose_find(st->purpose);
@@ -238,7 +242,7 @@ ferry_rc cmd_build(const ferry_spec *spec, const cmd_step *st, cmd_built *b, fer
                              st->step, st->env);
     Ferry__V1__StepCommand *c = &b->cmd;
     ferry__v1__step_command__init(c);
-    if (cmd_operation(p->kind, p->operation, &c->kind, &c->operation) != FERRY_OK)
+    if (stepcmd_operation(p->kind, p->operation, &c->kind, &c->operation) != FERRY_OK)
         return ferry_err_set(err, FERRY_ERR_INTERNAL, "purpose %s: no operation %s.%s", p->name,
                              p->kind, p->operation);
     c->migration_id = (char *)st->migration;
