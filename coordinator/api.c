@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "ferry/buf.h"
 #include "ferry/clock.h"
 #include "ferry/log.h"
 #include "ferry/store.h"
@@ -292,16 +293,20 @@ static json_t *app_envs(api *a, const char *app, ferry_err *err)
         return NULL;
     }
     json_t *list = json_array();
-    char buf[2048];
-    (void)snprintf(buf, sizeof(buf), "%s", envs);
-    ferry_store_reply_free(r);
-    for (char *p = buf; *p != '\0';) {
+    for (const char *p = envs; list != NULL && *p != '\0';) {
         size_t len = strcspn(p, ",");
-        json_array_append_new(list, json_stringn(p, len));
+        if (json_array_append_new(list, json_stringn(p, len)) != 0) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
         p += len;
         if (*p == ',')
             p++;
     }
+    ferry_store_reply_free(r);
+    if (list == NULL)
+        (void)ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     return list;
 }
 
@@ -358,15 +363,21 @@ static answer create_app(api *a, const req *rq)
         ferry_spec_problems_cleanup(&problems);
         return out;
     }
-    char key[128], created[24], envs[2048] = "";
+    char key[128], created[24];
     (void)snprintf(key, sizeof(key), "ferry:app:%s", spec->app);
     (void)snprintf(created, sizeof(created), "%" PRId64, ferry_wall_ms());
-    size_t used = 0;
+    ferry_buf envs_list = {0}; /* "production,test,...": as long as the spec's environments */
     for (size_t i = 0; i < spec->n_envs; i++) {
-        int w =
-            snprintf(envs + used, sizeof(envs) - used, "%s%s", i ? "," : "", spec->envs[i].name);
-        used += w > 0 ? (size_t)w : 0;
+        if (i > 0)
+            ferry_buf_add(&envs_list, ",");
+        ferry_buf_add(&envs_list, spec->envs[i].name);
     }
+    if (envs_list.oom) {
+        ferry_buf_cleanup(&envs_list);
+        ferry_spec_free(spec);
+        return error_answer(500, "internal", "out of memory");
+    }
+    const char *envs = envs_list.p != NULL ? envs_list.p : "";
     ferry_store_reply *r = NULL;
     ferry_rc rc = rcall(a->store, &r, &err, "HSETNX", key, "spec", rq->body, NULL);
     if (rc != FERRY_OK) {
@@ -419,6 +430,7 @@ static answer create_app(api *a, const req *rq)
               spec->n_envs, spec->n_envs == 1 ? "" : "s");
     out = reply(201, json_pack("{s:s,s:o}", "app", spec->app, "migrations", ids));
 done:
+    ferry_buf_cleanup(&envs_list);
     ferry_store_reply_free(r);
     ferry_spec_free(spec);
     return out;

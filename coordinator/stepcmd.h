@@ -15,8 +15,8 @@
 #include "machine.h"
 #include "spec.h"
 
-#define STEPCMD_NAMES_MAX 128
-#define STEPCMD_ZONES_MAX 2 * FERRY_SPEC_ENV_MAX
+#define STEPCMD_NAMES_MAX FERRY_SPEC_NAMES_MAX      /* a spec's names all fit one step */
+#define STEPCMD_ZONES_MAX (2 * FERRY_SPEC_ENVS_MAX) /* a zone per side of each environment */
 
 /* A built command and everything it points into. Strings from the spec are borrowed: keep the
  * spec alive while the command is used. Clean up with stepcmd_cleanup(). */

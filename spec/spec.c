@@ -721,6 +721,10 @@ static void dns_read(spec_ctx *ctx, json_t *side, const char *path, bool target,
     size_t count = names != NULL ? json_array_size(names) : 0;
     if (names != NULL && count == 0)
         problem_add(ctx, fp, "needs at least one name");
+    if (count > FERRY_SPEC_NAMES_MAX) {
+        problem_add(ctx, fp, "%zu names: at most %d in one spec", count, FERRY_SPEC_NAMES_MAX);
+        count = 0;
+    }
     if (count > 0) {
         dns->names = calloc(count, sizeof(*dns->names));
         if (dns->names == NULL)
@@ -880,6 +884,10 @@ static void envs_read(spec_ctx *ctx, json_t *root, ferry_spec *spec)
         problem_add(ctx, p, "needs at least one environment");
         return;
     }
+    if (count > FERRY_SPEC_ENVS_MAX) {
+        problem_add(ctx, p, "%zu environments: at most %d in one spec", count, FERRY_SPEC_ENVS_MAX);
+        return;
+    }
     spec->envs = calloc(count, sizeof(*spec->envs));
     if (spec->envs == NULL) {
         ctx->nomem = true;
@@ -910,6 +918,11 @@ static void envs_read(spec_ctx *ctx, json_t *root, ferry_spec *spec)
 /* Names and ids are unique across every side of every environment, before and after cutover. */
 static void refs_check(spec_ctx *ctx, const ferry_spec *spec)
 {
+    if (ctx->names.count > FERRY_SPEC_NAMES_MAX)
+        problem_add(ctx, "$.environments",
+                    "%zu DNS names in all: at most %d in one spec (a cutover renames them all "
+                    "in one step)",
+                    ctx->names.count, FERRY_SPEC_NAMES_MAX);
     for (size_t j = 0; j < ctx->ids.count; j++) {
         for (size_t i = 0; i < j; i++) {
             if (strcmp(ctx->ids.items[i].text, ctx->ids.items[j].text) == 0) {

@@ -18,6 +18,10 @@
 
 #define FERRY_SPEC_APP_MAX 63
 #define FERRY_SPEC_ENV_MAX 32
+/* What can grow in a spec, bounded so that every step built from it fits (a cutover's rename
+ * step carries every name of every environment). Each has its own error naming the limit. */
+#define FERRY_SPEC_ENVS_MAX  32  /* environments */
+#define FERRY_SPEC_NAMES_MAX 128 /* DNS names in the whole spec, both sides */
 
 /* A database: a libpq connection string (URL or keywords) without a password. */
 typedef struct ferry_spec_db {

@@ -1588,6 +1588,61 @@ out:
     case_end();
 }
 
+/* ------------------------------------------------------------------ 8a. specs that grow */
+
+/* A spec with more environments than a spec may have is refused with the limit, and the
+ * coordinator lives on (80 environments once crashed it: a fixed buffer in the API); the most a
+ * spec may have, with the longest names, is taken whole and read back whole. */
+static void test_spec_limits(void)
+{
+    case_begin();
+    enum { TOO_MANY = 80, MOST = 32 };
+    static char names[TOO_MANY][40];
+    const char *envs[TOO_MANY];
+    json_t *spec = NULL, *j = NULL;
+    char *text = NULL;
+    long status = 0;
+    for (int i = 0; i < TOO_MANY; i++) {
+        /* 32 characters, the longest an environment's name may be */
+        (void)snprintf(names[i], sizeof(names[i]), "environment-%02d-abcdefghijklmnopq", i);
+        envs[i] = names[i];
+    }
+    spec = spec_json("o18", envs, TOO_MANY, "1h", 0);
+    text = spec != NULL ? json_dumps(spec, JSON_COMPACT) : NULL;
+    REQUIRE(text != NULL, "spec");
+    j = api("POST", "/v1/apps", text, &status);
+    EXPECT(status == 422, "80 environments refused (HTTP %ld)", status);
+    const json_t *problems = json_object_get(json_object_get(j, "error"), "problems");
+    const char *why = jstr(json_array_get(problems, 0), "message");
+    EXPECT(strstr(why, "at most 32") != NULL, "the limit named: '%s'", why);
+    json_decref(j);
+    j = api("GET", "/v1/health", NULL, &status);
+    REQUIRE(status == 200, "the coordinator lives on (health: HTTP %ld)", status);
+    json_decref(j);
+    json_decref(spec);
+    free(text);
+    spec = spec_json("o18", envs, MOST, "1h", 0);
+    text = spec != NULL ? json_dumps(spec, JSON_COMPACT) : NULL;
+    REQUIRE(text != NULL, "spec");
+    j = api("POST", "/v1/apps", text, &status);
+    REQUIRE(status == 201, "32 environments taken (HTTP %ld)", status);
+    json_decref(j);
+    j = api("GET", "/v1/apps/o18", NULL, &status);
+    const json_t *listed = json_object_get(j, "environments");
+    EXPECT(status == 200 && json_array_size(listed) == MOST, "read back whole: %zu environments",
+           json_array_size(listed));
+    EXPECT(strcmp(json_string_value(json_array_get(listed, MOST - 1)), names[MOST - 1]) == 0,
+           "the last one intact");
+    json_decref(j);
+    j = api("DELETE", "/v1/apps/o18", NULL, &status);
+    EXPECT(status == 200, "deleted (HTTP %ld)", status);
+out:
+    json_decref(j);
+    json_decref(spec);
+    free(text);
+    case_end();
+}
+
 /* ------------------------------------------------------------------ 8b. the document's rules */
 
 /* Migrate waits for resolvers to forget the names' old TTL, says until when, and after the
@@ -2290,6 +2345,7 @@ static const ferry_test_case cases[] = {
     {"interrupt cancels the running step", test_interrupt},
     {"cutover: sync fails, nothing renamed", test_cutover_sync_failure},
     {"cutover: rename fails, rolled back", test_cutover_rename_failure},
+    {"specs that grow: limits named, the most taken whole", test_spec_limits},
     {"migrate waits for the old TTL; the TTL given back after", test_ttl_wait_and_restore},
     {"cutover steps go ahead of the fleet's replication", test_cutover_goes_first},
     {"cutover: one budget for the downtime", test_cutover_budget},

@@ -914,7 +914,47 @@ static void renaming_follows_the_spec_suffixes(void)
     json_decref(doc);
 }
 
+/* What can grow is bounded, each limit named where it is exceeded. */
+static void limits_are_named(void)
+{
+    json_t *doc = example_json();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *envs = json_object_get(doc, "environments");
+    json_t *prod = json_object_get(envs, "production");
+    char name[40];
+    for (int i = 0; i < 40; i++) { /* copies of production under other names: 42 in all */
+        (void)snprintf(name, sizeof(name), "env-%02d", i);
+        CU_ASSERT_EQUAL_FATAL(json_object_set_new(envs, name, json_deep_copy(prod)), 0);
+    }
+    ferry_spec *spec = NULL;
+    ferry_spec_problems pr;
+    ferry_err err;
+    CU_ASSERT_EQUAL(doc_parse(doc, &spec, &pr, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(problem_find(&pr, "$.environments", "at most 32"));
+    ferry_spec_problems_cleanup(&pr);
+    json_decref(doc);
+
+    doc = example_json();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *names = json_array();
+    for (int i = 0; i < 130; i++) {
+        (void)snprintf(name, sizeof(name), "shop-%03d.ferry.test.", i);
+        CU_ASSERT_EQUAL_FATAL(json_array_append_new(names, json_string(name)), 0);
+    }
+    json_t *dns = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "environments"), "production"),
+                        "source"),
+        "dns");
+    CU_ASSERT_EQUAL_FATAL(json_object_set_new(dns, "names", names), 0);
+    CU_ASSERT_EQUAL(doc_parse(doc, &spec, &pr, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(
+        problem_find(&pr, "$.environments.production.source.dns.names", "at most 128"));
+    ferry_spec_problems_cleanup(&pr);
+    json_decref(doc);
+}
+
 static const ferry_test_case cases[] = {
+    {"limits are named", limits_are_named},
     {"the example parses and every field lands", example_parses_and_every_field_lands},
     {"the documented example parses", the_documented_example_parses},
     {"defaults fill what is left out", defaults_fill_what_is_left_out},
