@@ -326,3 +326,20 @@ void ferry_opts_usage(const ferry_opt *table, FILE *out)
         (void)fputc('\n', out);
     }
 }
+
+int ferry_opts_cli(const ferry_opt *table, int argc, char **argv, const char *prog, const char *op,
+                   void (*usage)(FILE *out, const ferry_opt *table), const bool *help)
+{
+    ferry_err err = {0};
+    ferry_rc rc = ferry_opts_parse(table, argc, argv, NULL, &err);
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "%s %s: %s\n", prog, op, err.msg);
+        usage(stderr, table);
+        return rc == FERRY_ERR_INVALID ? 2 : 1;
+    }
+    if (*help) {
+        usage(stdout, table);
+        return 0;
+    }
+    return -1;
+}

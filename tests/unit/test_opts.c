@@ -279,7 +279,43 @@ static void parses_again_from_the_start(void)
     ferry_opts_cleanup(T);
 }
 
+/* ferry_opts_cli: the answer every binary gives, and where the usage goes. */
+static int usage_calls;
+static FILE *usage_out;
+
+static void count_usage(FILE *out, const ferry_opt *table)
+{
+    (void)table;
+    usage_calls++;
+    usage_out = out;
+}
+
+static int cli(const char *line)
+{
+    ferry_opts_cleanup(T);
+    memset(&A, 0, sizeof(A));
+    table_for(&A, T, sizeof(T));
+    split_line(&B, line);
+    usage_calls = 0;
+    usage_out = NULL;
+    return ferry_opts_cli(T, B.argc, B.argv, "ferry-test", "copy", count_usage, &A.help);
+}
+
+static void a_command_line_is_answered(void)
+{
+    CU_ASSERT_EQUAL(cli("--source db --jobs 4"), -1); /* go on */
+    CU_ASSERT_EQUAL(A.jobs, 4);
+    CU_ASSERT_EQUAL(usage_calls, 0);
+    CU_ASSERT_EQUAL(cli("--jobs 4"), 2); /* --source is required: a usage error */
+    CU_ASSERT_EQUAL(usage_calls, 1);
+    CU_ASSERT_PTR_EQUAL(usage_out, stderr);
+    CU_ASSERT_EQUAL(cli("--help"), 0);
+    CU_ASSERT_EQUAL(usage_calls, 1);
+    CU_ASSERT_PTR_EQUAL(usage_out, stdout);
+}
+
 static const ferry_test_case cases[] = {
+    {"a command line is answered the same way everywhere", a_command_line_is_answered},
     {"every kind of value is stored", every_kind_is_stored},
     {"defaults come from the table", defaults_come_from_the_table},
     {"bounds are inclusive", bounds_are_inclusive},

@@ -499,18 +499,8 @@ static int cli_main(int argc, char **argv)
         {.name = NULL},
     };
     /* clang-format on */
-    ferry_err err = {0};
-    ferry_rc rc = ferry_opts_parse(table, argc - 1, argv + 1, NULL, &err);
-    if (rc != FERRY_OK) {
-        (void)fprintf(stderr, "ferry-file-sync %s: %s\n", a.op, err.msg);
-        usage(stderr, table);
-        return rc == FERRY_ERR_INVALID ? EXIT_USAGE : EXIT_FAILED;
-    }
-    if (a.help) {
-        usage(stdout, table);
-        return 0;
-    }
-    return cli_run(&a);
+    int status = ferry_opts_cli(table, argc - 1, argv + 1, "ferry-file-sync", a.op, usage, &a.help);
+    return status >= 0 ? status : cli_run(&a);
 }
 
 int main(int argc, char **argv)

@@ -89,4 +89,14 @@ void ferry_opts_cleanup(const ferry_opt *table);
  * with the help texts aligned in one column. */
 void ferry_opts_usage(const ferry_opt *table, FILE *out);
 
+/*
+ * A program's sub-command line, the way every Ferry binary answers it: parses argv by table
+ * (as ferry_opts_parse, no operands); on a mistake prints "<prog> <op>: <message>" and the
+ * usage to stderr and returns 2 (a usage error) or 1; when *help is set after parsing prints
+ * the usage to stdout and returns 0; otherwise returns -1: go on and run the operation.
+ * usage(out, table) prints the program's whole usage, the option list included.
+ */
+int ferry_opts_cli(const ferry_opt *table, int argc, char **argv, const char *prog, const char *op,
+                   void (*usage)(FILE *out, const ferry_opt *table), const bool *help);
+
 #endif
