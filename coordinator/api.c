@@ -18,14 +18,13 @@
 #include "ferry/log.h"
 #include "ferry/store.h"
 #include "machine.h"
+#include "ferry/state.h"
 #include "migstore.h"
 #include "spec.h"
 
 #define BODY_MAX        (1024 * 1024)
 #define SEGMENTS        6
 #define STEPS_LIST      5000
-#define DLQ_STREAM      "ferry:dead_letters"
-#define DLQ_REPLAYS     "ferry:dead_letters:replayed"
 #define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
 
 struct api {
@@ -80,21 +79,6 @@ static answer failure_answer(const ferry_err *err)
     if (err->code == FERRY_ERR_CONFLICT)
         return error_answer(409, "conflict", "%s", err->msg);
     return error_answer(500, "internal", "%s", err->msg);
-}
-
-/* ------------------------------------------------------------------ Redis helpers */
-
-static ferry_rc rcall(ferry_store *store, ferry_store_reply **out, ferry_err *err, ...)
-{
-    const char *argv[16];
-    size_t argc = 0;
-    va_list ap;
-    va_start(ap, err);
-    for (const char *a = va_arg(ap, const char *); a != NULL && argc < 16;
-         a = va_arg(ap, const char *))
-        argv[argc++] = a;
-    va_end(ap);
-    return ferry_store_command(store, true, argc, argv, NULL, out, err);
 }
 
 /* ------------------------------------------------------------------ rendering */
@@ -156,31 +140,23 @@ static json_t *step_json(const char *mig, const char *id, const ferry_store_reco
 /* Every step of a migration, oldest first. */
 static ferry_rc steps_json(ferry_store *store, const char *mig, json_t *into, ferry_err *err)
 {
-    char key[FERRY_STORE_KEY_MAX];
-    ferry_rc rc = ferry_store_key(mig, "steps", key, sizeof(key), err);
-    if (rc != FERRY_OK)
-        return rc;
-    ferry_store_reply *ids = NULL;
-    char last[24];
-    (void)snprintf(last, sizeof(last), "%d", STEPS_LIST - 1);
-    rc = rcall(store, &ids, err, "ZRANGE", key, "0", last, NULL);
-    if (rc != FERRY_OK)
-        return rc;
-    for (size_t i = 0; i < ids->count; i++) {
-        const char *id = ferry_store_reply_str(ids->elements[i]);
-        char entity[FERRY_STORE_NAME_MAX + 8];
-        (void)snprintf(entity, sizeof(entity), "step:%s", id != NULL ? id : "");
-        ferry_store_record *rec = NULL;
-        rc = ferry_store_record_get(store, mig, entity, &rec, err);
-        if (rc == FERRY_ERR_NOT_FOUND)
+    ferry_state_list ids = {0};
+    ferry_rc rc = ferry_state_step_ids(store, mig, STEPS_LIST, &ids, err);
+    for (size_t i = 0; rc == FERRY_OK && i < ids.count; i++) {
+        if (ids.items[i] == NULL)
             continue;
-        if (rc != FERRY_OK)
-            break;
-        json_array_append_new(into, step_json(mig, id, rec));
+        ferry_store_record *rec = NULL;
+        rc = ferry_state_step_get(store, mig, ids.items[i], &rec, err);
+        if (rc == FERRY_ERR_NOT_FOUND) {
+            rc = FERRY_OK;
+            continue;
+        }
+        if (rc == FERRY_OK)
+            json_array_append_new(into, step_json(mig, ids.items[i], rec));
         ferry_store_record_free(rec);
     }
-    ferry_store_reply_free(ids);
-    return rc == FERRY_ERR_NOT_FOUND ? FERRY_OK : rc;
+    ferry_state_list_cleanup(&ids);
+    return rc;
 }
 
 /* A migration (docs/api.md <migration>), from a loaded view. */
@@ -278,22 +254,17 @@ static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err
     return j;
 }
 
-/* The app's environments, in spec order, from ferry:app:<app>. NULL with err when absent. */
-static json_t *app_envs(api *a, const char *app, ferry_err *err)
+/* The app's environments, in spec order, and (created may be NULL) when it was created. NULL
+ * with err when there is no such app. */
+static json_t *app_envs(api *a, const char *app, int64_t *created, ferry_err *err)
 {
-    char key[128];
-    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
-    ferry_store_reply *r = NULL;
-    if (rcall(a->store, &r, err, "HGET", key, "environments", NULL) != FERRY_OK)
+    ferry_state_app st = {0};
+    if (ferry_state_app_get(a->store, app, &st, err) != FERRY_OK)
         return NULL;
-    const char *envs = ferry_store_reply_str(r);
-    if (envs == NULL) {
-        ferry_store_reply_free(r);
-        (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no app %s", app);
-        return NULL;
-    }
+    if (created != NULL)
+        *created = st.created_at;
     json_t *list = json_array();
-    for (const char *p = envs; list != NULL && *p != '\0';) {
+    for (const char *p = st.environments; list != NULL && *p != '\0';) {
         size_t len = strcspn(p, ",");
         if (json_array_append_new(list, json_stringn(p, len)) != 0) {
             json_decref(list);
@@ -304,7 +275,7 @@ static json_t *app_envs(api *a, const char *app, ferry_err *err)
         if (*p == ',')
             p++;
     }
-    ferry_store_reply_free(r);
+    ferry_state_app_cleanup(&st);
     if (list == NULL)
         (void)ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     return list;
@@ -312,21 +283,12 @@ static json_t *app_envs(api *a, const char *app, ferry_err *err)
 
 static json_t *app_json(api *a, const char *app, ferry_err *err)
 {
-    json_t *envs = app_envs(a, app, err);
+    int64_t created = 0;
+    json_t *envs = app_envs(a, app, &created, err);
     if (envs == NULL)
         return NULL;
-    char key[128];
-    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
-    ferry_store_reply *r = NULL;
-    if (rcall(a->store, &r, err, "HGET", key, "created_at", NULL) != FERRY_OK) {
-        json_decref(envs);
-        return NULL;
-    }
-    const char *created = ferry_store_reply_str(r);
-    json_t *j = json_pack("{s:s,s:I,s:o,s:[]}", "app", app, "created_at",
-                          (json_int_t)(created != NULL ? strtoll(created, NULL, 10) : 0),
+    json_t *j = json_pack("{s:s,s:I,s:o,s:[]}", "app", app, "created_at", (json_int_t)created,
                           "environments", envs, "migrations");
-    ferry_store_reply_free(r);
     json_t *migs = json_object_get(j, "migrations");
     size_t i;
     json_t *env;
@@ -363,9 +325,9 @@ static answer create_app(api *a, const req *rq)
         ferry_spec_problems_cleanup(&problems);
         return out;
     }
-    char key[128], created[24];
-    (void)snprintf(key, sizeof(key), "ferry:app:%s", spec->app);
-    (void)snprintf(created, sizeof(created), "%" PRId64, ferry_wall_ms());
+    char created[24];
+    int64_t now = ferry_wall_ms();
+    (void)snprintf(created, sizeof(created), "%" PRId64, now);
     ferry_buf envs_list = {0}; /* "production,test,...": as long as the spec's environments */
     for (size_t i = 0; i < spec->n_envs; i++) {
         if (i > 0)
@@ -378,21 +340,17 @@ static answer create_app(api *a, const req *rq)
         return error_answer(500, "internal", "out of memory");
     }
     const char *envs = envs_list.p != NULL ? envs_list.p : "";
-    ferry_store_reply *r = NULL;
-    ferry_rc rc = rcall(a->store, &r, &err, "HSETNX", key, "spec", rq->body, NULL);
+    bool fresh = false;
+    ferry_rc rc = ferry_state_app_create(a->store, spec->app, rq->body, envs, now, &fresh, &err);
     if (rc != FERRY_OK) {
         out = failure_answer(&err);
         goto done;
     }
-    if (r->integer == 0) {
+    if (!fresh) {
         out = error_answer(409, "conflict",
                            "app %s exists already; delete it first to change its spec", spec->app);
         goto done;
     }
-    rc =
-        rcall(a->store, NULL, &err, "HSET", key, "created_at", created, "environments", envs, NULL);
-    if (rc == FERRY_OK)
-        rc = rcall(a->store, NULL, &err, "SADD", "ferry:apps", spec->app, NULL);
     json_t *ids = json_array();
     for (size_t i = 0; rc == FERRY_OK && i < spec->n_envs; i++) {
         const ferry_spec_env *e = &spec->envs[i];
@@ -416,8 +374,15 @@ static answer create_app(api *a, const req *rq)
         plan.to = FM_NEW;
         (void)snprintf(plan.what, sizeof(plan.what), "created");
         const char *expect[] = {""};
-        rc = migstore_apply(a->store, id, a->cfg.instance, expect, 1, -1, &plan, extra,
-                            sizeof(extra) / sizeof(extra[0]), true, NULL, &err);
+        migstore_change change = {.actor = a->cfg.instance,
+                                  .expect = expect,
+                                  .n_expect = 1,
+                                  .expect_cycle = -1,
+                                  .plan = &plan,
+                                  .extra = extra,
+                                  .n_extra = sizeof(extra) / sizeof(extra[0]),
+                                  .index = true};
+        rc = migstore_apply(a->store, id, &change, NULL, &err);
         if (rc == FERRY_OK)
             json_array_append_new(ids, json_string(id));
     }
@@ -431,7 +396,6 @@ static answer create_app(api *a, const req *rq)
     out = reply(201, json_pack("{s:s,s:o}", "app", spec->app, "migrations", ids));
 done:
     ferry_buf_cleanup(&envs_list);
-    ferry_store_reply_free(r);
     ferry_spec_free(spec);
     return out;
 }
@@ -439,61 +403,52 @@ done:
 static answer delete_app(api *a, const char *app)
 {
     ferry_err err = {0};
-    static const fm_state resting[] = {FM_NEW, FM_STOPPED, FM_FAILED, FM_MIGRATED, FM_ROLLED_BACK};
-    json_t *envs = app_envs(a, app, &err);
+    json_t *envs = app_envs(a, app, NULL, &err);
     if (envs == NULL)
         return failure_answer(&err);
+    size_t n = json_array_size(envs);
+    char(*ids)[FERRY_STORE_NAME_MAX + 1] = calloc(n + 1, sizeof(*ids));
+    const char **idp = calloc(n + 1, sizeof(*idp));
+    if (ids == NULL || idp == NULL) {
+        free(ids);
+        free(idp);
+        json_decref(envs);
+        return error_answer(500, "internal", "out of memory");
+    }
     size_t i;
     json_t *env;
     json_array_foreach(envs, i, env)
     {
-        char id[FERRY_STORE_NAME_MAX + 1];
-        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
+        char *id = ids[i];
+        idp[i] = id;
+        (void)snprintf(id, sizeof(ids[i]), "%s.%s", app, json_string_value(env));
         migstore_view v;
         if (migstore_load(a->store, id, &v, &err) != FERRY_OK) {
             json_decref(envs);
+            free(ids);
+            free(idp);
             return failure_answer(&err);
         }
-        bool ok = v.rec == NULL;
-        for (size_t k = 0; !ok && k < sizeof(resting) / sizeof(resting[0]); k++)
-            ok = v.mig.state == resting[k];
+        /* Resting, except between passes: a pause still holds a next pass. */
+        bool ok = v.rec == NULL ||
+                  (fm_resting(v.mig.state, v.mig.phase) && v.mig.state != FM_REPLICATING);
         char state[FM_NAME_MAX];
         (void)snprintf(state, sizeof(state), "%s", migstore_state_text(&v));
         migstore_view_cleanup(&v);
         if (!ok) {
+            answer refused =
+                error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
             json_decref(envs);
-            return error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
+            free(ids);
+            free(idp);
+            return refused;
         }
-    }
-    json_array_foreach(envs, i, env)
-    {
-        char id[FERRY_STORE_NAME_MAX + 1], k_steps[FERRY_STORE_KEY_MAX];
-        char k_mig[FERRY_STORE_KEY_MAX], k_hist[FERRY_STORE_KEY_MAX];
-        (void)snprintf(id, sizeof(id), "%s.%s", app, json_string_value(env));
-        if (ferry_store_key(id, "steps", k_steps, sizeof(k_steps), &err) != FERRY_OK ||
-            ferry_store_key(id, "migration", k_mig, sizeof(k_mig), &err) != FERRY_OK ||
-            ferry_store_key(id, "history", k_hist, sizeof(k_hist), &err) != FERRY_OK)
-            continue;
-        ferry_store_reply *ids = NULL;
-        if (rcall(a->store, &ids, &err, "ZRANGE", k_steps, "0", "-1", NULL) == FERRY_OK) {
-            for (size_t s = 0; s < ids->count; s++) {
-                char entity[FERRY_STORE_NAME_MAX + 8], k_step[FERRY_STORE_KEY_MAX];
-                (void)snprintf(entity, sizeof(entity), "step:%s",
-                               ferry_store_reply_str(ids->elements[s]));
-                if (ferry_store_key(id, entity, k_step, sizeof(k_step), &err) == FERRY_OK)
-                    (void)rcall(a->store, NULL, &err, "DEL", k_step, NULL);
-            }
-        }
-        ferry_store_reply_free(ids);
-        (void)rcall(a->store, NULL, &err, "DEL", k_steps, k_mig, k_hist, NULL);
-        (void)rcall(a->store, NULL, &err, "SREM", "ferry:migrations", id, NULL);
-        (void)rcall(a->store, NULL, &err, "ZREM", "ferry:timers", id, NULL);
     }
     json_decref(envs);
-    char key[128];
-    (void)snprintf(key, sizeof(key), "ferry:app:%s", app);
-    if (rcall(a->store, NULL, &err, "DEL", key, NULL) != FERRY_OK ||
-        rcall(a->store, NULL, &err, "SREM", "ferry:apps", app, NULL) != FERRY_OK)
+    ferry_rc rc = ferry_state_app_delete(a->store, app, idp, n, &err);
+    free(ids);
+    free(idp);
+    if (rc != FERRY_OK)
         return failure_answer(&err);
     ferry_log(FERRY_LOG_INFO, NULL, "app %s deleted", app);
     return reply(200, json_pack("{s:s}", "app", app));
@@ -543,7 +498,7 @@ static answer command(api *a, const char *app, fm_verb cmd, const req *rq)
         cmd = FM_VERB_INTERRUPT;
     const char *want_env = json_string_value(jenv);
 
-    envs = app_envs(a, app, &err);
+    envs = app_envs(a, app, NULL, &err);
     if (envs == NULL) {
         json_decref(body);
         return failure_answer(&err);
@@ -594,8 +549,12 @@ static answer command(api *a, const char *app, fm_verb cmd, const req *rq)
             continue;
         }
         const char *expect[] = {migstore_state_text(&v)};
-        ferry_rc rc = migstore_apply(a->store, id, a->cfg.instance, expect, 1, v.mig.cycle, &plan,
-                                     NULL, 0, false, NULL, &err);
+        migstore_change change = {.actor = a->cfg.instance,
+                                  .expect = expect,
+                                  .n_expect = 1,
+                                  .expect_cycle = v.mig.cycle,
+                                  .plan = &plan};
+        ferry_rc rc = migstore_apply(a->store, id, &change, NULL, &err);
         migstore_view_cleanup(&v);
         if (rc == FERRY_ERR_CONFLICT) {
             json_array_append_new(refused, json_pack("{s:s,s:s}", "id", id, "message", err.msg));
@@ -646,39 +605,39 @@ fail:
 static answer list_migrations(api *a)
 {
     ferry_err err = {0};
-    ferry_store_reply *ids = NULL;
-    if (rcall(a->store, &ids, &err, "SORT", "ferry:migrations", "ALPHA", NULL) != FERRY_OK)
+    ferry_state_list ids = {0};
+    if (ferry_state_migrations(a->store, &ids, &err) != FERRY_OK)
         return failure_answer(&err);
     json_t *list = json_array();
-    for (size_t i = 0; i < ids->count; i++) {
-        json_t *m = load_migration(a, ferry_store_reply_str(ids->elements[i]), false, &err);
+    for (size_t i = 0; i < ids.count; i++) {
+        json_t *m = ids.items[i] != NULL ? load_migration(a, ids.items[i], false, &err) : NULL;
         if (m != NULL)
             json_array_append_new(list, m);
     }
-    ferry_store_reply_free(ids);
+    ferry_state_list_cleanup(&ids);
     return reply(200, json_pack("{s:o}", "migrations", list));
 }
 
 static answer list_apps(api *a)
 {
     ferry_err err = {0};
-    ferry_store_reply *names = NULL;
-    if (rcall(a->store, &names, &err, "SORT", "ferry:apps", "ALPHA", NULL) != FERRY_OK)
+    ferry_state_list names = {0};
+    if (ferry_state_apps(a->store, &names, &err) != FERRY_OK)
         return failure_answer(&err);
     json_t *list = json_array();
-    for (size_t i = 0; i < names->count; i++) {
-        json_t *j = app_json(a, ferry_store_reply_str(names->elements[i]), &err);
+    for (size_t i = 0; i < names.count; i++) {
+        json_t *j = names.items[i] != NULL ? app_json(a, names.items[i], &err) : NULL;
         if (j != NULL)
             json_array_append_new(list, j);
     }
-    ferry_store_reply_free(names);
+    ferry_state_list_cleanup(&names);
     return reply(200, json_pack("{s:o}", "apps", list));
 }
 
 static answer app_steps(api *a, const char *app)
 {
     ferry_err err = {0};
-    json_t *envs = app_envs(a, app, &err);
+    json_t *envs = app_envs(a, app, NULL, &err);
     if (envs == NULL)
         return failure_answer(&err);
     json_t *list = json_array();
@@ -711,39 +670,29 @@ static int64_t count_param(struct MHD_Connection *conn, int64_t def, int64_t max
     return n > max ? max : n;
 }
 
-/* Stream entries (XREVRANGE reply) -> JSON objects, oldest first. */
-static json_t *entries_json(const ferry_store_reply *r, bool dead_letters, api *a)
+/* Stream entries, newest first -> JSON objects, oldest first. */
+static json_t *entries_json(const ferry_store_entries *r, bool dead_letters, api *a)
 {
     json_t *list = json_array();
     for (size_t i = r->count; i-- > 0;) {
-        const ferry_store_reply *e = r->elements[i];
-        const char *id = ferry_store_reply_str(ferry_store_reply_at(e, 0));
-        const ferry_store_reply *f = ferry_store_reply_at(e, 1);
-        if (id == NULL || f == NULL)
-            continue;
-        json_t *o = json_pack("{s:s}", "id", id);
-        for (size_t k = 0; k + 1 < f->count; k += 2) {
-            const char *name = ferry_store_reply_str(f->elements[k]);
-            const ferry_store_reply *val = f->elements[k + 1];
-            if (name == NULL || val->type != FERRY_STORE_REPLY_STR)
-                continue;
-            if (strcmp(name, "payload") == 0) {
-                json_object_set_new(o, "size", json_integer((json_int_t)val->len));
+        const ferry_store_entry *e = &r->entries[i];
+        json_t *o = json_pack("{s:s}", "id", e->id);
+        for (size_t k = 0; k < e->fields.count; k++) {
+            const ferry_store_pair *f = &e->fields.pairs[k];
+            if (strcmp(f->name, "payload") == 0) {
+                json_object_set_new(o, "size", json_integer((json_int_t)f->value_len));
                 continue;
             }
-            bool number = strcmp(name, "at") == 0 || strcmp(name, "attempt") == 0 ||
-                          strcmp(name, "partition") == 0 || strcmp(name, "offset") == 0;
-            json_object_set_new(o, name,
-                                number ? json_integer(strtoll(val->str, NULL, 10))
-                                       : json_stringn(val->str, val->len));
+            bool number = strcmp(f->name, "at") == 0 || strcmp(f->name, "attempt") == 0 ||
+                          strcmp(f->name, "partition") == 0 || strcmp(f->name, "offset") == 0;
+            json_object_set_new(o, f->name,
+                                number ? json_integer(strtoll(f->value, NULL, 10))
+                                       : json_stringn(f->value, f->value_len));
         }
         if (dead_letters) {
             ferry_err err = {0};
-            ferry_store_reply *rp = NULL;
-            bool replayed =
-                rcall(a->store, &rp, &err, "HEXISTS", DLQ_REPLAYS, id, NULL) == FERRY_OK &&
-                rp->integer == 1;
-            ferry_store_reply_free(rp);
+            bool replayed = false;
+            (void)ferry_state_dead_letter_was_replayed(a->store, e->id, &replayed, &err);
             json_object_set_new(o, "replayed", json_boolean(replayed));
         }
         json_array_append_new(list, o);
@@ -757,15 +706,14 @@ static answer history(api *a, struct MHD_Connection *conn, const char *mig)
     int64_t count = count_param(conn, 100, 10000);
     if (count < 0)
         return error_answer(400, "bad_request", "count: a number from 1 to 10000");
-    char key[FERRY_STORE_KEY_MAX], n[24];
-    if (ferry_store_key(mig, "history", key, sizeof(key), &err) != FERRY_OK)
+    ferry_store_entries *r = NULL;
+    ferry_rc rc = ferry_state_history(a->store, mig, (size_t)count, &r, &err);
+    if (rc == FERRY_ERR_INVALID)
         return error_answer(404, "not_found", "no migration %s", mig);
-    (void)snprintf(n, sizeof(n), "%" PRId64, count);
-    ferry_store_reply *r = NULL;
-    if (rcall(a->store, &r, &err, "XREVRANGE", key, "+", "-", "COUNT", n, NULL) != FERRY_OK)
+    if (rc != FERRY_OK)
         return failure_answer(&err);
     json_t *list = entries_json(r, false, a);
-    ferry_store_reply_free(r);
+    ferry_store_entries_free(r);
     if (json_array_size(list) == 0) {
         json_decref(list);
         return error_answer(404, "not_found", "no migration %s", mig);
@@ -773,46 +721,44 @@ static answer history(api *a, struct MHD_Connection *conn, const char *mig)
     return reply(200, json_pack("{s:o}", "history", list));
 }
 
+/* The "<mig>/<step> ..." list a worker runs, as a JSON array. */
+static json_t *worker_steps(const char *val)
+{
+    json_t *steps = json_array();
+    for (const char *p = val; *p != '\0';) {
+        size_t len = strcspn(p, " ");
+        if (len > 0)
+            json_array_append_new(steps, json_stringn(p, len));
+        p += len;
+        if (*p == ' ')
+            p++;
+    }
+    return steps;
+}
+
 static answer workers(api *a)
 {
     ferry_err err = {0};
     int64_t now = ferry_wall_ms();
-    char old[24];
     /* Forget workers silent for a day. */
-    (void)snprintf(old, sizeof(old), "%" PRId64, now - 86400000);
-    (void)rcall(a->store, NULL, &err, "ZREMRANGEBYSCORE", "ferry:workers", "-inf", old, NULL);
-    ferry_store_reply *ids = NULL;
-    if (rcall(a->store, &ids, &err, "ZRANGE", "ferry:workers", "0", "-1", "WITHSCORES", NULL) !=
-        FERRY_OK)
+    (void)ferry_state_workers_forget(a->store, now - 86400000, &err);
+    ferry_state_workers known = {0};
+    if (ferry_state_workers_since(a->store, 0, &known, &err) != FERRY_OK)
         return failure_answer(&err);
     json_t *list = json_array();
-    for (size_t i = 0; i + 1 < ids->count; i += 2) {
-        const char *id = ferry_store_reply_str(ids->elements[i]);
-        int64_t beat = strtoll(ferry_store_reply_str(ids->elements[i + 1]), NULL, 10);
-        char key[300];
-        (void)snprintf(key, sizeof(key), "ferry:worker:%s", id);
-        ferry_store_reply *h = NULL;
-        if (rcall(a->store, &h, &err, "HGETALL", key, NULL) != FERRY_OK)
-            continue;
-        json_t *o = json_pack("{s:s,s:I,s:I}", "id", id, "heartbeat_at", (json_int_t)beat, "age_ms",
-                              (json_int_t)(now - beat));
-        json_t *steps = json_array();
-        for (size_t k = 0; k + 1 < h->count; k += 2) {
-            const char *name = ferry_store_reply_str(h->elements[k]);
-            const char *val = ferry_store_reply_str(h->elements[k + 1]);
-            if (name == NULL || val == NULL || strcmp(name, "heartbeat_at") == 0)
+    for (size_t i = 0; i < known.count; i++) {
+        const ferry_state_worker *w = &known.items[i];
+        json_t *o =
+            json_pack("{s:s,s:I,s:I}", "id", w->id, "heartbeat_at", (json_int_t)w->heartbeat_at,
+                      "age_ms", (json_int_t)(now - w->heartbeat_at));
+        json_t *steps = NULL;
+        for (size_t k = 0; w->rec != NULL && k < w->rec->count; k++) {
+            const char *name = w->rec->pairs[k].name, *val = w->rec->pairs[k].value;
+            if (strcmp(name, "heartbeat_at") == 0)
                 continue;
             if (strcmp(name, "steps") == 0) {
-                char buf[4096];
-                (void)snprintf(buf, sizeof(buf), "%s", val);
-                for (char *p = buf; *p != '\0';) {
-                    size_t len = strcspn(p, " ");
-                    if (len > 0)
-                        json_array_append_new(steps, json_stringn(p, len));
-                    p += len;
-                    if (*p == ' ')
-                        p++;
-                }
+                json_decref(steps);
+                steps = worker_steps(val);
                 continue;
             }
             bool number = strcmp(name, "capacity") == 0 || strcmp(name, "running") == 0 ||
@@ -820,13 +766,13 @@ static answer workers(api *a)
             json_object_set_new(o, name,
                                 number ? json_integer(strtoll(val, NULL, 10)) : json_string(val));
         }
-        json_object_set_new(o, "steps", steps);
+        json_object_set_new(o, "steps", steps != NULL ? steps : json_array());
         json_object_set_new(o, "alive",
-                            json_boolean(h->count > 0 && now - beat < a->cfg.worker_alive_ms));
-        ferry_store_reply_free(h);
+                            json_boolean(w->rec != NULL && w->rec->count > 0 &&
+                                         now - w->heartbeat_at < a->cfg.worker_alive_ms));
         json_array_append_new(list, o);
     }
-    ferry_store_reply_free(ids);
+    ferry_state_workers_cleanup(&known);
     return reply(200, json_pack("{s:o}", "workers", list));
 }
 
@@ -836,54 +782,52 @@ static answer dead_letters(api *a, struct MHD_Connection *conn)
     int64_t count = count_param(conn, 100, 10000);
     if (count < 0)
         return error_answer(400, "bad_request", "count: a number from 1 to 10000");
-    char n[24];
-    (void)snprintf(n, sizeof(n), "%" PRId64, count);
-    ferry_store_reply *r = NULL;
-    if (rcall(a->store, &r, &err, "XREVRANGE", DLQ_STREAM, "+", "-", "COUNT", n, NULL) != FERRY_OK)
+    ferry_store_entries *r = NULL;
+    if (ferry_state_dead_letters(a->store, (size_t)count, &r, &err) != FERRY_OK)
         return failure_answer(&err);
     json_t *list = entries_json(r, true, a);
-    ferry_store_reply_free(r);
+    ferry_store_entries_free(r);
     return reply(200, json_pack("{s:o}", "dead_letters", list));
 }
 
 static answer dead_letter_replay(api *a, const char *id)
 {
     ferry_err err = {0};
-    ferry_store_reply *r = NULL;
-    if (rcall(a->store, &r, &err, "XRANGE", DLQ_STREAM, id, id, NULL) != FERRY_OK)
-        return err.code == FERRY_ERR_PROTOCOL || err.code == FERRY_ERR_INVALID
-                   ? error_answer(404, "not_found", "no dead letter %s", id)
-                   : failure_answer(&err);
-    const ferry_store_reply *f = ferry_store_reply_at(ferry_store_reply_at(r, 0), 1);
-    const ferry_store_reply *payload = NULL;
-    const char *topic = NULL, *key = NULL;
-    for (size_t k = 0; f != NULL && k + 1 < f->count; k += 2) {
-        const char *name = ferry_store_reply_str(f->elements[k]);
-        if (name == NULL)
-            continue;
-        if (strcmp(name, "payload") == 0)
-            payload = f->elements[k + 1];
-        else if (strcmp(name, "topic") == 0)
-            topic = ferry_store_reply_str(f->elements[k + 1]);
-        else if (strcmp(name, "key") == 0)
-            key = ferry_store_reply_str(f->elements[k + 1]);
+    ferry_store_entries *r = NULL;
+    ferry_rc rc = ferry_state_dead_letter_get(a->store, id, &r, &err);
+    if (rc == FERRY_ERR_NOT_FOUND)
+        return error_answer(404, "not_found", "no dead letter %s", id);
+    if (rc != FERRY_OK)
+        return failure_answer(&err);
+    const ferry_store_record *f = &r->entries[0].fields;
+    const ferry_store_pair *payload = NULL;
+    const ferry_store_pair *key = NULL;
+    const char *topic = NULL;
+    for (size_t k = 0; k < f->count; k++) {
+        const ferry_store_pair *p = &f->pairs[k];
+        if (strcmp(p->name, "payload") == 0)
+            payload = p;
+        else if (strcmp(p->name, "topic") == 0)
+            topic = p->value;
+        else if (strcmp(p->name, "key") == 0)
+            key = p;
     }
     if (payload == NULL || topic == NULL || topic[0] == '\0') {
-        ferry_store_reply_free(r);
+        ferry_store_entries_free(r);
         return error_answer(404, "not_found", "no dead letter %s", id);
     }
     answer out;
-    if (ferry_bus_publish(a->producer, topic, key, key != NULL ? strlen(key) : 0, payload->str,
-                          payload->len, &err) != FERRY_OK) {
+    /* The key is bytes, like the payload: its length is the stored one. */
+    if (ferry_bus_publish(a->producer, topic, key != NULL ? key->value : NULL,
+                          key != NULL ? key->value_len : 0, payload->value, payload->value_len,
+                          &err) != FERRY_OK) {
         out = error_answer(503, "unavailable", "replaying %s to %s: %s", id, topic, err.msg);
     } else {
-        char at[24];
-        (void)snprintf(at, sizeof(at), "%" PRId64, ferry_wall_ms());
-        (void)rcall(a->store, NULL, &err, "HSET", DLQ_REPLAYS, id, at, NULL);
+        (void)ferry_state_dead_letter_replayed(a->store, id, ferry_wall_ms(), &err);
         ferry_log(FERRY_LOG_INFO, NULL, "dead letter %s replayed to %s", id, topic);
         out = reply(202, json_pack("{s:s,s:s}", "id", id, "topic", topic));
     }
-    ferry_store_reply_free(r);
+    ferry_store_entries_free(r);
     return out;
 }
 

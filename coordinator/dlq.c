@@ -1,7 +1,6 @@
 /* dlq.c - the dead-letter topic, kept in Redis for ferryctl (see dlq.h). */
 #include "dlq.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +9,9 @@
 #include "ferry.pb-c.h"
 #include "ferry/bus.h"
 #include "ferry/log.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
-
-#define DLQ_STREAM "ferry:dead_letters"
-#define DLQ_MAXLEN "10000"
 
 struct dlq {
     dlq_cfg cfg;
@@ -29,53 +26,30 @@ static bool keep(dlq *d, const ferry_bus_msg *msg)
 {
     ferry_err err = {0};
     Ferry__V1__DeadLetter *dl = ferry__v1__dead_letter__unpack(NULL, msg->len, msg->payload);
-    char partition[16], offset[24], at[24];
-    const char *topic = "", *reason = "this dead letter does not decode", *consumer = "";
-    const void *payload = msg->payload;
-    size_t payload_len = msg->len;
-    const char *key = "";
-    size_t key_len = 0;
-    (void)snprintf(partition, sizeof(partition), "%d", -1);
-    (void)snprintf(offset, sizeof(offset), "%d", -1);
-    (void)snprintf(at, sizeof(at), "%" PRId64, msg->timestamp_ms);
+    /* A dead letter that does not decode is kept whole, as its own payload. */
+    ferry_state_dead_letter kept = {.topic = "",
+                                    .partition = -1,
+                                    .offset = -1,
+                                    .reason = "this dead letter does not decode",
+                                    .consumer = "",
+                                    .at = msg->timestamp_ms,
+                                    .payload = msg->payload,
+                                    .payload_len = msg->len};
     if (dl != NULL) {
-        topic = dl->topic;
-        reason = dl->reason;
-        consumer = dl->consumer;
-        payload = dl->payload.data;
-        payload_len = dl->payload.len;
-        key = (const char *)dl->key.data;
-        key_len = dl->key.len;
-        (void)snprintf(partition, sizeof(partition), "%d", (int)dl->partition);
-        (void)snprintf(offset, sizeof(offset), "%" PRId64, dl->offset);
-        (void)snprintf(at, sizeof(at), "%" PRId64, dl->at_unix_ms);
+        kept.topic = dl->topic;
+        kept.reason = dl->reason;
+        kept.consumer = dl->consumer;
+        kept.payload = dl->payload.data;
+        kept.payload_len = dl->payload.len;
+        kept.key = (const char *)dl->key.data;
+        kept.key_len = dl->key.len;
+        kept.partition = dl->partition;
+        kept.offset = dl->offset;
+        kept.at = dl->at_unix_ms;
     }
-    const char *argv[] = {"XADD",  DLQ_STREAM, "MAXLEN",    "~",       DLQ_MAXLEN, "*",
-                          "topic", topic,      "partition", partition, "offset",   offset,
-                          "key",   key,        "reason",    reason,    "consumer", consumer,
-                          "at",    at,         "payload",   payload};
-    size_t n = sizeof(argv) / sizeof(argv[0]);
-    size_t lens[sizeof(argv) / sizeof(argv[0])];
-    /* key and payload are bytes (not NUL-terminated): their lengths come from the message. */
-    if (key == NULL) {
-        key = "";
-        key_len = 0;
-    }
-    if (payload == NULL) {
-        payload = "";
-        payload_len = 0;
-    }
-    argv[13] = key;
-    argv[n - 1] = payload;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 13)
-            lens[i] = key_len;
-        else if (i == n - 1)
-            lens[i] = payload_len;
-        else
-            lens[i] = strlen(argv[i]);
-    }
-    ferry_rc rc = ferry_store_command(d->store, false, n, argv, lens, NULL, &err);
+    const char *topic = kept.topic != NULL ? kept.topic : "";
+    const char *reason = kept.reason != NULL ? kept.reason : "";
+    ferry_rc rc = ferry_state_dead_letter_add(d->store, &kept, &err);
     if (rc == FERRY_OK)
         ferry_log_kv(FERRY_LOG_WARN, NULL, "dead letter kept", "topic", topic, "reason", reason,
                      NULL);

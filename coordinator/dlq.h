@@ -1,7 +1,8 @@
 /*
- * dlq.h - keeps what arrives on the dead-letter topic in Redis (ferry:dead_letters), so that
- * `ferryctl dead-letter list` can show it and `replay` can publish it again. Runs on a thread of
- * its own with its own consumer (group "<prefix>coordinator.dead_letters") and Redis connection.
+ * dlq.h - keeps what arrives on the dead-letter topic in Redis (the state module's dead letters),
+ * so that `ferryctl dead-letter list` can show it and `replay` can publish it again. Runs on a
+ * thread of its own with its own consumer (group "<prefix>coordinator.dead_letters") and Redis
+ * connection.
  */
 #ifndef FERRY_DLQ_H
 #define FERRY_DLQ_H

@@ -10,8 +10,10 @@
 #include <time.h>
 
 #include "stepcmd.h"
+#include "ferry/buf.h"
 #include "ferry/clock.h"
 #include "ferry/log.h"
+#include "ferry/state.h"
 #include "ferry/steps.h"
 #include "ferry/wire.h"
 #include "migstore.h"
@@ -19,7 +21,6 @@
 
 #define EVENTS_GROUP    "ferry.coordinator"
 #define EVENTS_CONSUMER "coordinator"
-#define LEADER_KEY      "ferry:coordinator:leader"
 #define BATCH           256
 #define KINDS           5 /* indexes of Ferry__V1__StepKind, 0 unused */
 
@@ -51,37 +52,9 @@ static int kind_index(const char *name)
     return 0;
 }
 
-/* Sends a command given as NULL-terminated strings. */
-static ferry_rc rcall(ferry_store *store, bool retry, ferry_store_reply **out, ferry_err *err, ...)
-{
-    const char *argv[16];
-    size_t argc = 0;
-    va_list ap;
-    va_start(ap, err);
-    for (const char *a = va_arg(ap, const char *); a != NULL && argc < 16;
-         a = va_arg(ap, const char *))
-        argv[argc++] = a;
-    va_end(ap);
-    return ferry_store_command(store, retry, argc, argv, NULL, out, err);
-}
-
 static ferry_rc redis_now(engine *eng, ferry_err *err)
 {
-    ferry_store_reply *r = NULL;
-    ferry_rc rc = rcall(eng->store, true, &r, err, "TIME", NULL);
-    if (rc != FERRY_OK)
-        return rc;
-    const char *s = ferry_store_reply_str(ferry_store_reply_at(r, 0));
-    const char *us = ferry_store_reply_str(ferry_store_reply_at(r, 1));
-    if (s != NULL && us != NULL)
-        eng->now = strtoll(s, NULL, 10) * 1000 + strtoll(us, NULL, 10) / 1000;
-    ferry_store_reply_free(r);
-    return FERRY_OK;
-}
-
-static void i64_text(int64_t v, char *buf, size_t bufsz)
-{
-    (void)snprintf(buf, bufsz, "%" PRId64, v);
+    return ferry_state_now(eng->store, &eng->now, err);
 }
 
 /* ------------------------------------------------------------------ life */
@@ -125,17 +98,15 @@ void engine_free(engine *eng)
 static bool app_names_swapped(engine *eng, const char *app)
 {
     ferry_err err = {0};
-    char id[FERRY_STORE_NAME_MAX + 1], key[FERRY_STORE_KEY_MAX];
-    int n = snprintf(id, sizeof(id), "%s.production", app != NULL ? app : "");
-    if (n < 0 || (size_t)n >= sizeof(id) ||
-        ferry_store_key(id, "migration", key, sizeof(key), &err) != FERRY_OK)
-        return false;
-    ferry_store_reply *r = NULL;
-    if (rcall(eng->store, true, &r, &err, "HGET", key, "names_swapped", NULL) != FERRY_OK)
-        return false;
-    const char *v = ferry_store_reply_str(r);
-    bool swapped = v != NULL && strcmp(v, "1") == 0;
-    ferry_store_reply_free(r);
+    ferry_buf id = {0};
+    ferry_buf_addf(&id, "%s.production", app != NULL ? app : "");
+    const char *names[] = {"names_swapped"};
+    ferry_state_list v = {0};
+    bool swapped = !id.oom &&
+                   ferry_state_mig_fields(eng->store, id.p, names, 1, &v, &err) == FERRY_OK &&
+                   v.count == 1 && v.items[0] != NULL && strcmp(v.items[0], "1") == 0;
+    ferry_state_list_cleanup(&v);
+    ferry_buf_cleanup(&id);
     return swapped;
 }
 
@@ -169,8 +140,12 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
         if (plan.change && plan.to != view.mig.state)
             ferry_log(FERRY_LOG_INFO, &ctx, "%s -> %s (%s)", migstore_state_text(&view),
                       fm_state_name(plan.to), plan.what);
-        rc = migstore_apply(eng->store, mig, eng->cfg.instance, expect, 1, view.mig.cycle, &plan,
-                            NULL, 0, false, NULL, err);
+        migstore_change change = {.actor = eng->cfg.instance,
+                                  .expect = expect,
+                                  .n_expect = 1,
+                                  .expect_cycle = view.mig.cycle,
+                                  .plan = &plan};
+        rc = migstore_apply(eng->store, mig, &change, NULL, err);
         migstore_view_cleanup(&view);
         if (rc != FERRY_ERR_CONFLICT)
             return rc;
@@ -180,22 +155,21 @@ ferry_rc engine_evaluate(engine *eng, const char *mig, ferry_err *err)
 
 /* ------------------------------------------------------------------ limits */
 
-/* Writes the limit keys a step holds (and their sizes) for its kind and its spec. */
-static size_t step_limits(const engine *eng, int kind, const stepcmd_built *b, char keys[3][300],
-                          int64_t sizes[3])
+/* The limits a step needs a slot in, for its kind and its endpoints; host (hostsz bytes) holds
+ * the name of a database host limit. */
+static size_t step_limits(const engine *eng, int kind, const stepcmd_built *b,
+                          ferry_state_limit limits[3], char *host, size_t hostsz)
 {
     size_t n = 0;
-    if (eng->cfg.limit_kind[kind] > 0) {
-        (void)snprintf(keys[n], sizeof(keys[n]), "ferry:limit:kind:%s", kind_names[kind]);
-        sizes[n++] = eng->cfg.limit_kind[kind];
-    }
+    if (eng->cfg.limit_kind[kind] > 0)
+        limits[n++] = (ferry_state_limit){"kind", kind_names[kind], eng->cfg.limit_kind[kind]};
     if (kind == FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE && eng->cfg.limit_db_host > 0 &&
         b->dr.source != NULL) {
         /* The host of the source: "host=..." in a keyword string, or a URL's authority. */
         const char *ci = b->dr.source->conninfo;
-        char host[200] = "local";
         const char *h = strstr(ci, "host=");
         const char *u = strstr(ci, "://");
+        (void)snprintf(host, hostsz, "local");
         if (u != NULL) {
             u += 3;
             const char *at = strchr(u, '@');
@@ -203,85 +177,35 @@ static size_t step_limits(const engine *eng, int kind, const stepcmd_built *b, c
             if (at != NULL && (slash == NULL || at < slash))
                 u = at + 1;
             size_t len = strcspn(u, ":/?");
-            (void)snprintf(host, sizeof(host), "%.*s", (int)len, u);
+            (void)snprintf(host, hostsz, "%.*s", (int)len, u);
         } else if (h != NULL && (h == ci || h[-1] == ' ')) {
             h += 5;
             size_t len = strcspn(h, " ");
-            (void)snprintf(host, sizeof(host), "%.*s", (int)len, h);
+            (void)snprintf(host, hostsz, "%.*s", (int)len, h);
         }
-        (void)snprintf(keys[n], sizeof(keys[n]), "ferry:limit:db_host:%s", host);
-        sizes[n++] = eng->cfg.limit_db_host;
+        limits[n++] = (ferry_state_limit){"db_host", host, eng->cfg.limit_db_host};
     }
     if (kind == FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC && eng->cfg.limit_bucket > 0 &&
-        b->fs.target != NULL && b->fs.target->location_case == FERRY__V1__FILE_STORE__LOCATION_S3) {
-        (void)snprintf(keys[n], sizeof(keys[n]), "ferry:limit:bucket:%s", b->fs.target->s3->bucket);
-        sizes[n++] = eng->cfg.limit_bucket;
-    }
+        b->fs.target != NULL && b->fs.target->location_case == FERRY__V1__FILE_STORE__LOCATION_S3)
+        limits[n++] =
+            (ferry_state_limit){"bucket", b->fs.target->s3->bucket, eng->cfg.limit_bucket};
     return n;
 }
 
-/* Releases the limit slots step holds (its "limits" field). */
+/* Releases the limit slots step holds. */
 static void limits_release(engine *eng, const char *mig, const char *step)
 {
     ferry_err err = {0};
-    char key[FERRY_STORE_KEY_MAX], entity[FERRY_STORE_NAME_MAX + 8], holder[300];
-    (void)snprintf(entity, sizeof(entity), "step:%s", step);
-    if (ferry_store_key(mig, entity, key, sizeof(key), &err) != FERRY_OK)
-        return;
-    ferry_store_reply *r = NULL;
-    if (rcall(eng->store, true, &r, &err, "HGET", key, "limits", NULL) != FERRY_OK)
-        return;
-    const char *limits = ferry_store_reply_str(r);
-    (void)snprintf(holder, sizeof(holder), "%s %s", mig, step);
-    char buf[1024];
-    (void)snprintf(buf, sizeof(buf), "%s", limits != NULL ? limits : "");
-    ferry_store_reply_free(r);
-    for (char *p = buf; *p != '\0';) {
-        size_t len = strcspn(p, " ");
-        char save = p[len];
-        p[len] = '\0';
-        if (len > 0)
-            (void)rcall(eng->store, true, NULL, &err, "ZREM", p, holder, NULL);
-        p += len;
-        if (save != '\0')
-            p++;
+    if (ferry_state_limits_release(eng->store, mig, step, &err) != FERRY_OK) {
+        ferry_log_ctx ctx = {.migration = mig, .step = step};
+        ferry_log(FERRY_LOG_WARN, &ctx, "releasing limits (the sweep retries): %s", err.msg);
     }
 }
 
-/* Drops holders whose step has ended, in every limit (a crash between a step's end and its
- * release, or a deleted migration, would otherwise hold a slot forever). */
-static void limits_sweep(engine *eng)
+/* Whether a step in state s has ended (the limit sweep's question). */
+static bool step_ended(const char *s)
 {
-    ferry_err err = {0};
-    ferry_store_reply *keys = NULL;
-    if (rcall(eng->store, true, &keys, &err, "SMEMBERS", "ferry:limit_keys", NULL) != FERRY_OK)
-        return;
-    for (size_t i = 0; i < keys->count; i++) {
-        const char *key = ferry_store_reply_str(keys->elements[i]);
-        ferry_store_reply *holders = NULL;
-        if (key == NULL ||
-            rcall(eng->store, true, &holders, &err, "ZRANGE", key, "0", "-1", NULL) != FERRY_OK)
-            continue;
-        for (size_t j = 0; j < holders->count; j++) {
-            const char *h = ferry_store_reply_str(holders->elements[j]);
-            char mig[FERRY_STORE_NAME_MAX + 1], step[FERRY_STORE_NAME_MAX + 1];
-            char skey[FERRY_STORE_KEY_MAX], entity[FERRY_STORE_NAME_MAX + 8];
-            if (h == NULL || sscanf(h, "%128s %128s", mig, step) != 2)
-                continue;
-            (void)snprintf(entity, sizeof(entity), "step:%s", step);
-            if (ferry_store_key(mig, entity, skey, sizeof(skey), &err) != FERRY_OK)
-                continue;
-            ferry_store_reply *st = NULL;
-            if (rcall(eng->store, true, &st, &err, "HGET", skey, "state", NULL) != FERRY_OK)
-                continue;
-            const char *state = ferry_store_reply_str(st);
-            if (state == NULL || !fm_sstate_active(fm_sstate_parse(state)))
-                (void)rcall(eng->store, true, NULL, &err, "ZREM", key, h, NULL);
-            ferry_store_reply_free(st);
-        }
-        ferry_store_reply_free(holders);
-    }
-    ferry_store_reply_free(keys);
+    return !fm_sstate_active(fm_sstate_parse(s));
 }
 
 /* ------------------------------------------------------------------ dispatch */
@@ -291,35 +215,21 @@ static void capacity(engine *eng, int64_t cap[KINDS])
 {
     ferry_err err = {0};
     memset(cap, 0, sizeof(int64_t) * KINDS);
-    char since[24];
-    i64_text(eng->now - eng->cfg.worker_alive_ms, since, sizeof(since));
-    ferry_store_reply *ids = NULL;
-    if (rcall(eng->store, true, &ids, &err, "ZRANGEBYSCORE", "ferry:workers", since, "+inf",
-              NULL) != FERRY_OK)
+    ferry_state_workers live = {0};
+    if (ferry_state_workers_since(eng->store, eng->now - eng->cfg.worker_alive_ms, &live, &err) !=
+        FERRY_OK)
         return;
-    for (size_t i = 0; i < ids->count; i++) {
-        const char *id = ferry_store_reply_str(ids->elements[i]);
-        char key[300];
-        (void)snprintf(key, sizeof(key), "ferry:worker:%s", id != NULL ? id : "");
-        ferry_store_reply *w = NULL;
-        if (rcall(eng->store, true, &w, &err, "HMGET", key, "kind", "capacity", "running", NULL) !=
-            FERRY_OK)
-            continue;
-        int k = kind_index(ferry_store_reply_str(ferry_store_reply_at(w, 0)));
-        const char *c = ferry_store_reply_str(ferry_store_reply_at(w, 1));
-        const char *r = ferry_store_reply_str(ferry_store_reply_at(w, 2));
-        if (k > 0 && c != NULL)
-            cap[k] += strtoll(c, NULL, 10) - (r != NULL ? strtoll(r, NULL, 10) : 0);
-        ferry_store_reply_free(w);
+    for (size_t i = 0; i < live.count; i++) {
+        const ferry_store_record *w = live.items[i].rec;
+        int k = kind_index(ferry_store_record_value(w, "kind"));
+        if (k > 0 && ferry_store_record_value(w, "capacity") != NULL)
+            cap[k] += migstore_int(w, "capacity", 0) - migstore_int(w, "running", 0);
     }
-    ferry_store_reply_free(ids);
+    ferry_state_workers_cleanup(&live);
     for (int k = 1; k < KINDS; k++) {
-        char key[64];
-        (void)snprintf(key, sizeof(key), "ferry:queued:%s", kind_names[k]);
-        ferry_store_reply *n = NULL;
-        if (rcall(eng->store, true, &n, &err, "ZCARD", key, NULL) == FERRY_OK && n != NULL)
-            cap[k] -= n->integer;
-        ferry_store_reply_free(n);
+        int64_t n = 0;
+        if (ferry_state_queued_count(eng->store, kind_names[k], &n, &err) == FERRY_OK)
+            cap[k] -= n;
     }
 }
 
@@ -329,41 +239,33 @@ static void capacity(engine *eng, int64_t cap[KINDS])
 static const ferry_spec *spec_of(engine *eng, const char *mig, char *env, size_t envsz,
                                  bool *overwrite, ferry_err *err)
 {
-    char key[FERRY_STORE_KEY_MAX];
-    if (ferry_store_key(mig, "migration", key, sizeof(key), err) != FERRY_OK)
+    const char *names[] = {"env", "app", "overwrite", "copied"};
+    ferry_state_list f = {0};
+    if (ferry_state_mig_fields(eng->store, mig, names, 4, &f, err) != FERRY_OK)
         return NULL;
-    ferry_store_reply *r = NULL;
-    if (rcall(eng->store, true, &r, err, "HMGET", key, "env", "app", "overwrite", "copied", NULL) !=
-        FERRY_OK)
-        return NULL;
-    const char *e = ferry_store_reply_str(ferry_store_reply_at(r, 0));
-    const char *app = ferry_store_reply_str(ferry_store_reply_at(r, 1));
-    const char *ow = ferry_store_reply_str(ferry_store_reply_at(r, 2));
-    const char *copied = ferry_store_reply_str(ferry_store_reply_at(r, 3));
+    const char *e = f.items[0], *ow = f.items[2], *copied = f.items[3];
     if (overwrite != NULL)
         *overwrite =
             (ow != NULL && strcmp(ow, "1") == 0) || (copied != NULL && strcmp(copied, "1") == 0);
     (void)snprintf(env, envsz, "%s", e != NULL ? e : "");
-    char akey[128];
-    (void)snprintf(akey, sizeof(akey), "ferry:app:%s", app != NULL ? app : "");
-    ferry_store_reply_free(r);
-    r = NULL;
     /* The spec lives with the app: every environment's steps need all of it (the renames). */
-    if (rcall(eng->store, true, &r, err, "HGET", akey, "spec", NULL) != FERRY_OK)
-        return NULL;
-    const char *text = ferry_store_reply_str(r);
-    if (text == NULL) {
-        ferry_store_reply_free(r);
-        (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "%s: the app's spec is gone", mig);
+    ferry_state_app app = {0};
+    ferry_rc rc = ferry_state_app_get(eng->store, f.items[1] != NULL ? f.items[1] : "", &app, err);
+    ferry_state_list_cleanup(&f);
+    if (rc != FERRY_OK) {
+        if (rc == FERRY_ERR_NOT_FOUND)
+            (void)ferry_err_set(err, FERRY_ERR_NOT_FOUND, "%s: the app's spec is gone", mig);
         return NULL;
     }
+    const char *text = app.spec;
     if (eng->spec != NULL && eng->spec_text != NULL && strcmp(eng->spec_text, text) == 0) {
-        ferry_store_reply_free(r);
+        ferry_state_app_cleanup(&app);
         return eng->spec;
     }
     spec_forget(eng);
-    eng->spec_text = strdup(text);
-    ferry_store_reply_free(r);
+    eng->spec_text = app.spec; /* taken */
+    app.spec = NULL;
+    ferry_state_app_cleanup(&app);
     if (eng->spec_text == NULL) {
         (void)ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
         return NULL;
@@ -434,31 +336,12 @@ static ferry_rc step_publish(engine *eng, const char *mig, const char *step, con
 }
 
 /* Marks a step that cannot be built (its spec lost an environment, ...) failed for good. */
-static void step_unbuildable(engine *eng, const char *mig, const char *step, int64_t attempt,
-                             const ferry_err *why)
+static void step_unbuildable(engine *eng, const ferry_step_ref *ref, const ferry_err *why)
 {
-    char entity[FERRY_STORE_NAME_MAX + 8], code[16];
-    (void)snprintf(entity, sizeof(entity), "step:%s", step);
-    (void)snprintf(code, sizeof(code), "%d", (int)why->code);
-    const char *from[] = {"pending"};
-    ferry_store_field fields[] = {{"error_code", code},
-                                  {"error_name", ferry_rc_str(why->code)},
-                                  {"error_message", why->msg},
-                                  {"error_retryable", "0"}};
-    ferry_store_change ch = {.migration = mig,
-                             .entity = entity,
-                             .from = from,
-                             .n_from = 1,
-                             .expect_attempt = attempt,
-                             .to = "failed",
-                             .new_attempt = -1,
-                             .actor = eng->cfg.instance,
-                             .what = "unbuildable",
-                             .fields = fields,
-                             .n_fields = 4};
     ferry_err err = {0};
-    (void)ferry_store_transition(eng->store, &ch, NULL, &err);
-    ferry_log_ctx ctx = {.migration = mig, .step = step, .attempt = (unsigned)attempt};
+    (void)ferry_steps_refuse(eng->store, ref, eng->cfg.instance, why, &err);
+    ferry_log_ctx ctx = {
+        .migration = ref->migration, .step = ref->step, .attempt = (unsigned)ref->attempt};
     ferry_log(FERRY_LOG_ERROR, &ctx, "cannot build the step's command: %s", why->msg);
 }
 
@@ -470,18 +353,16 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     char mig[FERRY_STORE_NAME_MAX + 1], step[FERRY_STORE_NAME_MAX + 1];
     int64_t attempt = 0;
     if (!ferry_steps_member_parse(member, mig, sizeof(mig), step, sizeof(step), &attempt)) {
-        (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:pending", member, NULL);
+        (void)ferry_state_drop(eng->store, FERRY_STATE_PENDING, member, &err);
         return -1;
     }
-    char entity[FERRY_STORE_NAME_MAX + 8];
-    (void)snprintf(entity, sizeof(entity), "step:%s", step);
     ferry_store_record *rec = NULL;
-    ferry_rc rc = ferry_store_record_get(eng->store, mig, entity, &rec, &err);
+    ferry_rc rc = ferry_state_step_get(eng->store, mig, step, &rec, &err);
     if (rc != FERRY_OK || migstore_int(rec, "attempt", 0) != attempt ||
         fm_sstate_parse(ferry_store_record_value(rec, "state")) != FM_S_PENDING) {
         ferry_store_record_free(rec);
-        if (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND)
-            (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:pending", member, NULL);
+        if (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND || rc == FERRY_ERR_INVALID)
+            (void)ferry_state_drop(eng->store, FERRY_STATE_PENDING, member, &err);
         return -1;
     }
     int k = kind_index(ferry_store_record_value(rec, "kind"));
@@ -495,43 +376,25 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
     /* Built once: its endpoints decide the limits, then it is what is published. */
     if (step_build(eng, mig, step, rec, attempt, &b, &err) != FERRY_OK) {
         if (err.code == FERRY_ERR_INVALID || err.code == FERRY_ERR_NOT_FOUND) {
-            step_unbuildable(eng, mig, step, attempt, &err);
-            (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:pending", member, NULL);
+            step_unbuildable(eng, &ref, &err);
+            (void)ferry_state_drop(eng->store, FERRY_STATE_PENDING, member, &err);
         }
         goto out;
     }
-    char keys[3][300];
-    int64_t sizes[3];
-    size_t n_limits = step_limits(eng, k, &b, keys, sizes);
-    char holder[300], now[24], limits[1024] = "";
-    (void)snprintf(holder, sizeof(holder), "%s %s", mig, step);
-    i64_text(eng->now, now, sizeof(now));
+    ferry_state_limit limits[3];
+    char host[256];
+    size_t n_limits = step_limits(eng, k, &b, limits, host, sizeof(host));
     if (n_limits > 0) {
-        const char *lkeys[4] = {"ferry:limit_keys", keys[0], keys[1], keys[2]};
-        char size_text[3][24];
-        const char *args[5] = {holder, now, size_text[0], size_text[1], size_text[2]};
-        size_t used = 0;
-        for (size_t i = 0; i < n_limits; i++) {
-            i64_text(sizes[i], size_text[i], sizeof(size_text[i]));
-            int w = snprintf(limits + used, sizeof(limits) - used, "%s%s", i ? " " : "", keys[i]);
-            used += w > 0 ? (size_t)w : 0;
-        }
-        ferry_store_reply *r = NULL;
-        rc = ferry_store_script(eng->store, "limit_acquire", true, 1 + n_limits, lkeys,
-                                2 + n_limits, args, &r, &err);
-        bool got = rc == FERRY_OK && ferry_store_reply_at(r, 0) != NULL &&
-                   ferry_store_reply_at(r, 0)->integer == 1;
-        ferry_store_reply_free(r);
-        if (!got)
-            goto out; /* full: it waits for a slot */
-        char skey[FERRY_STORE_KEY_MAX];
-        if (ferry_store_key(mig, entity, skey, sizeof(skey), &err) == FERRY_OK)
-            (void)rcall(eng->store, true, NULL, &err, "HSET", skey, "limits", limits, NULL);
+        bool got = false;
+        if (ferry_state_limits_acquire(eng->store, mig, step, limits, n_limits, eng->now, &got,
+                                       &err) != FERRY_OK ||
+            !got)
+            goto out; /* full (or Redis away): it waits for a slot */
     }
 
     ferry_step_seen seen;
     rc = ferry_steps_dispatch(eng->store, &ref, kind_names[k], eng->cfg.instance, &seen, &err);
-    (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:pending", member, NULL);
+    (void)ferry_state_drop(eng->store, FERRY_STATE_PENDING, member, &err);
     if (rc != FERRY_OK) {
         if (n_limits > 0)
             limits_release(eng, mig, step);
@@ -556,29 +419,25 @@ int engine_dispatch(engine *eng)
 {
     ferry_err err = {0};
     int published = 0;
-    ferry_store_reply *due = NULL;
-    char now[24];
-    i64_text(eng->now, now, sizeof(now));
-    if (rcall(eng->store, true, &due, &err, "ZRANGEBYSCORE", "ferry:pending", "-inf", now, "LIMIT",
-              "0", "1000", NULL) != FERRY_OK) {
+    ferry_state_list due = {0};
+    if (ferry_state_due(eng->store, FERRY_STATE_PENDING, eng->now, 1000, &due, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_WARN, NULL, "dispatch: %s", err.msg);
         return 0;
     }
-    if (due->count > 0) {
+    if (due.count > 0) {
         int64_t cap[KINDS];
         capacity(eng, cap);
-        for (size_t i = 0; i < due->count; i++) {
+        for (size_t i = 0; i < due.count; i++) {
             int64_t free_slots = 0;
             for (int k = 1; k < KINDS; k++)
                 free_slots += cap[k] > 0 ? cap[k] : 0;
             if (free_slots == 0)
                 break; /* every worker is busy: the rest waits for the next round */
-            const char *member = ferry_store_reply_str(due->elements[i]);
-            if (member != NULL && dispatch_one(eng, member, cap) == 1)
+            if (due.items[i] != NULL && dispatch_one(eng, due.items[i], cap) == 1)
                 published++;
         }
     }
-    ferry_store_reply_free(due);
+    ferry_state_list_cleanup(&due);
     if (published > 0 && ferry_bus_flush(eng->producer, 10000, &err) != FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "publishing steps: %s (the redispatch sweep retries)",
                   err.msg);
@@ -590,37 +449,31 @@ int engine_dispatch(engine *eng)
 static void sweep_timers(engine *eng)
 {
     ferry_err err = {0};
-    char now[24];
-    i64_text(eng->now, now, sizeof(now));
-    ferry_store_reply *due = NULL;
-    if (rcall(eng->store, true, &due, &err, "ZRANGEBYSCORE", "ferry:timers", "-inf", now, "LIMIT",
-              "0", "500", NULL) != FERRY_OK)
+    ferry_state_list due = {0};
+    if (ferry_state_due(eng->store, FERRY_STATE_TIMERS, eng->now, 500, &due, &err) != FERRY_OK)
         return;
-    for (size_t i = 0; i < due->count; i++) {
-        const char *mig = ferry_store_reply_str(due->elements[i]);
+    for (size_t i = 0; i < due.count; i++) {
+        const char *mig = due.items[i];
         if (mig == NULL)
             continue;
         /* Dropped before the evaluation, which sets it again when still needed. */
-        (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:timers", mig, NULL);
+        (void)ferry_state_drop(eng->store, FERRY_STATE_TIMERS, mig, &err);
         if (engine_evaluate(eng, mig, &err) != FERRY_OK) {
             ferry_log_ctx ctx = {.migration = mig};
             ferry_log(FERRY_LOG_WARN, &ctx, "evaluation failed: %s", err.msg);
         }
     }
-    ferry_store_reply_free(due);
+    ferry_state_list_cleanup(&due);
 }
 
 static void sweep_leases(engine *eng)
 {
     ferry_err err = {0};
-    char now[24];
-    i64_text(eng->now, now, sizeof(now));
-    ferry_store_reply *due = NULL;
-    if (rcall(eng->store, true, &due, &err, "ZRANGEBYSCORE", "ferry:leases", "-inf", now, "LIMIT",
-              "0", "500", NULL) != FERRY_OK)
+    ferry_state_list due = {0};
+    if (ferry_state_due(eng->store, FERRY_STATE_LEASES, eng->now, 500, &due, &err) != FERRY_OK)
         return;
-    for (size_t i = 0; i < due->count; i++) {
-        const char *member = ferry_store_reply_str(due->elements[i]);
+    for (size_t i = 0; i < due.count; i++) {
+        const char *member = due.items[i];
         char mig[FERRY_STORE_NAME_MAX + 1], step[FERRY_STORE_NAME_MAX + 1];
         int64_t attempt = 0;
         if (member == NULL ||
@@ -633,55 +486,57 @@ static void sweep_leases(engine *eng)
         if (rc == FERRY_OK)
             ferry_log(FERRY_LOG_WARN, &ctx, "lease of %s expired: the step runs again", seen.owner);
         else if (rc == FERRY_ERR_CONFLICT) /* ended meanwhile: the entry is stale */
-            (void)rcall(eng->store, true, NULL, &err, "ZREM", "ferry:leases", member, NULL);
+            (void)ferry_state_drop(eng->store, FERRY_STATE_LEASES, member, &err);
     }
-    ferry_store_reply_free(due);
+    ferry_state_list_cleanup(&due);
+}
+
+/* Publishes again the step of queued member of kind k if it is still dispatched and unclaimed;
+ * drops a stale member. Returns whether it was published. */
+static bool republish(engine *eng, int k, const char *member)
+{
+    ferry_err err = {0};
+    char mig[FERRY_STORE_NAME_MAX + 1], step[FERRY_STORE_NAME_MAX + 1];
+    int64_t attempt = 0;
+    if (!ferry_steps_member_parse(member, mig, sizeof(mig), step, sizeof(step), &attempt))
+        return false;
+    ferry_store_record *rec = NULL;
+    ferry_rc rc = ferry_state_step_get(eng->store, mig, step, &rec, &err);
+    bool still = rc == FERRY_OK && migstore_int(rec, "attempt", 0) == attempt &&
+                 fm_sstate_parse(ferry_store_record_value(rec, "state")) == FM_S_DISPATCHED;
+    bool published = false;
+    if (still) {
+        stepcmd_built b;
+        rc = step_build(eng, mig, step, rec, attempt, &b, &err);
+        if (rc == FERRY_OK)
+            rc = step_publish(eng, mig, step, &b, &err);
+        stepcmd_cleanup(&b);
+        if (rc == FERRY_OK) {
+            published = true;
+            (void)ferry_state_queued_touch(eng->store, kind_names[k], member, eng->now, &err);
+        }
+    } else if (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND || rc == FERRY_ERR_INVALID) {
+        (void)ferry_state_queued_drop(eng->store, kind_names[k], member, &err);
+    }
+    ferry_store_record_free(rec);
+    return published;
 }
 
 static void sweep_unclaimed(engine *eng)
 {
     ferry_err err = {0};
-    char before[24], now[24];
     int64_t age = eng->republish_all ? 0 : eng->cfg.redispatch_ms;
-    i64_text(eng->now - age, before, sizeof(before));
-    i64_text(eng->now, now, sizeof(now));
     int republished = 0;
     for (int k = 1; k < KINDS; k++) {
-        char key[64];
-        (void)snprintf(key, sizeof(key), "ferry:queued:%s", kind_names[k]);
-        ferry_store_reply *old = NULL;
-        if (rcall(eng->store, true, &old, &err, "ZRANGEBYSCORE", key, "-inf", before, "LIMIT", "0",
-                  "200", NULL) != FERRY_OK)
+        ferry_state_list old = {0};
+        if (ferry_state_queued_due(eng->store, kind_names[k], eng->now - age, 200, &old, &err) !=
+            FERRY_OK)
             continue;
-        for (size_t i = 0; i < old->count; i++) {
-            const char *member = ferry_store_reply_str(old->elements[i]);
-            char mig[FERRY_STORE_NAME_MAX + 1], step[FERRY_STORE_NAME_MAX + 1];
-            char entity[FERRY_STORE_NAME_MAX + 8];
-            int64_t attempt = 0;
-            if (member == NULL ||
-                !ferry_steps_member_parse(member, mig, sizeof(mig), step, sizeof(step), &attempt))
-                continue;
-            (void)snprintf(entity, sizeof(entity), "step:%s", step);
-            ferry_store_record *rec = NULL;
-            ferry_rc rc = ferry_store_record_get(eng->store, mig, entity, &rec, &err);
-            bool still = rc == FERRY_OK && migstore_int(rec, "attempt", 0) == attempt &&
-                         fm_sstate_parse(ferry_store_record_value(rec, "state")) == FM_S_DISPATCHED;
-            if (still) {
-                stepcmd_built b;
-                rc = step_build(eng, mig, step, rec, attempt, &b, &err);
-                if (rc == FERRY_OK)
-                    rc = step_publish(eng, mig, step, &b, &err);
-                stepcmd_cleanup(&b);
-                if (rc == FERRY_OK) {
-                    republished++;
-                    (void)rcall(eng->store, true, NULL, &err, "ZADD", key, "XX", now, member, NULL);
-                }
-            } else if (rc == FERRY_OK || rc == FERRY_ERR_NOT_FOUND) {
-                (void)rcall(eng->store, true, NULL, &err, "ZREM", key, member, NULL);
-            }
-            ferry_store_record_free(rec);
+        for (size_t i = 0; i < old.count; i++) {
+            if (old.items[i] != NULL && republish(eng, k, old.items[i]))
+                republished++;
         }
-        ferry_store_reply_free(old);
+        ferry_state_list_cleanup(&old);
     }
     if (republished > 0) {
         ferry_log(FERRY_LOG_INFO, NULL, "republished %d unclaimed step%s", republished,
@@ -701,7 +556,7 @@ void engine_tick(engine *eng)
     sweep_unclaimed(eng);
     int64_t mono = ferry_mono_ms();
     if (mono - eng->last_sweep > 30000) {
-        limits_sweep(eng);
+        (void)ferry_state_limits_sweep(eng->store, step_ended, &err);
         eng->last_sweep = mono;
     }
     (void)engine_dispatch(eng);
@@ -727,12 +582,12 @@ static bool handle_events(engine *eng, const ferry_store_entries *ents)
     for (size_t i = 0; i < ents->count; i++) {
         const ferry_store_record *f = &ents->entries[i].fields;
         const char *mig = ferry_store_record_value(f, "migration");
-        const char *entity = ferry_store_record_value(f, "entity");
         const char *to = ferry_store_record_value(f, "to");
         if (mig == NULL)
             continue; /* trimmed while pending: nothing to act on */
-        if (entity != NULL && strncmp(entity, "step:", 5) == 0 && final_state(to))
-            limits_release(eng, mig, entity + 5);
+        const char *step = ferry_state_event_step(f);
+        if (step != NULL && final_state(to))
+            limits_release(eng, mig, step);
         bool seen = false;
         for (size_t j = 0; j < n_done && !seen; j++)
             seen = strcmp(done[j], mig) == 0;
@@ -750,8 +605,7 @@ static bool handle_events(engine *eng, const ferry_store_entries *ents)
     if (!ok)
         return false;
     for (size_t i = 0; i < ents->count; i++)
-        (void)ferry_store_ack(eng->store, FERRY_STORE_EVENTS, EVENTS_GROUP, ents->entries[i].id,
-                              &err);
+        (void)ferry_state_events_ack(eng->store, EVENTS_GROUP, ents->entries[i].id, &err);
     return true;
 }
 
@@ -759,23 +613,17 @@ static bool handle_events(engine *eng, const ferry_store_entries *ents)
 static bool lead(engine *eng)
 {
     ferry_err err = {0};
-    char lease[24];
-    i64_text(eng->cfg.tick_ms * 10 > 5000 ? eng->cfg.tick_ms * 10 : 5000, lease, sizeof(lease));
-    const char *keys[] = {LEADER_KEY};
-    const char *args[] = {eng->cfg.instance, lease};
-    ferry_store_reply *r = NULL;
-    if (ferry_store_script(eng->store, "leader", false, 1, keys, 2, args, &r, &err) != FERRY_OK)
+    int64_t lease = eng->cfg.tick_ms * 10 > 5000 ? eng->cfg.tick_ms * 10 : 5000;
+    bool now_leader = false;
+    char who[FERRY_STORE_NAME_MAX + 1];
+    if (ferry_state_lead(eng->store, eng->cfg.instance, lease, &now_leader, who, sizeof(who),
+                         &err) != FERRY_OK)
         return eng->leader; /* Redis is away: keep what we were, the next tick tells */
-    bool now_leader =
-        ferry_store_reply_at(r, 0) != NULL && ferry_store_reply_at(r, 0)->integer == 1;
     if (now_leader != eng->leader) {
-        const char *who = ferry_store_reply_str(ferry_store_reply_at(r, 1));
-        ferry_log(FERRY_LOG_INFO, NULL, now_leader ? "leading" : "standing by: %s leads",
-                  who != NULL ? who : "?");
+        ferry_log(FERRY_LOG_INFO, NULL, now_leader ? "leading" : "standing by: %s leads", who);
         eng->republish_all = now_leader;
     }
     eng->leader = now_leader;
-    ferry_store_reply_free(r);
     return now_leader;
 }
 
@@ -783,17 +631,17 @@ static bool lead(engine *eng)
 static void evaluate_all(engine *eng)
 {
     ferry_err err = {0};
-    ferry_store_reply *ids = NULL;
-    if (rcall(eng->store, true, &ids, &err, "SMEMBERS", "ferry:migrations", NULL) != FERRY_OK)
+    ferry_state_list ids = {0};
+    if (ferry_state_migrations(eng->store, &ids, &err) != FERRY_OK)
         return;
-    for (size_t i = 0; i < ids->count; i++) {
-        const char *mig = ferry_store_reply_str(ids->elements[i]);
+    for (size_t i = 0; i < ids.count; i++) {
+        const char *mig = ids.items[i];
         if (mig != NULL && engine_evaluate(eng, mig, &err) != FERRY_OK) {
             ferry_log_ctx ctx = {.migration = mig};
             ferry_log(FERRY_LOG_WARN, &ctx, "evaluation failed: %s", err.msg);
         }
     }
-    ferry_store_reply_free(ids);
+    ferry_state_list_cleanup(&ids);
 }
 
 ferry_rc engine_run(engine *eng, const atomic_bool *stop, ferry_err *err)
@@ -809,8 +657,7 @@ ferry_rc engine_run(engine *eng, const atomic_bool *stop, ferry_err *err)
             continue;
         }
         if (!started) {
-            if (ferry_store_group_create(eng->store, FERRY_STORE_EVENTS, EVENTS_GROUP, "0", err) !=
-                FERRY_OK) {
+            if (ferry_state_events_join(eng->store, EVENTS_GROUP, err) != FERRY_OK) {
                 ferry_log(FERRY_LOG_WARN, NULL, "creating the events group: %s", err->msg);
                 goto pause;
             }
@@ -822,9 +669,8 @@ ferry_rc engine_run(engine *eng, const atomic_bool *stop, ferry_err *err)
         }
         ferry_store_entries *ents = NULL;
         int block = read_pending ? 0 : (int)eng->cfg.tick_ms;
-        ferry_rc rc =
-            ferry_store_group_read(eng->store, FERRY_STORE_EVENTS, EVENTS_GROUP, EVENTS_CONSUMER,
-                                   read_pending ? "0" : ">", BATCH, block, &ents, err);
+        ferry_rc rc = ferry_state_events_read(eng->store, EVENTS_GROUP, EVENTS_CONSUMER,
+                                              read_pending, BATCH, block, &ents, err);
         if (rc == FERRY_ERR_NOT_FOUND) { /* the group vanished (FLUSHALL?): make it again */
             started = false;
             continue;

@@ -1,5 +1,5 @@
 /*
- * engine.h - the coordinator's engine: reads ferry:events as a consumer group, re-evaluates the
+ * engine.h - the coordinator's engine: reads the event stream as a consumer group, re-evaluates the
  * migrations they name (machine.h), dispatches pending steps to Kafka within the concurrency
  * limits and the live workers' free capacity, expires dead workers' leases, republishes steps
  * nobody claimed, and wakes migrations whose timer is due. It keeps nothing Redis does not have:

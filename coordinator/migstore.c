@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ferry/steps.h"
+#include "ferry/state.h"
 
 /* ------------------------------------------------------------------ reading */
 
@@ -65,40 +65,6 @@ void migstore_step_from_record(const ferry_store_record *rec, fm_step *s)
     }
 }
 
-/* A flat name/value array reply -> a record (owned by the caller). */
-static ferry_rc record_from_flat(const ferry_store_reply *flat, ferry_store_record **out)
-{
-    *out = NULL;
-    if (flat == NULL || flat->type != FERRY_STORE_REPLY_ARRAY || flat->count % 2 != 0)
-        return FERRY_ERR_PROTOCOL;
-    ferry_store_record *rec = calloc(1, sizeof(*rec));
-    if (rec == NULL)
-        return FERRY_ERR_NOMEM;
-    rec->pairs = calloc(flat->count / 2 + 1, sizeof(*rec->pairs));
-    if (rec->pairs == NULL) {
-        free(rec);
-        return FERRY_ERR_NOMEM;
-    }
-    for (size_t i = 0; i + 1 < flat->count; i += 2) {
-        const char *name = ferry_store_reply_str(flat->elements[i]);
-        const char *value = ferry_store_reply_str(flat->elements[i + 1]);
-        if (name == NULL || value == NULL) {
-            ferry_store_record_free(rec);
-            return FERRY_ERR_PROTOCOL;
-        }
-        ferry_store_pair *p = &rec->pairs[rec->count];
-        p->name = strdup(name);
-        p->value = strdup(value);
-        rec->count++;
-        if (p->name == NULL || p->value == NULL) {
-            ferry_store_record_free(rec);
-            return FERRY_ERR_NOMEM;
-        }
-    }
-    *out = rec;
-    return FERRY_OK;
-}
-
 /* The machine's view of a migration record: every field it reads (fm_mig_field_set). */
 static void mig_from_record(const char *id, const ferry_store_record *rec, fm_mig *m)
 {
@@ -118,52 +84,22 @@ void migstore_view_cleanup(migstore_view *view)
 {
     if (view == NULL)
         return;
-    ferry_store_record_free(view->rec);
-    for (size_t i = 0; i < view->n_steps; i++)
-        ferry_store_record_free(view->step_recs[i]);
+    ferry_state_mig_cleanup(&view->raw);
     memset(view, 0, sizeof(*view));
 }
 
 ferry_rc migstore_load(ferry_store *store, const char *id, migstore_view *view, ferry_err *err)
 {
-    ferry_rc rc = FERRY_OK;
-    ferry_store_reply *reply = NULL;
     memset(view, 0, sizeof(*view));
-    char mkey[FERRY_STORE_KEY_MAX], prefix[FERRY_STORE_KEY_MAX];
-    rc = ferry_store_key(id, "migration", mkey, sizeof(mkey), err);
-    if (rc == FERRY_OK)
-        rc = ferry_store_key(id, "step:", prefix, sizeof(prefix), err);
+    ferry_rc rc = ferry_state_mig_load(store, id, &view->raw, err);
     if (rc != FERRY_OK)
         return rc;
-    const char *keys[] = {mkey};
-    const char *args[] = {prefix};
-    rc = ferry_store_script(store, "mig_load", true, 1, keys, 1, args, &reply, err);
-    if (rc != FERRY_OK)
-        return ferry_err_prefix(err, "loading migration %s", id);
-    const char *now = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
-    const ferry_store_reply *mflat = ferry_store_reply_at(reply, 1);
-    if (now == NULL || mflat == NULL) {
-        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "loading migration %s: unexpected reply", id);
-        goto out;
-    }
-    view->now = strtoll(now, NULL, 10);
-    if (mflat->count == 0) {
-        mig_from_record(id, NULL, &view->mig);
-        goto out;
-    }
-    rc = record_from_flat(mflat, &view->rec);
-    if (rc != FERRY_OK) {
-        rc = ferry_err_set(err, rc, "loading migration %s: bad record", id);
-        goto out;
-    }
+    view->now = view->raw.now;
+    view->rec = view->raw.rec;
     mig_from_record(id, view->rec, &view->mig);
-    for (size_t i = 2; i < reply->count && view->n_steps < FM_STEPS_MAX; i++) {
-        ferry_store_record *srec = NULL;
-        rc = record_from_flat(reply->elements[i], &srec);
-        if (rc != FERRY_OK) {
-            rc = ferry_err_set(err, rc, "loading migration %s: bad step record", id);
-            goto out;
-        }
+    for (size_t i = 0; view->rec != NULL && i < view->raw.n_steps && view->n_steps < FM_STEPS_MAX;
+         i++) {
+        const ferry_store_record *srec = view->raw.steps[i];
         fm_step *s = &view->steps[view->n_steps];
         migstore_step_from_record(srec, s);
         /* The id is the record's cur.<purpose> value. */
@@ -172,11 +108,7 @@ ferry_rc migstore_load(ferry_store *store, const char *id, migstore_view *view, 
         copy_field(view->rec, field, s->id, sizeof(s->id));
         view->step_recs[view->n_steps++] = srec;
     }
-out:
-    ferry_store_reply_free(reply);
-    if (rc != FERRY_OK)
-        migstore_view_cleanup(view);
-    return rc;
+    return FERRY_OK;
 }
 
 /* ------------------------------------------------------------------ applying */
@@ -189,10 +121,15 @@ static json_t *i64_str(int64_t v)
 }
 
 /* The plan as mig_apply.lua reads it; NULL when out of memory. */
-static json_t *plan_json(const char *const *expect, size_t n_expect, int64_t expect_cycle,
-                         const fm_plan *plan, const ferry_store_field *extra, size_t n_extra,
-                         bool index)
+static json_t *plan_json(const migstore_change *c)
 {
+    const char *const *expect = c->expect;
+    size_t n_expect = c->n_expect;
+    int64_t expect_cycle = c->expect_cycle;
+    const fm_plan *plan = c->plan;
+    const ferry_store_field *extra = c->extra;
+    size_t n_extra = c->n_extra;
+    bool index = c->index;
     json_t *j = json_object();
     json_t *exp = json_array();
     json_t *fields = json_object();
@@ -259,8 +196,8 @@ static json_t *plan_json(const char *const *expect, size_t n_expect, int64_t exp
     json_object_set_new(j, "retries", retries);
     json_object_set_new(j, "cancels", cancels);
     json_object_set_new(j, "wake_at", i64_str(plan->wake_at));
-    json_object_set_new(j, "events_max", i64_str(FERRY_STORE_EVENTS_MAXLEN));
-    json_object_set_new(j, "history_max", i64_str(FERRY_STORE_HISTORY_MAXLEN));
+    json_object_set_new(j, "events_max", i64_str(FERRY_STATE_EVENTS_MAXLEN));
+    json_object_set_new(j, "history_max", i64_str(FERRY_STATE_HISTORY_MAXLEN));
     return j;
 fail:
     json_decref(j);
@@ -272,65 +209,14 @@ fail:
     return NULL;
 }
 
-ferry_rc migstore_apply(ferry_store *store, const char *id, const char *actor,
-                        const char *const *expect, size_t n_expect, int64_t expect_cycle,
-                        const fm_plan *plan, const ferry_store_field *extra, size_t n_extra,
-                        bool index, int64_t *cycle, ferry_err *err)
+ferry_rc migstore_apply(ferry_store *store, const char *id, const migstore_change *change,
+                        int64_t *cycle, ferry_err *err)
 {
-    ferry_rc rc = FERRY_OK;
-    json_t *j = NULL;
-    char *text = NULL;
-    ferry_store_reply *reply = NULL;
-    char k[8][FERRY_STORE_KEY_MAX];
-    static const char *const names[] = {"migration", "history", "steps"};
-    for (size_t i = 0; i < 3; i++) {
-        rc = ferry_store_key(id, names[i], k[i], sizeof(k[i]), err);
-        if (rc != FERRY_OK)
-            return rc;
-    }
-    const char *keys[12] = {k[0],
-                            k[1],
-                            FERRY_STORE_EVENTS,
-                            k[2],
-                            "ferry:pending",
-                            "ferry:leases",
-                            "ferry:timers",
-                            "ferry:migrations",
-                            "ferry:queued:dump_restore",
-                            "ferry:queued:file_sync",
-                            "ferry:queued:dns",
-                            "ferry:queued:app"};
-    j = plan_json(expect, n_expect, expect_cycle, plan, extra, n_extra, index);
-    if (j != NULL)
-        text = json_dumps(j, JSON_COMPACT);
-    if (text == NULL) {
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "applying a plan to %s: out of memory", id);
-        goto out;
-    }
-    const char *args[3] = {id, actor, text};
-    /* Not retried: it may have run when the connection was lost. The engine re-evaluates. */
-    rc = ferry_store_script(store, "mig_apply", false, 12, keys, 3, args, &reply, err);
-    if (rc != FERRY_OK) {
-        (void)ferry_err_prefix(err, "applying a plan to %s", id);
-        goto out;
-    }
-    const char *tag = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
-    const char *cyc = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
-    if (tag != NULL && strcmp(tag, "ok") == 0 && cyc != NULL) {
-        if (cycle != NULL)
-            *cycle = strtoll(cyc, NULL, 10);
-        goto out;
-    }
-    const char *state = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
-    const char *why = ferry_store_reply_str(ferry_store_reply_at(reply, 3));
-    if (tag != NULL && strcmp(tag, "conflict") == 0 && state != NULL && why != NULL) {
-        rc = ferry_err_set(err, FERRY_ERR_CONFLICT, "%s is %s now (%s changed meanwhile)", id,
-                           state[0] != '\0' ? state : "absent", why);
-        goto out;
-    }
-    rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "applying a plan to %s: unexpected reply", id);
-out:
-    ferry_store_reply_free(reply);
+    json_t *j = plan_json(change);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    ferry_rc rc = text != NULL ? ferry_state_mig_apply(store, id, change->actor, text, cycle, err)
+                               : ferry_err_set(err, FERRY_ERR_NOMEM,
+                                               "applying a plan to %s: out of memory", id);
     free(text);
     json_decref(j);
     return rc;

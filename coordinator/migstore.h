@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "ferry/error.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "machine.h"
 
@@ -20,8 +21,10 @@ typedef struct migstore_view {
     fm_mig mig;
     fm_step steps[FM_STEPS_MAX]; /* the latest step of each purpose (any cycle) */
     size_t n_steps;
-    ferry_store_record *rec;                     /* the migration's fields; NULL when absent */
-    ferry_store_record *step_recs[FM_STEPS_MAX]; /* parallel to steps */
+    const ferry_store_record *rec;                     /* the migration's fields; NULL when
+                                                          absent (borrowed from raw) */
+    const ferry_store_record *step_recs[FM_STEPS_MAX]; /* parallel to steps (from raw) */
+    ferry_state_mig raw;                               /* as read from the state module */
 } migstore_view;
 
 /* Loads migration id into *view (caller cleans up with migstore_view_cleanup()). A migration that
@@ -39,16 +42,24 @@ void migstore_step_from_record(const ferry_store_record *rec, fm_step *out);
 /* The value of field name in rec as an integer; def when absent or not a number. */
 int64_t migstore_int(const ferry_store_record *rec, const char *name, int64_t def);
 
+/* A plan to apply, and what the migration must be for it to apply. Everything borrowed. */
+typedef struct migstore_change {
+    const char *actor;         /* who */
+    const char *const *expect; /* the states it may be in ("" = absent) */
+    size_t n_expect;
+    int64_t expect_cycle; /* its cycle must be this; -1: not checked */
+    const fm_plan *plan;
+    const ferry_store_field *extra; /* more fields to set with the change (a creation's) */
+    size_t n_extra;
+    bool index; /* list the migration (a creation) */
+} migstore_change;
+
 /*
- * Applies plan to migration id if its state is one of expect[0..n_expect) ("" = absent) and, when
- * expect_cycle >= 0, its cycle is that. extra: more fields to set with the change (n_extra pairs;
- * for a migration's creation). index: add the id to ferry:migrations. actor: who. On success
- * *cycle (may be NULL) is the cycle after the change. FERRY_ERR_CONFLICT, nothing written, when
- * the migration moved on meanwhile; err then says what it is now.
+ * Applies change->plan to migration id whole, if it is as change expects. On success *cycle
+ * (may be NULL) is the cycle after the change. FERRY_ERR_CONFLICT, nothing written, when the
+ * migration moved on meanwhile; err then says what it is now.
  */
-ferry_rc migstore_apply(ferry_store *store, const char *id, const char *actor,
-                        const char *const *expect, size_t n_expect, int64_t expect_cycle,
-                        const fm_plan *plan, const ferry_store_field *extra, size_t n_extra,
-                        bool index, int64_t *cycle, ferry_err *err);
+ferry_rc migstore_apply(ferry_store *store, const char *id, const migstore_change *change,
+                        int64_t *cycle, ferry_err *err);
 
 #endif

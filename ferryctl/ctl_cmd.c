@@ -13,6 +13,7 @@
 
 #include "ferry/clock.h"
 #include "ferry/buf.h"
+#include "ferry/migstate.h"
 #include "spec.h"
 #include "view.h"
 
@@ -410,10 +411,9 @@ static int await_checks(ctl_ctx *ctx, const char *app, json_t *answer)
         if (id == NULL)
             continue;
         for (;;) {
-            const char *state = json_string_value(json_object_get(m, "state"));
-            const char *phase = json_string_value(json_object_get(m, "phase"));
-            bool checking = state != NULL && strcmp(state, "replicating") == 0 && phase != NULL &&
-                            strcmp(phase, "check_target") == 0;
+            fm_state state = fm_state_parse(json_string_value(json_object_get(m, "state")));
+            fm_phase phase = fm_phase_parse(json_string_value(json_object_get(m, "phase")));
+            bool checking = state == FM_REPLICATING && phase == FM_PH_CHECK_TARGET;
             if (!checking || ferry_mono_ms() >= until)
                 break;
             ferry_sleep_ms(CHECK_POLL_MS);
@@ -431,7 +431,7 @@ static int await_checks(ctl_ctx *ctx, const char *app, json_t *answer)
                 return c;
         }
         const char *state = json_string_value(json_object_get(m, "state"));
-        if (state != NULL && strcmp(state, "replicating") != 0) {
+        if (state != NULL && fm_state_parse(state) != FM_REPLICATING) {
             const char *why =
                 json_string_value(json_object_get(json_object_get(m, "error"), "message"));
             put_label(ctx, app);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ferry/migstate.h"
+
 /* The widest table (the status table) has 10 columns. */
 #define TABLE_MAX_COLS 10
 /* Longest error or reason in a table cell, in characters; --json and the detail view show it
@@ -773,8 +775,8 @@ static const char *fmt_step_duration(const json_t *step, int64_t now_ms, char *o
     const char *state = jstr(step, "state");
     if (jint(step, "duration_ms", &ms) && ms >= 0)
         return fv_duration(ms, out, outsz);
-    if (state != NULL && strcmp(state, "running") == 0 && jint(step, "started_at", &started) &&
-        started > 0 && now_ms >= started) {
+    if (state != NULL && fm_sstate_parse(state) == FM_S_RUNNING &&
+        jint(step, "started_at", &started) && started > 0 && now_ms >= started) {
         char dur[24];
         fv_duration(now_ms - started, dur, sizeof(dur));
         return fitted(out, outsz, snprintf(out, outsz, "%s+", dur));
@@ -951,15 +953,9 @@ void fv_watch_frame(ferry_buf *out, const json_t *migrations, int bar_width)
 
 bool fv_migration_resting(const json_t *migration)
 {
-    static const char *const resting[] = {"new", "stopped", "migrated", "rolled_back", "failed"};
     const char *state = jstr(migration, "state");
-    const char *phase = jstr(migration, "phase");
-    if (state == NULL)
-        return false;
-    for (size_t i = 0; i < sizeof(resting) / sizeof(resting[0]); i++)
-        if (strcmp(state, resting[i]) == 0)
-            return true;
-    return strcmp(state, "replicating") == 0 && phase != NULL && strcmp(phase, "pause") == 0;
+    return state != NULL &&
+           fm_resting(fm_state_parse(state), fm_phase_parse(jstr(migration, "phase")));
 }
 
 bool fv_migrations_resting(const json_t *migrations)

@@ -1,6 +1,8 @@
 /* buf.c - the growable byte buffer. */
 #include "ferry/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,30 @@ void ferry_buf_addn(ferry_buf *b, const void *data, size_t n)
 void ferry_buf_add(ferry_buf *b, const char *s)
 {
     ferry_buf_addn(b, s, strlen(s));
+}
+
+void ferry_buf_addf(ferry_buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    char *text = malloc((size_t)n + 1);
+    if (text == NULL) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    (void)vsnprintf(text, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    ferry_buf_addn(b, text, (size_t)n);
+    free(text);
 }
 
 void ferry_buf_reset(ferry_buf *b)

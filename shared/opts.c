@@ -333,7 +333,10 @@ int ferry_opts_cli(const ferry_opt *table, int argc, char **argv, const char *pr
     ferry_err err = {0};
     ferry_rc rc = ferry_opts_parse(table, argc, argv, NULL, &err);
     if (rc != FERRY_OK) {
-        (void)fprintf(stderr, "%s %s: %s\n", prog, op, err.msg);
+        if (op != NULL && op[0] != '\0')
+            (void)fprintf(stderr, "%s %s: %s\n", prog, op, err.msg);
+        else
+            (void)fprintf(stderr, "%s: %s\n", prog, err.msg);
         usage(stderr, table);
         return rc == FERRY_ERR_INVALID ? 2 : 1;
     }

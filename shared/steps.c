@@ -1,4 +1,5 @@
-/* steps.c - the fenced changes of a step record, each one run of a shared/lua/step_*.lua. */
+/* steps.c - the fenced changes of a step record, each one run of a shared/lua/step_*.lua; part
+ * of the state module (its keys are state_keys.h's). */
 #include "ferry/steps.h"
 
 #include <errno.h>
@@ -9,16 +10,16 @@
 #include <string.h>
 
 #include "ferry/log.h"
+#include "ferry/state.h"
+#include "state_keys.h"
 
-#define LEASES_KEY      "ferry:leases"
-#define QUEUED_PREFIX   "ferry:queued:"
 #define RESULT_NAME_MAX 120
 #define DETAIL_MAX      1024
 
 /* The keys of one step: its record and its migration's history. */
 typedef struct step_keys {
-    char record[FERRY_STORE_KEY_MAX];
-    char history[FERRY_STORE_KEY_MAX];
+    char record[FERRY_STATE_KEY_MAX];
+    char history[FERRY_STATE_KEY_MAX];
 } step_keys;
 
 /* A script's arguments, every one an owned copy. */
@@ -90,14 +91,9 @@ static bool name_ok(const char *s, size_t max)
 
 static ferry_rc keys_make(const char *migration, const char *step, step_keys *k, ferry_err *err)
 {
-    char entity[FERRY_STORE_NAME_MAX + 8];
-    int n = snprintf(entity, sizeof(entity), "step:%s", step != NULL ? step : "");
-    if (step == NULL || step[0] == '\0' || n < 0 || (size_t)n >= sizeof(entity))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "step id: 1 to %d characters",
-                             FERRY_STORE_NAME_MAX - 5);
-    ferry_rc rc = ferry_store_key(migration, entity, k->record, sizeof(k->record), err);
+    ferry_rc rc = state_key_step(migration, step, k->record, sizeof(k->record), err);
     if (rc == FERRY_OK)
-        rc = ferry_store_key(migration, "history", k->history, sizeof(k->history), err);
+        rc = ferry_state_key(migration, STATE_MIG_HISTORY, k->history, sizeof(k->history), err);
     return rc;
 }
 
@@ -227,8 +223,8 @@ static void args_progress(arg_list *a, const ferry_step_progress *p)
 
 static void args_maxlens(arg_list *a)
 {
-    args_addf(a, "%d", FERRY_STORE_EVENTS_MAXLEN);
-    args_addf(a, "%d", FERRY_STORE_HISTORY_MAXLEN);
+    args_addf(a, "%d", FERRY_STATE_EVENTS_MAXLEN);
+    args_addf(a, "%d", FERRY_STATE_HISTORY_MAXLEN);
 }
 
 ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
@@ -236,15 +232,17 @@ ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, con
 {
     step_keys k;
     arg_list a = {0};
-    char queued[FERRY_STORE_KEY_MAX], what[FERRY_STORE_KEY_MAX + 64];
+    char queued[FERRY_STATE_KEY_MAX], what[FERRY_STATE_KEY_MAX + 64];
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
     if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX))
         return ferry_err_set(err, FERRY_ERR_INVALID, "dispatch: bad kind or actor");
-    (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
+    rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
+    if (rc != FERRY_OK)
+        return rc;
     (void)snprintf(what, sizeof(what), "dispatch of %s attempt %" PRId64, k.record, ref->attempt);
-    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, queued};
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, queued};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
@@ -263,15 +261,17 @@ ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const 
 {
     step_keys k;
     arg_list a = {0};
-    char queued[FERRY_STORE_KEY_MAX], what[FERRY_STORE_KEY_MAX + 64];
+    char queued[FERRY_STATE_KEY_MAX], what[FERRY_STATE_KEY_MAX + 64];
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
     if (!name_ok(kind, 64) || !name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
         return ferry_err_set(err, FERRY_ERR_INVALID, "claim: bad kind, worker or lease");
-    (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
+    rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
+    if (rc != FERRY_OK)
+        return rc;
     (void)snprintf(what, sizeof(what), "claim of %s attempt %" PRId64, k.record, ref->attempt);
-    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, queued, LEASES_KEY};
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, queued, STATE_LEASES};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
@@ -291,14 +291,14 @@ ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const 
 {
     step_keys k;
     arg_list a = {0};
-    char what[FERRY_STORE_KEY_MAX + 64];
+    char what[FERRY_STATE_KEY_MAX + 64];
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
     if (!name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
         return ferry_err_set(err, FERRY_ERR_INVALID, "renew: bad worker or lease");
     (void)snprintf(what, sizeof(what), "renewal of %s attempt %" PRId64, k.record, ref->attempt);
-    const char *keys[] = {k.record, LEASES_KEY};
+    const char *keys[] = {k.record, STATE_LEASES};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
@@ -340,13 +340,18 @@ static const char *outcome_state(ferry_step_outcome outcome)
 }
 
 ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const char *worker,
-                            ferry_step_outcome outcome, const ferry_err *error, bool retryable,
-                            const ferry_step_progress *progress, const ferry_store_field *results,
-                            size_t n_results, ferry_step_seen *seen, ferry_err *err)
+                            const ferry_step_end *end, ferry_step_seen *seen, ferry_err *err)
 {
+    if (end == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "finish: no end");
+    ferry_step_outcome outcome = end->outcome;
+    const ferry_err *error = end->error;
+    const ferry_step_progress *progress = end->progress;
+    const ferry_store_field *results = end->results;
+    size_t n_results = end->n_results;
     step_keys k;
     arg_list a = {0};
-    char what[FERRY_STORE_KEY_MAX + 64];
+    char what[FERRY_STATE_KEY_MAX + 64];
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
@@ -366,7 +371,7 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
     }
     (void)snprintf(what, sizeof(what), "finish (%s) of %s attempt %" PRId64, to, k.record,
                    ref->attempt);
-    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY};
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, STATE_LEASES};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
@@ -385,7 +390,7 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
         args_add(&a, "error_message");
         args_add(&a, message);
         args_add(&a, "error_retryable");
-        args_add(&a, retryable ? "1" : "0");
+        args_add(&a, end->retryable ? "1" : "0");
     }
     for (size_t i = 0; i < n_results; i++) {
         char name[RESULT_NAME_MAX + 3];
@@ -404,14 +409,14 @@ ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const
 {
     step_keys k;
     arg_list a = {0};
-    char what[FERRY_STORE_KEY_MAX + 64];
+    char what[FERRY_STATE_KEY_MAX + 64];
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
     if (!name_ok(actor, FERRY_STORE_NAME_MAX))
         return ferry_err_set(err, FERRY_ERR_INVALID, "expire: bad actor");
     (void)snprintf(what, sizeof(what), "expiry of %s attempt %" PRId64, k.record, ref->attempt);
-    const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY};
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, STATE_LEASES};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
@@ -424,65 +429,34 @@ ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const
     return rc;
 }
 
-/* The record's kind (HGET), to name its queue; "" when it has none. Retried: a read. */
-static ferry_rc kind_read(ferry_store *store, const char *record, char *kind, size_t kindsz,
-                          ferry_err *err)
-{
-    ferry_store_reply *reply = NULL;
-    const char *argv[] = {"HGET", record, "kind"};
-    kind[0] = '\0';
-    ferry_rc rc = ferry_store_command(store, true, 3, argv, NULL, &reply, err);
-    if (rc != FERRY_OK)
-        return ferry_err_prefix(err, "reading the kind of %s", record);
-    const char *s = ferry_store_reply_str(reply);
-    if (s != NULL && !name_ok(s, kindsz - 1))
-        rc = ferry_err_set(err, FERRY_ERR_INVALID, "%s: its kind is not a name", record);
-    else if (s != NULL)
-        (void)snprintf(kind, kindsz, "%s", s);
-    ferry_store_reply_free(reply);
-    return rc;
-}
-
-ferry_rc ferry_steps_cancel(ferry_store *store, const char *migration, const char *step,
-                            const char *actor, const char *reason, ferry_step_seen *seen,
-                            ferry_err *err)
+ferry_rc ferry_steps_refuse(ferry_store *store, const ferry_step_ref *ref, const char *actor,
+                            const ferry_err *why, ferry_err *err)
 {
     step_keys k;
-    ferry_rc rc = keys_make(migration, step, &k, err);
+    ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(actor, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "cancel: bad actor");
-    char message[512], what[FERRY_STORE_KEY_MAX + 32];
-    (void)ferry_redact(reason != NULL ? reason : "canceled", message, sizeof(message));
-    (void)snprintf(what, sizeof(what), "cancel of %s", k.record);
-
-    /* The queue's name depends on the record's kind, which the script checks again: a kind
-     * that changed in between (it does not, in practice) costs one more round. */
-    for (int round = 0; round < 3; round++) {
-        arg_list a = {0};
-        char kind[65], queued[FERRY_STORE_KEY_MAX];
-        rc = kind_read(store, k.record, kind, sizeof(kind), err);
-        if (rc != FERRY_OK)
-            return rc;
-        (void)snprintf(queued, sizeof(queued), QUEUED_PREFIX "%s", kind);
-        const char *keys[] = {k.record, k.history, FERRY_STORE_EVENTS, LEASES_KEY, queued};
-        args_add(&a, migration);
-        args_add(&a, step);
-        args_add(&a, actor);
-        args_add(&a, message);
-        args_add(&a, kind);
-        args_addf(&a, "%d", (int)FERRY_ERR_CANCELLED);
-        args_add(&a, ferry_rc_str(FERRY_ERR_CANCELLED));
-        args_maxlens(&a);
-        ferry_step_seen local;
-        ferry_step_seen *s = seen != NULL ? seen : &local;
-        rc = script_run(store, "step_cancel", false, kind[0] ? 5 : 4, keys, &a, what, s, err);
-        args_free(&a);
-        if (rc != FERRY_ERR_CONFLICT || strcmp(s->state, "dispatched") != 0)
-            return rc;
-    }
-    return rc;
+    char entity[FERRY_STORE_NAME_MAX + 1], code[16], message[sizeof(why->msg)];
+    (void)snprintf(entity, sizeof(entity), STATE_STEP_PREFIX "%s", ref->step);
+    (void)snprintf(code, sizeof(code), "%d", (int)why->code);
+    (void)ferry_redact(why->msg, message, sizeof(message));
+    const char *from[] = {"pending"};
+    ferry_store_field fields[] = {{"error_code", code},
+                                  {"error_name", ferry_rc_str(why->code)},
+                                  {"error_message", message},
+                                  {"error_retryable", "0"}};
+    ferry_state_change ch = {.migration = ref->migration,
+                             .entity = entity,
+                             .from = from,
+                             .n_from = 1,
+                             .expect_attempt = ref->attempt,
+                             .to = "failed",
+                             .new_attempt = -1,
+                             .actor = actor,
+                             .what = "unbuildable",
+                             .fields = fields,
+                             .n_fields = sizeof(fields) / sizeof(fields[0])};
+    return ferry_state_transition(store, &ch, NULL, err);
 }
 
 bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,

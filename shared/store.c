@@ -17,21 +17,18 @@
 #include "ferry_lua_embedded.h"
 
 /* Every script in shared/lua/ is embedded (ferry_lua_files), loaded with SCRIPT LOAD at open
- * and called with EVALSHA. The transition script is called by its index. */
+ * and called with EVALSHA. */
 #define SCRIPTS_MAX 32
 
-#define STATES_MAX 16
-#define FIELDS_MAX 64
-#define COUNT_MAX  10000
+#define COUNT_MAX 10000
 
 struct ferry_store {
     redisContext *ctx; /* NULL when there is no usable connection: the next call opens one */
     ferry_store_url url;
-    char *password;        /* NULL, or an owned copy kept for reconnects; wiped on close */
-    int timeout_ms;        /* connect and reply timeout */
-    char name[64];         /* CLIENT SETNAME after every connect; "" for none */
-    char where[300];       /* "host:port/db", the prefix of every message */
-    int script_transition; /* index of "transition" in ferry_lua_files */
+    char *password;  /* NULL, or an owned copy kept for reconnects; wiped on close */
+    int timeout_ms;  /* connect and reply timeout */
+    char name[64];   /* CLIENT SETNAME after every connect; "" for none */
+    char where[300]; /* "host:port/db", the prefix of every message */
     char sha[SCRIPTS_MAX][41];
 };
 
@@ -59,19 +56,6 @@ static struct timeval ms_to_tv(int ms)
     return tv;
 }
 
-static bool parse_i64(const char *s, int64_t *out)
-{
-    if (s == NULL || *s == '\0')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
-}
-
 static char *dup_len(const char *s, size_t len)
 {
     char *p = malloc(len + 1);
@@ -93,7 +77,7 @@ static bool copy_text(char *dst, size_t dstsz, const char *src, size_t len)
 }
 
 /* The arguments of one command; the strings are borrowed until the call returns. */
-#define ARGS_CAP (24 + STATES_MAX + 2 * FIELDS_MAX)
+#define ARGS_CAP 32
 typedef struct cmd_args {
     int argc;
     const char *argv[ARGS_CAP];
@@ -576,8 +560,7 @@ ferry_rc ferry_store_open(const char *url, const char *password, int timeout_ms,
     rc = store_connect(store, err);
     if (rc != FERRY_OK)
         goto out;
-    store->script_transition = script_index("transition");
-    if (store->script_transition < 0 || ferry_lua_count > SCRIPTS_MAX) {
+    if (ferry_lua_count > SCRIPTS_MAX) {
         rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "redis: embedded scripts missing or too many");
         goto out;
     }
@@ -658,194 +641,6 @@ out:
     return rc;
 }
 
-/* ------------------------------------------------------------------ keys */
-
-ferry_rc ferry_store_key(const char *migration, const char *suffix, char *out, size_t outsz,
-                         ferry_err *err)
-{
-    if (!name_ok(migration, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID,
-                             "bad migration id: 1..%d printable characters, no space or braces",
-                             FERRY_STORE_NAME_MAX);
-    if (!name_ok(suffix, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID,
-                             "bad key suffix: 1..%d printable characters, no space or braces",
-                             FERRY_STORE_NAME_MAX);
-    int n = snprintf(out, outsz, "ferry:{%s}:%s", migration, suffix);
-    if (n < 0 || (size_t)n >= outsz)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "key buffer too small");
-    return FERRY_OK;
-}
-
-/* ------------------------------------------------------------------ transitions */
-
-static ferry_rc change_check(const ferry_store_change *c, ferry_err *err)
-{
-    if (c == NULL)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: no change");
-    if (!name_ok(c->migration, FERRY_STORE_NAME_MAX) || !name_ok(c->entity, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID,
-                             "transition: bad migration id or entity (1..%d printable "
-                             "characters, no space or braces)",
-                             FERRY_STORE_NAME_MAX);
-    if (c->n_from == 0 || c->n_from > STATES_MAX || c->from == NULL)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: give 1..%d expected states",
-                             STATES_MAX);
-    for (size_t i = 0; i < c->n_from; i++) {
-        if (c->from[i] == NULL ||
-            (c->from[i][0] != '\0' && !name_ok(c->from[i], FERRY_STORE_NAME_MAX)))
-            return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad expected state #%zu",
-                                 i + 1);
-    }
-    if (!name_ok(c->to, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad new state");
-    if (!name_ok(c->actor, FERRY_STORE_NAME_MAX) || !name_ok(c->what, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad actor or event type");
-    if (c->expect_attempt < -1 || c->new_attempt < -1)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: attempts are >= 0 (-1: none)");
-    if (c->n_fields > FIELDS_MAX || (c->n_fields > 0 && c->fields == NULL))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: at most %d extra fields",
-                             FIELDS_MAX);
-    for (size_t i = 0; i < c->n_fields; i++) {
-        const char *name = c->fields[i].name;
-        if (!name_ok(name, FERRY_STORE_NAME_MAX) || c->fields[i].value == NULL)
-            return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad field #%zu", i + 1);
-        if (strcmp(name, "state") == 0 || strcmp(name, "attempt") == 0 ||
-            strcmp(name, "updated_at") == 0)
-            return ferry_err_set(err, FERRY_ERR_INVALID,
-                                 "transition: field '%s' is set by the transition itself", name);
-    }
-    return FERRY_OK;
-}
-
-/* "'pending'|(absent)" for messages. */
-static void states_text(const ferry_store_change *c, char *out, size_t outsz)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < c->n_from && used < outsz; i++) {
-        int n = snprintf(out + used, outsz - used, "%s%s%s%s", i > 0 ? "|" : "",
-                         c->from[i][0] ? "'" : "", c->from[i][0] ? c->from[i] : "(absent)",
-                         c->from[i][0] ? "'" : "");
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
-}
-
-static bool reply_is_strings(const redisReply *r, size_t n)
-{
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (r->element[i]->type != REDIS_REPLY_STRING)
-            return false;
-    }
-    return true;
-}
-
-ferry_rc ferry_store_transition(ferry_store *store, const ferry_store_change *change,
-                                ferry_store_result *res, ferry_err *err)
-{
-    ferry_rc rc = FERRY_OK;
-    redisReply *reply = NULL;
-    ferry_store_result local;
-    if (res == NULL)
-        res = &local;
-    memset(res, 0, sizeof(*res));
-
-    rc = change_check(change, err);
-    if (rc != FERRY_OK)
-        return rc;
-    if (store == NULL)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "transition: no store");
-
-    char record[FERRY_STORE_KEY_MAX], history[FERRY_STORE_KEY_MAX];
-    char expect[24] = "", next[24] = "", ev_max[24], hist_max[24], n_from[8];
-    rc = ferry_store_key(change->migration, change->entity, record, sizeof(record), err);
-    if (rc == FERRY_OK)
-        rc = ferry_store_key(change->migration, "history", history, sizeof(history), err);
-    if (rc != FERRY_OK)
-        return rc;
-    if (change->expect_attempt >= 0)
-        (void)snprintf(expect, sizeof(expect), "%lld", (long long)change->expect_attempt);
-    if (change->new_attempt >= 0)
-        (void)snprintf(next, sizeof(next), "%lld", (long long)change->new_attempt);
-    (void)snprintf(ev_max, sizeof(ev_max), "%d", FERRY_STORE_EVENTS_MAXLEN);
-    (void)snprintf(hist_max, sizeof(hist_max), "%d", FERRY_STORE_HISTORY_MAXLEN);
-    (void)snprintf(n_from, sizeof(n_from), "%zu", change->n_from);
-
-    cmd_args a = {0};
-    args_add(&a, "EVALSHA");
-    args_add(&a, store->sha[store->script_transition]); /* the buffer is refreshed in place below */
-    args_add(&a, "3");
-    args_add(&a, record);
-    args_add(&a, history);
-    args_add(&a, FERRY_STORE_EVENTS);
-    args_add(&a, change->migration);
-    args_add(&a, change->entity);
-    args_add(&a, expect);
-    args_add(&a, change->to);
-    args_add(&a, next);
-    args_add(&a, change->actor);
-    args_add(&a, change->what);
-    args_add(&a, ev_max);
-    args_add(&a, hist_max);
-    args_add(&a, n_from);
-    for (size_t i = 0; i < change->n_from; i++)
-        args_add(&a, change->from[i]);
-    for (size_t i = 0; i < change->n_fields; i++) {
-        args_add(&a, change->fields[i].name);
-        args_add(&a, change->fields[i].value);
-    }
-
-    /* Not retried on a lost connection: the script may have run. NOSCRIPT means it did not. */
-    rc = store_call(store, false, &a, &reply, err);
-    if (rc == FERRY_ERR_NOT_FOUND && reply != NULL && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(reply);
-        reply = NULL;
-        rc = script_load(store, store->script_transition, err);
-        if (rc == FERRY_OK)
-            rc = store_call(store, false, &a, &reply, err);
-    }
-    if (rc != FERRY_OK) {
-        (void)ferry_err_prefix(err, "transition of %s to '%s'", record, change->to);
-        goto out;
-    }
-
-    if (reply_is_strings(reply, 5) && strcmp(reply->element[0]->str, "ok") == 0) {
-        const redisReply *const *e = (const redisReply *const *)reply->element;
-        if (copy_text(res->event_id, sizeof(res->event_id), e[1]->str, e[1]->len) &&
-            copy_text(res->history_id, sizeof(res->history_id), e[2]->str, e[2]->len) &&
-            copy_text(res->at, sizeof(res->at), e[3]->str, e[3]->len) &&
-            parse_i64(e[4]->str, &res->attempt)) {
-            (void)snprintf(res->state, sizeof(res->state), "%s", change->to);
-            goto out;
-        }
-    } else if (reply_is_strings(reply, 3) && strcmp(reply->element[0]->str, "conflict") == 0) {
-        const char *state = reply->element[1]->str, *attempt = reply->element[2]->str;
-        (void)snprintf(res->state, sizeof(res->state), "%s", state);
-        if (!parse_i64(attempt, &res->attempt))
-            res->attempt = -1;
-        char now[FERRY_STORE_NAME_MAX + 64], want[256], want_attempt[48] = "";
-        (void)snprintf(now, sizeof(now), "%s%s%s at attempt %.20s", state[0] ? "'" : "",
-                       state[0] ? state : "(absent)", state[0] ? "'" : "", attempt);
-        states_text(change, want, sizeof(want));
-        if (change->expect_attempt >= 0)
-            (void)snprintf(want_attempt, sizeof(want_attempt), " at attempt %lld",
-                           (long long)change->expect_attempt);
-        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                           "transition of %s to '%s' refused: it is %s, expected %s%s", record,
-                           change->to, now, want, want_attempt);
-        goto out;
-    }
-    rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "redis %s: transition of %s: unexpected reply",
-                       store->where, record);
-out:
-    freeReplyObject(reply);
-    return rc;
-}
-
 /* ------------------------------------------------------------------ records */
 
 static void record_cleanup(ferry_store_record *rec)
@@ -884,6 +679,7 @@ static bool record_fill(ferry_store_record *rec, const redisReply *flat, bool *b
         ferry_store_pair *pair = &rec->pairs[rec->count];
         pair->name = dup_len(n->str, n->len);
         pair->value = dup_len(v->str, v->len);
+        pair->value_len = v->len;
         rec->count++; /* counted even when a copy failed, so cleanup frees the other */
         if (pair->name == NULL || pair->value == NULL)
             return false;
@@ -891,20 +687,16 @@ static bool record_fill(ferry_store_record *rec, const redisReply *flat, bool *b
     return true;
 }
 
-ferry_rc ferry_store_record_get(ferry_store *store, const char *migration, const char *entity,
-                                ferry_store_record **out, ferry_err *err)
+ferry_rc ferry_store_hgetall(ferry_store *store, const char *key, ferry_store_record **out,
+                             ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     redisReply *reply = NULL;
     ferry_store_record *rec = NULL;
-    char key[FERRY_STORE_KEY_MAX];
-    if (out == NULL || store == NULL)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: no store or no place for the record");
+    if (out == NULL || store == NULL || key == NULL || key[0] == '\0')
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "redis: no store, key or place for the record");
     *out = NULL;
-    rc = ferry_store_key(migration, entity, key, sizeof(key), err);
-    if (rc != FERRY_OK)
-        return rc;
-
     cmd_args a = {0};
     args_add(&a, "HGETALL");
     args_add(&a, key);
@@ -959,8 +751,8 @@ void ferry_store_record_free(ferry_store_record *rec)
 
 static bool stream_args_ok(const char *stream, const char *group)
 {
-    /* Stream keys may hold braces (ferry:{m}:history); group names may not need them. */
-    if (stream == NULL || stream[0] == '\0' || strlen(stream) > FERRY_STORE_KEY_MAX)
+    /* Stream keys may hold braces (a hash tag); group names may not need them. */
+    if (stream == NULL || stream[0] == '\0' || strlen(stream) > 2 * FERRY_STORE_NAME_MAX + 16)
         return false;
     for (const char *p = stream; *p != '\0'; p++) {
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
@@ -1011,21 +803,12 @@ void ferry_store_entries_free(ferry_store_entries *entries)
     free(entries);
 }
 
-/* Fills out from an XREADGROUP reply: NIL, or [[stream, [[id, [f, v, ...] or NIL], ...]]]. */
-static ferry_rc entries_fill(ferry_store_entries *out, const redisReply *reply, bool *bad)
+/* Fills out from a list of entries: [[id, [f, v, ...] or NIL], ...]. */
+static ferry_rc entries_fill_list(ferry_store_entries *out, const redisReply *list, bool *bad)
 {
     *bad = true;
-    if (reply->type == REDIS_REPLY_NIL) {
-        *bad = false;
-        return FERRY_OK;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1)
+    if (list->type != REDIS_REPLY_ARRAY)
         return FERRY_ERR_PROTOCOL;
-    const redisReply *s = reply->element[0];
-    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-        s->element[1]->type != REDIS_REPLY_ARRAY)
-        return FERRY_ERR_PROTOCOL;
-    const redisReply *list = s->element[1];
     *bad = false;
     if (list->elements == 0)
         return FERRY_OK;
@@ -1054,6 +837,65 @@ static ferry_rc entries_fill(ferry_store_entries *out, const redisReply *reply, 
     }
     *bad = false;
     return FERRY_OK;
+}
+
+/* Fills out from an XREADGROUP reply: NIL, or [[stream, [entries]]]. */
+static ferry_rc entries_fill(ferry_store_entries *out, const redisReply *reply, bool *bad)
+{
+    *bad = true;
+    if (reply->type == REDIS_REPLY_NIL) {
+        *bad = false;
+        return FERRY_OK;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1)
+        return FERRY_ERR_PROTOCOL;
+    const redisReply *s = reply->element[0];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2)
+        return FERRY_ERR_PROTOCOL;
+    return entries_fill_list(out, s->element[1], bad);
+}
+
+ferry_rc ferry_store_range(ferry_store *store, const char *stream, bool newest_first,
+                           const char *from, const char *to, size_t count,
+                           ferry_store_entries **out, ferry_err *err)
+{
+    ferry_rc rc = FERRY_OK;
+    redisReply *reply = NULL;
+    if (out == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: no place for the entries");
+    *out = NULL;
+    if (store == NULL || stream == NULL || stream[0] == '\0' || from == NULL || to == NULL ||
+        !name_ok(from, 64) || !name_ok(to, 64) || count == 0 || count > COUNT_MAX)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "redis: bad stream, range or count");
+    char count_s[24];
+    (void)snprintf(count_s, sizeof(count_s), "%zu", count);
+    cmd_args a = {0};
+    args_add(&a, newest_first ? "XREVRANGE" : "XRANGE");
+    args_add(&a, stream);
+    args_add(&a, from);
+    args_add(&a, to);
+    args_add(&a, "COUNT");
+    args_add(&a, count_s);
+    ferry_store_entries *entries = calloc(1, sizeof(*entries));
+    if (entries == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "redis: out of memory");
+    rc = store_call(store, true, &a, &reply, err);
+    if (rc != FERRY_OK)
+        goto out;
+    bool bad = false;
+    rc = entries_fill_list(entries, reply, &bad);
+    if (rc != FERRY_OK) {
+        rc = bad ? ferry_err_set(err, FERRY_ERR_PROTOCOL, "redis %s: %s %s: unexpected reply",
+                                 store->where, a.argv[0], stream)
+                 : ferry_err_set(err, FERRY_ERR_NOMEM, "redis: out of memory");
+        goto out;
+    }
+    *out = entries;
+    entries = NULL;
+out:
+    ferry_store_entries_free(entries);
+    freeReplyObject(reply);
+    return rc;
 }
 
 ferry_rc ferry_store_group_read(ferry_store *store, const char *stream, const char *group,

@@ -8,7 +8,7 @@
  *   the messages it holds back while it has no free executor or Redis is away;
  * - executor i: slot i and its own ferry_store (finish); it runs one step at a time;
  * - lease: its own ferry_store (renewals); it also stops steps whose deadline passed;
- * - heartbeat: its own ferry_store (ferry:worker:<id>, ferry:workers);
+ * - heartbeat: its own ferry_store (ferry_state_worker_beat);
  * - main: configuration, start, the wait for a signal, and the shutdown in order.
  * A ferry_store is not thread-safe, hence one per thread. The producer (dead letters) is.
  *
@@ -32,6 +32,8 @@
 #include "ferry/bus.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
+#include "ferry/opts.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
 
@@ -104,7 +106,7 @@ typedef struct worker {
     const char *kind; /* wire name */
     char id[FERRY_STORE_NAME_MAX + 1];
     char host[256];
-    char topic[256], dlq[256], group[256], heartbeat_key[FERRY_STORE_NAME_MAX + 32];
+    char topic[256], dlq[256], group[256];
     int64_t lease_ms, heartbeat_ms, drain_ms;
     size_t concurrency;
 
@@ -350,9 +352,13 @@ static void step_finish(slot *s, ferry_step_ctx *ctx, ferry_rc rc, const ferry_e
         progress = ctx->progress;
         has_progress = ctx->has_progress;
         (void)pthread_mutex_unlock(&ctx->mu);
-        ferry_rc frc = ferry_steps_finish(
-            s->store, &ctx->ref, w->id, outcome, outcome == FERRY_STEP_FAILED ? &error : NULL,
-            retryable, has_progress ? &progress : NULL, ctx->results, ctx->n_results, &seen, &err);
+        ferry_step_end end = {.outcome = outcome,
+                              .error = outcome == FERRY_STEP_FAILED ? &error : NULL,
+                              .retryable = retryable,
+                              .progress = has_progress ? &progress : NULL,
+                              .results = ctx->results,
+                              .n_results = ctx->n_results};
+        ferry_rc frc = ferry_steps_finish(s->store, &ctx->ref, w->id, &end, &seen, &err);
         if (frc == FERRY_OK) {
             char ms[24];
             (void)snprintf(ms, sizeof(ms), "%" PRId64, ferry_mono_ms() - began_ms);
@@ -551,34 +557,11 @@ static void *lease_main(void *arg)
 
 /* ------------------------------------------------------------------ heartbeat */
 
-/* Redis's clock in ms (TIME), so that the coordinator compares heartbeats with one clock. */
-static ferry_rc redis_now(ferry_store *store, int64_t *now, ferry_err *err)
-{
-    ferry_store_reply *reply = NULL;
-    const char *argv[] = {"TIME"};
-    ferry_rc rc = ferry_store_command(store, true, 1, argv, NULL, &reply, err);
-    if (rc != FERRY_OK)
-        return rc;
-    const char *sec = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
-    const char *usec = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
-    char *end1 = NULL, *end2 = NULL;
-    long long s = sec != NULL ? strtoll(sec, &end1, 10) : -1;
-    long long u = usec != NULL ? strtoll(usec, &end2, 10) : -1;
-    if (s < 0 || u < 0 || end1 == sec || *end1 != '\0' || end2 == usec || *end2 != '\0')
-        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "TIME: unexpected reply");
-    else
-        *now = (int64_t)s * 1000 + (int64_t)(u / 1000);
-    ferry_store_reply_free(reply);
-    return rc;
-}
-
-/* Writes ferry:worker:<id> (expiring after three heartbeats) and its ferry:workers score. */
 static ferry_rc heartbeat_write(worker *w, ferry_err *err)
 {
-    char capacity[24], running[24], pid[24], started[24], at[24], expire[24];
     char *steps = NULL;
     int64_t now = 0;
-    ferry_rc rc = redis_now(w->beat_store, &now, err);
+    ferry_rc rc = ferry_state_now(w->beat_store, &now, err);
     if (rc != FERRY_OK)
         return rc;
 
@@ -603,26 +586,18 @@ static ferry_rc heartbeat_write(worker *w, ferry_err *err)
     int64_t started_at = w->started_at;
     (void)pthread_mutex_unlock(&w->mu);
 
-    /* A worker that is shutting down offers no capacity. */
-    (void)snprintf(capacity, sizeof(capacity), "%zu",
-                   atomic_load(&w->stop_taking) ? (size_t)0 : w->concurrency);
-    (void)snprintf(running, sizeof(running), "%zu", n_running);
-    (void)snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    (void)snprintf(started, sizeof(started), "%" PRId64, started_at);
-    (void)snprintf(at, sizeof(at), "%" PRId64, now);
-    (void)snprintf(expire, sizeof(expire), "%" PRId64, 3 * w->heartbeat_ms);
-    const char *hset[] = {
-        "HSET",       w->heartbeat_key, "kind",         w->kind, "capacity", capacity,
-        "running",    running,          "host",         w->host, "pid",      pid,
-        "started_at", started,          "heartbeat_at", at,      "steps",    steps};
-    const char *pexpire[] = {"PEXPIRE", w->heartbeat_key, expire};
-    const char *zadd[] = {"ZADD", "ferry:workers", at, w->id};
-    rc = ferry_store_command(w->beat_store, true, sizeof(hset) / sizeof(hset[0]), hset, NULL, NULL,
-                             err);
-    if (rc == FERRY_OK)
-        rc = ferry_store_command(w->beat_store, true, 3, pexpire, NULL, NULL, err);
-    if (rc == FERRY_OK)
-        rc = ferry_store_command(w->beat_store, true, 4, zadd, NULL, NULL, err);
+    ferry_state_beat beat = {.id = w->id,
+                             .kind = w->kind,
+                             .host = w->host,
+                             .pid = (long)getpid(),
+                             /* A worker that is shutting down offers no capacity. */
+                             .capacity = atomic_load(&w->stop_taking) ? 0 : w->concurrency,
+                             .running = n_running,
+                             .started_at = started_at,
+                             .steps = steps,
+                             .at = now,
+                             .expire_ms = 3 * w->heartbeat_ms};
+    rc = ferry_state_worker_beat(w->beat_store, &beat, err);
     free(steps);
     return rc;
 }
@@ -630,11 +605,7 @@ static ferry_rc heartbeat_write(worker *w, ferry_err *err)
 static void heartbeat_remove(worker *w)
 {
     ferry_err err;
-    const char *zrem[] = {"ZREM", "ferry:workers", w->id};
-    const char *del[] = {"DEL", w->heartbeat_key};
-    ferry_rc rc = ferry_store_command(w->beat_store, true, 3, zrem, NULL, NULL, &err);
-    if (rc == FERRY_OK)
-        rc = ferry_store_command(w->beat_store, true, 2, del, NULL, NULL, &err);
+    ferry_rc rc = ferry_state_worker_gone(w->beat_store, w->id, &err);
     if (rc != FERRY_OK)
         ferry_log_kv(FERRY_LOG_WARN, NULL, "could not remove the worker's heartbeat; it expires",
                      "error", err.msg, NULL);
@@ -910,7 +881,10 @@ static void *consumer_main(void *arg)
 
 /* ------------------------------------------------------------------ start and shutdown */
 
-static void usage(FILE *out, const ferry_worker_def *def)
+/* The definition the usage describes (ferry_opts_cli's usage callback takes only the table). */
+static const ferry_worker_def *usage_def;
+
+static void usage(FILE *out, const ferry_opt *table)
 {
     (void)fprintf(out,
                   "usage: %s [--check-config] [--help] [--version]\n"
@@ -918,14 +892,11 @@ static void usage(FILE *out, const ferry_worker_def *def)
                   "A Ferry worker of kind %s: consumes step commands from Kafka, runs them and\n"
                   "records their state in Redis. Settings come from FERRY_* environment\n"
                   "variables (see --check-config).\n"
-                  "\n"
-                  "  --check-config  validate the settings, print them (secrets hidden), exit\n"
-                  "  --help          this text\n"
-                  "  --version       print the version\n"
-                  "\n"
-                  "Exit codes: 0 clean shutdown, 1 failure, 2 usage, 3 bad configuration,\n"
-                  "4 a service unreachable at start.\n",
-                  def->name, ferry_wire_kind_name(def->kind));
+                  "\n",
+                  usage_def->name, ferry_wire_kind_name(usage_def->kind));
+    ferry_opts_usage(table, out);
+    (void)fprintf(out, "\nExit codes: 0 clean shutdown, 1 failure, 2 usage, 3 bad configuration,\n"
+                       "4 a service unreachable at start.\n");
 }
 
 static ferry_rc store_open(worker *w, const char *role, ferry_store **out, ferry_err *err)
@@ -1074,7 +1045,6 @@ static int worker_init(worker *w, const ferry_worker_def *def, ferry_cfg *cfg)
                       FERRY_STORE_NAME_MAX);
         return EXIT_CONFIG;
     }
-    (void)snprintf(w->heartbeat_key, sizeof(w->heartbeat_key), "ferry:worker:%s", w->id);
 
     const char *prefix = ferry_cfg_str(cfg, "kafka.topic_prefix");
     n = snprintf(w->group, sizeof(w->group), "%s%s", prefix != NULL ? prefix : "", w->kind);
@@ -1159,22 +1129,30 @@ int ferry_worker_main(int argc, char **argv, const ferry_worker_def *def)
         (void)fprintf(stderr, "ferry worker: incomplete definition\n");
         return EXIT_OTHER;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout, def);
-            return EXIT_CLEAN;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            (void)printf("%s %s\n", def->name, FERRY_VERSION);
-            return EXIT_CLEAN;
-        }
-        if (strcmp(argv[i], "--check-config") == 0) {
-            check_config = true;
-            continue;
-        }
-        (void)fprintf(stderr, "%s: unknown argument '%s'\n", def->name, argv[i]);
-        usage(stderr, def);
-        return EXIT_USAGE;
+    bool help = false, version = false;
+    const ferry_opt table[] = {{.name = "check-config",
+                                .kind = FERRY_OPT_FLAG,
+                                .dest = &check_config,
+                                .help = "validate the settings, print them (secrets hidden), exit"},
+                               {.name = "help",
+                                .letter = 'h',
+                                .kind = FERRY_OPT_FLAG,
+                                .flags = FERRY_OPT_STOP,
+                                .dest = &help,
+                                .help = "this text"},
+                               {.name = "version",
+                                .kind = FERRY_OPT_FLAG,
+                                .flags = FERRY_OPT_STOP,
+                                .dest = &version,
+                                .help = "print the version"},
+                               {.name = NULL}};
+    usage_def = def;
+    int cli = ferry_opts_cli(table, argc, argv, def->name, NULL, usage, &help);
+    if (cli >= 0)
+        return cli == 2 ? EXIT_USAGE : cli == 0 ? EXIT_CLEAN : EXIT_OTHER;
+    if (version) {
+        (void)printf("%s %s\n", def->name, FERRY_VERSION);
+        return EXIT_CLEAN;
     }
 
     ferry_rc rc = ferry_cfg_load(def->component, NULL, NULL, &cfg, &problems);

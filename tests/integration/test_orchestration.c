@@ -37,6 +37,7 @@
 #include "ferry/clock.h"
 #include "ferry/bus.h"
 #include "ferry/http.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
 #include "ferry_test.h"
@@ -190,12 +191,12 @@ static bool behavior_set(const char *mig, const char *field, const char *value)
 /* A field of a step record straight from Redis (for when the API is down). */
 static void step_field(const char *mig, const char *step, const char *name, char *out, size_t outsz)
 {
-    char entity[96], key[FERRY_STORE_KEY_MAX];
+    char entity[96], key[FERRY_STATE_KEY_MAX];
     ferry_err err;
     out[0] = '\0';
     if (!fits(snprintf(entity, sizeof(entity), "step:%s", step), sizeof(entity)))
         return;
-    if (ferry_store_key(mig, entity, key, sizeof(key), &err) != FERRY_OK)
+    if (ferry_state_key(mig, entity, key, sizeof(key), &err) != FERRY_OK)
         return;
     const char *argv[] = {"HGET", key, name};
     ferry_store_reply *r = NULL;
@@ -206,10 +207,10 @@ static void step_field(const char *mig, const char *step, const char *name, char
 
 static void mig_field(const char *mig, const char *name, char *out, size_t outsz)
 {
-    char key[FERRY_STORE_KEY_MAX];
+    char key[FERRY_STATE_KEY_MAX];
     ferry_err err;
     out[0] = '\0';
-    if (ferry_store_key(mig, "migration", key, sizeof(key), &err) != FERRY_OK)
+    if (ferry_state_key(mig, "migration", key, sizeof(key), &err) != FERRY_OK)
         return;
     const char *argv[] = {"HGET", key, name};
     ferry_store_reply *r = NULL;

@@ -22,13 +22,17 @@
 
 #include "ferry/clock.h"
 #include "ferry/config.h"
+#include "ferry/state.h"
+
+/* The event stream, as docs/redis.md lays it out: the test checks the layout from outside. */
+#define EVENTS_STREAM "ferry:events"
 #include "ferry/store.h"
 #include "ferry_test.h"
 
 static const char *redis_url;
 static const char *redis_password;
 static ferry_store_url target; /* the stack's Redis, parsed */
-static char created_keys[64][FERRY_STORE_KEY_MAX];
+static char created_keys[64][FERRY_STATE_KEY_MAX];
 static size_t n_created_keys;
 static char events_group[96]; /* our group on ferry:events, destroyed at the end */
 
@@ -60,7 +64,7 @@ static int redis_cli(const char *args, char *out, size_t outsz)
 static void remember_key(const char *migration, const char *suffix)
 {
     if (n_created_keys < sizeof(created_keys) / sizeof(created_keys[0]) &&
-        ferry_store_key(migration, suffix, created_keys[n_created_keys], sizeof(created_keys[0]),
+        ferry_state_key(migration, suffix, created_keys[n_created_keys], sizeof(created_keys[0]),
                         NULL) == FERRY_OK)
         n_created_keys++;
 }
@@ -126,14 +130,13 @@ static int suite_setup(void)
 static int suite_teardown(void)
 {
     for (size_t i = 0; i < n_created_keys; i++) {
-        char args[FERRY_STORE_KEY_MAX + 16];
-        (void)snprintf(args, sizeof(args), "DEL '%.*s'", FERRY_STORE_KEY_MAX - 1, created_keys[i]);
+        char args[FERRY_STATE_KEY_MAX + 16];
+        (void)snprintf(args, sizeof(args), "DEL '%.*s'", FERRY_STATE_KEY_MAX - 1, created_keys[i]);
         (void)redis_cli(args, NULL, 0);
     }
     if (events_group[0] != '\0') {
         char args[160];
-        (void)snprintf(args, sizeof(args), "XGROUP DESTROY %s %s", FERRY_STORE_EVENTS,
-                       events_group);
+        (void)snprintf(args, sizeof(args), "XGROUP DESTROY %s %s", EVENTS_STREAM, events_group);
         (void)redis_cli(args, NULL, 0);
     }
     return 0;
@@ -159,14 +162,14 @@ static void redis_runs_with_aof(void)
 
 /* ------------------------------------------------------------------ transitions */
 
-static const char *const from_absent[] = {FERRY_STORE_ABSENT};
+static const char *const from_absent[] = {FERRY_STATE_ABSENT};
 static const char *const from_pending[] = {"pending"};
 static const char *const from_running[] = {"running"};
 
 /* absent -> pending at attempt 1, by the coordinator: how a step record is born. */
-static ferry_store_change create_change(const char *mig)
+static ferry_state_change create_change(const char *mig)
 {
-    ferry_store_change c = {
+    ferry_state_change c = {
         .migration = mig,
         .entity = "step:s1",
         .from = from_absent,
@@ -208,24 +211,24 @@ static void transitions_apply_refuse_and_record_events(void)
     (void)snprintf(mig, sizeof(mig), "%s", ferry_test_unique("store-it"));
     remember_key(mig, "step:s1");
     remember_key(mig, "history");
-    char history[FERRY_STORE_KEY_MAX];
-    CU_ASSERT_EQUAL_FATAL(ferry_store_key(mig, "history", history, sizeof(history), &err),
+    char history[FERRY_STATE_KEY_MAX];
+    CU_ASSERT_EQUAL_FATAL(ferry_state_key(mig, "history", history, sizeof(history), &err),
                           FERRY_OK);
 
     /* A group on the shared event stream that sees only what comes after this point. */
     (void)snprintf(events_group, sizeof(events_group), "%s", ferry_test_unique("store-it-g"));
-    CU_ASSERT_EQUAL_FATAL(
-        ferry_store_group_create(store, FERRY_STORE_EVENTS, events_group, "$", &err), FERRY_OK);
-    CU_ASSERT_EQUAL(ferry_store_group_create(store, FERRY_STORE_EVENTS, events_group, "$", &err),
+    CU_ASSERT_EQUAL_FATAL(ferry_store_group_create(store, EVENTS_STREAM, events_group, "$", &err),
+                          FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_store_group_create(store, EVENTS_STREAM, events_group, "$", &err),
                     FERRY_OK); /* idempotent */
 
     /* absent -> pending, attempt 1 */
     const ferry_store_field kind[] = {{"kind", "dump_restore"}};
-    ferry_store_change create = create_change(mig);
+    ferry_state_change create = create_change(mig);
     create.fields = kind;
     create.n_fields = 1;
-    ferry_store_result res;
-    CU_ASSERT_EQUAL_FATAL(ferry_store_transition(store, &create, &res, &err), FERRY_OK);
+    ferry_state_result res;
+    CU_ASSERT_EQUAL_FATAL(ferry_state_transition(store, &create, &res, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(res.state, "pending");
     CU_ASSERT_EQUAL(res.attempt, 1);
     CU_ASSERT_NOT_EQUAL(res.event_id[0], '\0');
@@ -234,7 +237,7 @@ static void transitions_apply_refuse_and_record_events(void)
 
     /* pending -> running at attempt 1: the worker's claim */
     const ferry_store_field owner[] = {{"owner", "worker-a"}, {"note", "text with spaces"}};
-    ferry_store_change claim = {
+    ferry_state_change claim = {
         .migration = mig,
         .entity = "step:s1",
         .from = from_pending,
@@ -247,7 +250,7 @@ static void transitions_apply_refuse_and_record_events(void)
         .fields = owner,
         .n_fields = 2,
     };
-    CU_ASSERT_EQUAL_FATAL(ferry_store_transition(store, &claim, &res, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_state_transition(store, &claim, &res, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(res.state, "running");
     CU_ASSERT_EQUAL(res.attempt, 1);
     char claimed_event[48];
@@ -255,7 +258,7 @@ static void transitions_apply_refuse_and_record_events(void)
 
     /* A stale claim (attempt 0) and a claim in the wrong state are refused. */
     const ferry_store_field thief[] = {{"owner", "worker-b"}};
-    ferry_store_change stale = {
+    ferry_state_change stale = {
         .migration = mig,
         .entity = "step:s1",
         .from = from_running,
@@ -268,26 +271,26 @@ static void transitions_apply_refuse_and_record_events(void)
         .fields = thief,
         .n_fields = 1,
     };
-    CU_ASSERT_EQUAL(ferry_store_transition(store, &stale, &res, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(ferry_state_transition(store, &stale, &res, &err), FERRY_ERR_CONFLICT);
     CU_ASSERT_STRING_EQUAL(res.state, "running");
     CU_ASSERT_EQUAL(res.attempt, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'running' at attempt 1"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "expected 'running' at attempt 0"));
 
-    ferry_store_change second = claim;
+    ferry_state_change second = claim;
     second.actor = "worker-b";
     second.fields = thief;
     second.n_fields = 1;
-    CU_ASSERT_EQUAL(ferry_store_transition(store, &second, &res, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(ferry_state_transition(store, &second, &res, &err), FERRY_ERR_CONFLICT);
     CU_ASSERT_STRING_EQUAL(res.state, "running");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "expected 'pending' at attempt 1"));
 
-    CU_ASSERT_EQUAL(ferry_store_transition(store, &create, &res, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_EQUAL(ferry_state_transition(store, &create, &res, &err), FERRY_ERR_CONFLICT);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "expected (absent)"));
 
     /* The record holds the claim, untouched by the refusals. */
     ferry_store_record *rec = NULL;
-    CU_ASSERT_EQUAL_FATAL(ferry_store_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_state_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "state"), "running");
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "attempt"), "1");
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "owner"), "worker-a");
@@ -299,7 +302,7 @@ static void transitions_apply_refuse_and_record_events(void)
     CU_ASSERT_EQUAL(rec->count, 6);
     ferry_store_record_free(rec);
     rec = NULL;
-    CU_ASSERT_EQUAL(ferry_store_record_get(store, mig, "step:none", &rec, &err),
+    CU_ASSERT_EQUAL(ferry_state_record_get(store, mig, "step:none", &rec, &err),
                     FERRY_ERR_NOT_FOUND);
     CU_ASSERT_PTR_NULL(rec);
 
@@ -336,8 +339,8 @@ static void transitions_apply_refuse_and_record_events(void)
     /* ferry:events: ours among whatever else the stack's users append. */
     int seen = 0;
     for (int round = 0; round < 20 && seen < 2; round++) {
-        CU_ASSERT_EQUAL_FATAL(ferry_store_group_read(store, FERRY_STORE_EVENTS, events_group, "c1",
-                                                     NULL, 100, 200, &entries, &err),
+        CU_ASSERT_EQUAL_FATAL(ferry_store_group_read(store, EVENTS_STREAM, events_group, "c1", NULL,
+                                                     100, 200, &entries, &err),
                               FERRY_OK);
         for (size_t i = 0; i < entries->count; i++) {
             const ferry_store_entry *e = &entries->entries[i];
@@ -352,7 +355,7 @@ static void transitions_apply_refuse_and_record_events(void)
                 const char *m = ferry_store_record_value(&e->fields, "migration");
                 CU_ASSERT_TRUE(m == NULL || strcmp(m, mig) != 0);
             }
-            CU_ASSERT_EQUAL(ferry_store_ack(store, FERRY_STORE_EVENTS, events_group, e->id, &err),
+            CU_ASSERT_EQUAL(ferry_store_ack(store, EVENTS_STREAM, events_group, e->id, &err),
                             FERRY_OK);
         }
         ferry_store_entries_free(entries);
@@ -373,22 +376,22 @@ static void change_is_never_half_applied(void)
     ferry_store *store = open_store(2000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(store);
     ferry_err err;
-    char mig[64], history[FERRY_STORE_KEY_MAX], args[FERRY_STORE_KEY_MAX + 32];
+    char mig[64], history[FERRY_STATE_KEY_MAX], args[FERRY_STATE_KEY_MAX + 32];
     (void)snprintf(mig, sizeof(mig), "%s", ferry_test_unique("store-it"));
     remember_key(mig, "step:s1");
     remember_key(mig, "history");
-    CU_ASSERT_EQUAL_FATAL(ferry_store_key(mig, "history", history, sizeof(history), &err),
+    CU_ASSERT_EQUAL_FATAL(ferry_state_key(mig, "history", history, sizeof(history), &err),
                           FERRY_OK);
     (void)snprintf(args, sizeof(args), "SET '%s' not-a-stream", history);
     CU_ASSERT_EQUAL_FATAL(redis_cli(args, NULL, 0), 0);
 
-    ferry_store_change create = create_change(mig);
-    ferry_store_result res;
-    ferry_rc rc = ferry_store_transition(store, &create, &res, &err);
+    ferry_state_change create = create_change(mig);
+    ferry_state_result res;
+    ferry_rc rc = ferry_state_transition(store, &create, &res, &err);
     CU_ASSERT_EQUAL(rc, FERRY_ERR_INVALID);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "WRONGTYPE"));
     ferry_store_record *rec = NULL;
-    CU_ASSERT_EQUAL(ferry_store_record_get(store, mig, "step:s1", &rec, &err), FERRY_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(ferry_state_record_get(store, mig, "step:s1", &rec, &err), FERRY_ERR_NOT_FOUND);
     ferry_store_record_free(rec);
     /* The connection is still fine after an error reply. */
     CU_ASSERT_EQUAL(ferry_store_ping(store, &err), FERRY_OK);
@@ -492,9 +495,9 @@ static void reconnects_after_client_kill(void)
 
     /* A transition is not retried, so the store must notice the dead connection before it
      * sends; the call succeeds on a new connection that carries the same name. */
-    ferry_store_change create = create_change(mig);
-    ferry_store_result res;
-    ferry_rc rc = ferry_store_transition(store, &create, &res, &err);
+    ferry_state_change create = create_change(mig);
+    ferry_state_result res;
+    ferry_rc rc = ferry_state_transition(store, &create, &res, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "after kill: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
@@ -504,7 +507,7 @@ static void reconnects_after_client_kill(void)
 
     CU_ASSERT_TRUE_FATAL(kill_client(id2));
     ferry_store_record *rec = NULL;
-    CU_ASSERT_EQUAL_FATAL(ferry_store_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_state_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "state"), "pending");
     ferry_store_record_free(rec);
     ferry_store_close(store);
@@ -522,9 +525,9 @@ static void noscript_is_recovered(void)
     /* Every user of the stack's Redis goes through this module and recovers the same way. */
     CU_ASSERT_EQUAL_FATAL(redis_cli("SCRIPT FLUSH", out, sizeof(out)), 0);
     CU_ASSERT_EQUAL(strncmp(out, "OK", 2), 0);
-    ferry_store_change create = create_change(mig);
-    ferry_store_result res;
-    ferry_rc rc = ferry_store_transition(store, &create, &res, &err);
+    ferry_state_change create = create_change(mig);
+    ferry_state_result res;
+    ferry_rc rc = ferry_state_transition(store, &create, &res, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "after SCRIPT FLUSH: %s\n", err.msg);
     CU_ASSERT_EQUAL(rc, FERRY_OK);
@@ -660,29 +663,29 @@ static void connection_cut_mid_call(void)
     (void)snprintf(mig, sizeof(mig), "%s", ferry_test_unique("store-it"));
     remember_key(mig, "step:s1");
     remember_key(mig, "history");
-    ferry_store_change create = create_change(mig);
-    ferry_store_result res;
+    ferry_state_change create = create_change(mig);
+    ferry_state_result res;
 
     /* A transition cut mid-call is not retried: UNAVAILABLE, and here it never arrived. */
     atomic_store(&px.mode, PROXY_DROP_NEXT);
-    CU_ASSERT_EQUAL(ferry_store_transition(store, &create, &res, &err), FERRY_ERR_UNAVAILABLE);
+    CU_ASSERT_EQUAL(ferry_state_transition(store, &create, &res, &err), FERRY_ERR_UNAVAILABLE);
     CU_ASSERT_EQUAL(atomic_load(&px.accepted), 1);
     ferry_store_record *rec = NULL;
-    CU_ASSERT_EQUAL(ferry_store_record_get(store, mig, "step:s1", &rec, &err), FERRY_ERR_NOT_FOUND);
+    CU_ASSERT_EQUAL(ferry_state_record_get(store, mig, "step:s1", &rec, &err), FERRY_ERR_NOT_FOUND);
     CU_ASSERT_EQUAL(atomic_load(&px.accepted), 2); /* reconnected for the read */
-    CU_ASSERT_EQUAL_FATAL(ferry_store_transition(store, &create, &res, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_state_transition(store, &create, &res, &err), FERRY_OK);
 
     /* A read cut mid-call is retried once on a new connection: the caller sees success. */
     atomic_store(&px.mode, PROXY_DROP_NEXT);
     rec = NULL;
-    CU_ASSERT_EQUAL_FATAL(ferry_store_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_state_record_get(store, mig, "step:s1", &rec, &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(rec, "state"), "pending");
     ferry_store_record_free(rec);
     CU_ASSERT_EQUAL(atomic_load(&px.accepted), 3);
 
     /* A blocking group read cut mid-call is not retried (entries may have been delivered). */
-    char history[FERRY_STORE_KEY_MAX];
-    CU_ASSERT_EQUAL(ferry_store_key(mig, "history", history, sizeof(history), &err), FERRY_OK);
+    char history[FERRY_STATE_KEY_MAX];
+    CU_ASSERT_EQUAL(ferry_state_key(mig, "history", history, sizeof(history), &err), FERRY_OK);
     CU_ASSERT_EQUAL(ferry_store_group_create(store, history, "g", "$", &err), FERRY_OK);
     ferry_store_entries *entries = NULL;
     atomic_store(&px.mode, PROXY_DROP_NEXT);

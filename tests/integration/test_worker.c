@@ -28,6 +28,7 @@
 #include "ferry/bus.h"
 #include "ferry/config.h"
 #include "ferry/steps.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
 #include "ferry_test.h"
@@ -69,13 +70,13 @@ static void record_key(const char *step, char *out, size_t outsz)
 {
     char entity[128];
     (void)snprintf(entity, sizeof(entity), "step:%s", step);
-    (void)ferry_store_key(mig, entity, out, outsz, NULL);
+    (void)ferry_state_key(mig, entity, out, outsz, NULL);
 }
 
 /* One field of a step record into out ("" when absent). */
 static const char *field(const char *step, const char *name, char *out, size_t outsz)
 {
-    char key[FERRY_STORE_KEY_MAX];
+    char key[FERRY_STATE_KEY_MAX];
     record_key(step, key, sizeof(key));
     const char *argv[] = {"HGET", key, name};
     ferry_store_reply *r = NULL;
@@ -215,7 +216,7 @@ static bool publish(const char *key, const void *payload, size_t len)
  * copy under its own key, so that copies spread over partitions and workers). */
 static void step_send(const char *step, int64_t attempt, int64_t deadline, int copies)
 {
-    char key[FERRY_STORE_KEY_MAX], a[24];
+    char key[FERRY_STATE_KEY_MAX], a[24];
     record_key(step, key, sizeof(key));
     (void)snprintf(a, sizeof(a), "%" PRId64, attempt);
     const char *hset[] = {"HSET", key,   "state",     "pending", "attempt", a,
@@ -564,7 +565,7 @@ static void test_deadline(void)
  * here. The worker's claim is refused that way, and it counts it as its own and runs it. */
 static void test_own_claim_counts(void)
 {
-    char key[FERRY_STORE_KEY_MAX];
+    char key[FERRY_STATE_KEY_MAX];
     record_key("mine-1", key, sizeof(key));
     const char *hset[] = {"HSET", key,    "state", "pending",   "attempt",
                           "1",    "kind", "app",   "operation", "status"};
@@ -649,11 +650,15 @@ static void test_cancel_stops(void)
     CU_ASSERT_TRUE(field_i64("hang-1", "lease_until") > first_lease);
     CU_ASSERT_EQUAL(runs_of("hang-1", 1, NULL, NULL), 0);
 
-    ferry_step_seen seen;
-    ferry_err err;
-    CU_ASSERT_EQUAL_FATAL(
-        ferry_steps_cancel(store, mig, "hang-1", "test-worker", "interrupted", &seen, &err),
-        FERRY_OK);
+    /* Canceled as a migration's plan cancels a running step (mig_apply.lua): the record says
+     * canceled and its lease entry goes; the worker finds out at its next renewal. */
+    char key[FERRY_STATE_KEY_MAX], member[256];
+    record_key("hang-1", key, sizeof(key));
+    (void)snprintf(member, sizeof(member), "%s hang-1 1", mig);
+    const char *hset[] = {"HSET", key, "state", "canceled"};
+    const char *zrem[] = {"ZREM", "ferry:leases", member};
+    CU_ASSERT_EQUAL_FATAL(cmd(4, hset, NULL), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(cmd(3, zrem, NULL), FERRY_OK);
     int64_t canceled = ferry_mono_ms();
     while (runs_of("hang-1", 1, NULL, NULL) == 0 && ferry_mono_ms() - canceled < 5000)
         ferry_sleep_ms(50);

@@ -22,6 +22,7 @@
 
 #include "ferry/clock.h"
 #include "ferry/config.h"
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry/wire.h"
 #include "ferry/worker.h"
@@ -75,7 +76,7 @@ static ferry_rc thread_store(const test_conf *conf, ferry_store **out, ferry_err
 static ferry_rc behavior_read(ferry_store *store, const Ferry__V1__StepCommand *cmd, char *out,
                               size_t outsz, ferry_err *err)
 {
-    char key[FERRY_STORE_KEY_MAX];
+    char key[FERRY_STATE_KEY_MAX];
     int n = snprintf(key, sizeof(key), "ferry:test:behavior:%s", cmd->migration_id);
     if (n < 0 || (size_t)n >= sizeof(key))
         return ferry_err_set(err, FERRY_ERR_INVALID, "test worker: migration id too long");
@@ -101,7 +102,7 @@ static ferry_rc behavior_read(ferry_store *store, const Ferry__V1__StepCommand *
 static void run_record(ferry_store *store, ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd,
                        int64_t start, int64_t end)
 {
-    char key[FERRY_STORE_KEY_MAX], entry[512];
+    char key[FERRY_STATE_KEY_MAX], entry[512];
     (void)snprintf(key, sizeof(key), "ferry:test:runs:%s", cmd->migration_id);
     (void)snprintf(entry, sizeof(entry), "%s %s %u %" PRId64 " %" PRId64, ferry_step_worker_id(ctx),
                    cmd->step_id, cmd->attempt, start, end);

@@ -2,6 +2,7 @@
  * embedded script. */
 #include <string.h>
 
+#include "ferry/state.h"
 #include "ferry/store.h"
 #include "ferry_lua_embedded.h"
 #include "ferry_test.h"
@@ -120,33 +121,33 @@ static void open_checks_arguments(void)
 
 static void keys_carry_the_hash_tag(void)
 {
-    char key[FERRY_STORE_KEY_MAX];
+    char key[FERRY_STATE_KEY_MAX];
     ferry_err err;
-    CU_ASSERT_EQUAL_FATAL(ferry_store_key("shop-production", "step:dr-1", key, sizeof(key), &err),
+    CU_ASSERT_EQUAL_FATAL(ferry_state_key("shop-production", "step:dr-1", key, sizeof(key), &err),
                           FERRY_OK);
     CU_ASSERT_STRING_EQUAL(key, "ferry:{shop-production}:step:dr-1");
-    CU_ASSERT_EQUAL(ferry_store_key("m", "history", key, sizeof(key), &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_state_key("m", "history", key, sizeof(key), &err), FERRY_OK);
     CU_ASSERT_STRING_EQUAL(key, "ferry:{m}:history");
 
-    CU_ASSERT_EQUAL(ferry_store_key("a{b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("a}b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key(NULL, "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("a b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("a\nb", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("m", "", key, sizeof(key), &err), FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_store_key("m", "x{y}", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("a{b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("a}b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key(NULL, "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("a b", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("a\nb", "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("m", "", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key("m", "x{y}", key, sizeof(key), &err), FERRY_ERR_INVALID);
 
     char longest[FERRY_STORE_NAME_MAX + 2];
     memset(longest, 'a', sizeof(longest));
     longest[FERRY_STORE_NAME_MAX] = '\0';
-    CU_ASSERT_EQUAL(ferry_store_key(longest, longest, key, sizeof(key), &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_state_key(longest, longest, key, sizeof(key), &err), FERRY_OK);
     longest[FERRY_STORE_NAME_MAX] = 'a';
     longest[FERRY_STORE_NAME_MAX + 1] = '\0';
-    CU_ASSERT_EQUAL(ferry_store_key(longest, "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_key(longest, "x", key, sizeof(key), &err), FERRY_ERR_INVALID);
 
     char small[10];
-    CU_ASSERT_EQUAL(ferry_store_key("migration", "x", small, sizeof(small), &err),
+    CU_ASSERT_EQUAL(ferry_state_key("migration", "x", small, sizeof(small), &err),
                     FERRY_ERR_INVALID);
 }
 
@@ -181,11 +182,11 @@ static void redis_errors_map_to_codes(void)
 
 /* A valid change, adjusted by each case below; checked before anything is sent, so a NULL store
  * reaches "no store" only when the change itself is fine. */
-static const char *const from_absent[] = {FERRY_STORE_ABSENT};
+static const char *const from_absent[] = {FERRY_STATE_ABSENT};
 
-static ferry_store_change good_change(void)
+static ferry_state_change good_change(void)
 {
-    ferry_store_change c = {
+    ferry_state_change c = {
         .migration = "m-1",
         .entity = "step:dr-1",
         .from = from_absent,
@@ -199,12 +200,12 @@ static ferry_store_change good_change(void)
     return c;
 }
 
-static void expect_invalid(const ferry_store_change *c, const char *needle)
+static void expect_invalid(const ferry_state_change *c, const char *needle)
 {
     ferry_err err;
-    ferry_store_result res;
+    ferry_state_result res;
     ferry_err_clear(&err);
-    CU_ASSERT_EQUAL(ferry_store_transition(NULL, c, &res, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_transition(NULL, c, &res, &err), FERRY_ERR_INVALID);
     if (strstr(err.msg, needle) == NULL)
         fprintf(stderr, "message '%s' lacks '%s'\n", err.msg, needle);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, needle));
@@ -212,7 +213,7 @@ static void expect_invalid(const ferry_store_change *c, const char *needle)
 
 static void transition_checks_its_arguments(void)
 {
-    ferry_store_change c = good_change();
+    ferry_state_change c = good_change();
     expect_invalid(&c, "no store");
     expect_invalid(NULL, "no change");
 
@@ -234,7 +235,7 @@ static void transition_checks_its_arguments(void)
     c.n_from = 2;
     expect_invalid(&c, "expected state #2");
     c = good_change();
-    c.to = FERRY_STORE_ABSENT;
+    c.to = FERRY_STATE_ABSENT;
     expect_invalid(&c, "new state");
     c = good_change();
     c.actor = NULL;
@@ -265,7 +266,7 @@ static void helpers_accept_null(void)
     ferry_store_entries_free(NULL);
     CU_ASSERT_PTR_NULL(ferry_store_record_value(NULL, "state"));
     char n1[] = "state", v1[] = "running", n2[] = "attempt", v2[] = "2";
-    ferry_store_pair pairs[] = {{n1, v1}, {n2, v2}};
+    ferry_store_pair pairs[] = {{n1, v1, sizeof(v1) - 1}, {n2, v2, sizeof(v2) - 1}};
     ferry_store_record rec = {.count = 2, .pairs = pairs};
     CU_ASSERT_STRING_EQUAL(ferry_store_record_value(&rec, "attempt"), "2");
     CU_ASSERT_PTR_NULL(ferry_store_record_value(&rec, "owner"));
@@ -276,7 +277,7 @@ static void helpers_accept_null(void)
                     FERRY_ERR_INVALID);
     CU_ASSERT_PTR_NULL(entries);
     ferry_store_record *got = (ferry_store_record *)&got;
-    CU_ASSERT_EQUAL(ferry_store_record_get(NULL, "m", "e", &got, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_record_get(NULL, "m", "e", &got, &err), FERRY_ERR_INVALID);
 }
 
 static void script_is_embedded(void)

@@ -25,6 +25,9 @@ void ferry_buf_addn(ferry_buf *b, const void *data, size_t n);
 /* Appends a string; does nothing once out of memory. */
 void ferry_buf_add(ferry_buf *b, const char *s);
 
+/* Appends printf-formatted text, however long; does nothing once out of memory. */
+void ferry_buf_addf(ferry_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Drops the contents, keeps the memory. */
 void ferry_buf_reset(ferry_buf *b);
 

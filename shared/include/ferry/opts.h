@@ -91,7 +91,8 @@ void ferry_opts_usage(const ferry_opt *table, FILE *out);
 
 /*
  * A program's sub-command line, the way every Ferry binary answers it: parses argv by table
- * (as ferry_opts_parse, no operands); on a mistake prints "<prog> <op>: <message>" and the
+ * (as ferry_opts_parse, no operands); on a mistake prints "<prog> <op>: <message>" (or
+ * "<prog>: <message>" when op is NULL, for a program without sub-commands) and the
  * usage to stderr and returns 2 (a usage error) or 1; when *help is set after parsing prints
  * the usage to stdout and returns 0; otherwise returns -1: go on and run the operation.
  * usage(out, table) prints the program's whole usage, the option list included.

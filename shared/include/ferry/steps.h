@@ -1,11 +1,12 @@
 /*
- * steps.h - the fenced changes of a step record: dispatch, claim, renew, finish, expire, cancel.
+ * steps.h - the fenced changes of a step record: dispatch, claim, renew, finish, expire, refuse.
+ * Part of the state module (ferry/state.h): it alone knows the keys named below.
  *
  * Each call runs one script of shared/lua/step_*.lua through ferry_store_script(): the script
  * checks the step's state, attempt and (for a worker) owner before it writes anything, uses
- * Redis's clock, and keeps the global indexes (ferry:queued:<kind>, ferry:leases) in step with
+ * Redis's clock, and keeps the global indexes (the queue of its kind, the leases) in step with
  * the record. docs/orchestration.md has the states and fields. Every change but a renewal
- * appends an event to ferry:events and to the migration's history.
+ * appends an event to the event stream and to the migration's history.
  *
  * A refused change returns FERRY_ERR_CONFLICT (FERRY_ERR_LEASE_LOST for a renewal) with the
  * record's current state, attempt and owner in the ferry_step_seen the caller passed.
@@ -54,7 +55,7 @@ typedef enum ferry_step_outcome {
 
 /*
  * Coordinator: pending at ref->attempt -> dispatched; adds "<mig> <step> <attempt>" to
- * ferry:queued:<kind> scored by now. kind: wire kind name. Not retried on a lost connection.
+ * the queue of kind scored by now. kind: wire kind name. Not retried on a lost connection.
  */
 ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
                               const char *actor, ferry_step_seen *seen, ferry_err *err);
@@ -76,15 +77,20 @@ ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const 
                            int64_t lease_ms, const ferry_step_progress *progress,
                            ferry_step_seen *seen, ferry_err *err);
 
-/*
- * Worker: ends a running attempt it owns. For FAILED, error holds code and message (without
- * secrets) and retryable says whether a retry can help. results: n name/value pairs stored as
- * r.<name> (names: printable ASCII, no space). progress may be NULL.
- */
+/* How an attempt ended; everything borrowed for the call. */
+typedef struct ferry_step_end {
+    ferry_step_outcome outcome;
+    const ferry_err *error;              /* FAILED: code and message (without secrets) */
+    bool retryable;                      /* FAILED: whether a retry can help */
+    const ferry_step_progress *progress; /* the last progress; NULL for none */
+    const ferry_store_field *results;    /* n_results pairs stored as r.<name> (names:
+                                            printable ASCII, no space) */
+    size_t n_results;
+} ferry_step_end;
+
+/* Worker: ends a running attempt it owns, as *end says. */
 ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const char *worker,
-                            ferry_step_outcome outcome, const ferry_err *error, bool retryable,
-                            const ferry_step_progress *progress, const ferry_store_field *results,
-                            size_t n_results, ferry_step_seen *seen, ferry_err *err);
+                            const ferry_step_end *end, ferry_step_seen *seen, ferry_err *err);
 
 /* Coordinator: running at ref->attempt with lease_until < now -> expired (error: lease lost by
  * its owner). FERRY_ERR_CONFLICT when not running at that attempt; FERRY_ERR_BUSY when the lease
@@ -92,13 +98,13 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
 ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const char *actor,
                             ferry_step_seen *seen, ferry_err *err);
 
-/* Coordinator: any state but a final one -> canceled, dropping its queued and lease entries.
- * reason is stored as error_message. FERRY_ERR_CONFLICT when the step is already final. */
-ferry_rc ferry_steps_cancel(ferry_store *store, const char *migration, const char *step,
-                            const char *actor, const char *reason, ferry_step_seen *seen,
-                            ferry_err *err);
+/* Coordinator: pending at ref->attempt -> failed for good (not retryable), with why as its
+ * error: the step's command cannot be built (its spec lost an environment, ...). Refused
+ * (FERRY_ERR_CONFLICT) when the step moved on meanwhile. Not retried on a lost connection. */
+ferry_rc ferry_steps_refuse(ferry_store *store, const ferry_step_ref *ref, const char *actor,
+                            const ferry_err *why, ferry_err *err);
 
-/* The "<mig> <step> <attempt>" member of ferry:queued:<kind> and ferry:leases, parsed. Writes
+/* The "<mig> <step> <attempt>" member of the queues and the leases, parsed. Writes
  * into the caller's buffers; false when member is not of that form. */
 bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,
                               size_t stepsz, int64_t *attempt);

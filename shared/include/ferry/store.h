@@ -1,22 +1,15 @@
 /*
- * store.h - Ferry's state in Redis (hiredis). The only module that includes hiredis.h.
- *
- * Redis holds the truth. Every key of one migration carries its hash tag,
- * "ferry:{<migration>}:<entity>", so one Lua script can change a record atomically. Every
- * state change is one script that checks what it expects first and is refused whole
- * (FERRY_ERR_CONFLICT) when that does not match, appending its event to the global stream
- * FERRY_STORE_EVENTS and the migration's history stream in the same step: a migration's plan
- * through mig_apply.lua (coordinator/migstore.c), a step's life through the fenced step
- * scripts (ferry/steps.h), and a single record's change through ferry_store_transition().
- * docs/redis.md has the key layout.
+ * store.h - one connection to Redis (hiredis): commands, scripts, records and streams. The
+ * only module that includes hiredis.h; it knows no key of Ferry's. What Ferry keeps in Redis,
+ * and under which keys, is the state module's (ferry/state.h); docs/redis.md has the layout.
  *
  * A ferry_store is one connection; it is not thread-safe: use one per thread, and a separate
  * one for blocking stream reads. A connection that failed is dropped and reopened on the next
  * call (with AUTH, SELECT and the client name again). Calls that are safe to repeat are retried
  * once on a fresh connection when the connection is lost during the call; the others
- * (ferry_store_transition, ferry_store_group_read) are not, because they may have been applied:
- * see each function. A connection the server closed while idle is noticed before anything is
- * sent, so that case never costs a call.
+ * (a command or script called with retry false, ferry_store_group_read) are not, because they
+ * may have been applied: see each function. A connection the server closed while idle is
+ * noticed before anything is sent, so that case never costs a call.
  *
  * Requires Redis 7.0 or later (the scripts declare themselves with "#!lua" so that Redis admits
  * or refuses them whole). No hiredis type appears here.
@@ -32,17 +25,8 @@
 
 typedef struct ferry_store ferry_store;
 
-/* The global event stream every transition appends to (outside any migration's hash slot). */
-#define FERRY_STORE_EVENTS "ferry:events"
-/* Approximate caps (XADD MAXLEN ~) of the event stream and of each migration's history. */
-#define FERRY_STORE_EVENTS_MAXLEN  100000
-#define FERRY_STORE_HISTORY_MAXLEN 10000
-/* The expected state that means "the record does not exist (or has no state)". */
-#define FERRY_STORE_ABSENT ""
 /* Longest migration id, entity, state, actor or event type, in bytes. */
 #define FERRY_STORE_NAME_MAX 128
-/* Longest key that ferry_store_key() builds, with its NUL. */
-#define FERRY_STORE_KEY_MAX (2 * FERRY_STORE_NAME_MAX + 16)
 
 /* ------------------------------------------------------------------ connection */
 
@@ -85,18 +69,7 @@ ferry_rc ferry_store_ping(ferry_store *store, ferry_err *err);
 /* Whether the server has AOF persistence on (INFO persistence: aof_enabled). Retried. */
 ferry_rc ferry_store_aof_enabled(ferry_store *store, bool *enabled, ferry_err *err);
 
-/* ------------------------------------------------------------------ keys */
-
-/*
- * Writes "ferry:{<migration>}:<suffix>" into out (outsz bytes; FERRY_STORE_KEY_MAX is always
- * enough). migration and suffix: 1..FERRY_STORE_NAME_MAX printable ASCII characters, no space;
- * migration also without '{' and '}' (it is the hash tag). FERRY_ERR_INVALID otherwise.
- * The history stream of a migration is ferry_store_key(migration, "history").
- */
-ferry_rc ferry_store_key(const char *migration, const char *suffix, char *out, size_t outsz,
-                         ferry_err *err);
-
-/* ------------------------------------------------------------------ transitions */
+/* ------------------------------------------------------------------ records */
 
 /* A name/value pair given by the caller; both borrowed for the call. */
 typedef struct ferry_store_field {
@@ -104,56 +77,11 @@ typedef struct ferry_store_field {
     const char *value;
 } ferry_store_field;
 
-/* One state change of the record ferry:{migration}:entity. Everything is borrowed. */
-typedef struct ferry_store_change {
-    const char *migration;   /* the migration id (hash tag) */
-    const char *entity;      /* the record inside it: "step:dr-1", "migration", ... */
-    const char *const *from; /* allowed current states, n_from of them (1..16);
-                                FERRY_STORE_ABSENT allows "record absent" */
-    size_t n_from;
-    int64_t expect_attempt;          /* the current attempt must equal this; -1: not checked.
-                                        A record without an attempt has attempt 0. */
-    const char *to;                  /* the new state, non-empty */
-    int64_t new_attempt;             /* the attempt to store; -1 keeps the current one */
-    const char *actor;               /* who: "coordinator", "dump-restore@host-1", ... */
-    const char *what;                /* the event type: "created", "claimed", "succeeded", ... */
-    const ferry_store_field *fields; /* more fields to set on the record (0..64); the names
-                                        state, attempt and updated_at are reserved */
-    size_t n_fields;
-} ferry_store_change;
-
-/* What a transition found or did. */
-typedef struct ferry_store_result {
-    char event_id[48];                    /* OK: the entry id in FERRY_STORE_EVENTS */
-    char history_id[48];                  /* OK: the entry id in the migration's history stream */
-    char at[24];                          /* OK: server time of the change, ms since the epoch */
-    char state[FERRY_STORE_NAME_MAX + 1]; /* OK: the new state; CONFLICT: the current one
-                                             ("" when absent) */
-    int64_t attempt; /* OK: the stored attempt; CONFLICT: the current one (0 when none) */
-} ferry_store_result;
-
-/*
- * Applies change atomically (shared/lua/transition.lua): if the record's state is one of
- * change->from and (when asked) its attempt is change->expect_attempt, sets state, attempt,
- * updated_at (server time, ms) and the extra fields, and appends the event {migration, entity,
- * from, to, attempt, actor, what, at} to FERRY_STORE_EVENTS and to the migration's history.
- * Otherwise nothing is written and FERRY_ERR_CONFLICT is returned, with the current state and
- * attempt in *res (res may be NULL) and in err's message.
- *
- * Not retried after the connection is lost during the call (FERRY_ERR_UNAVAILABLE or
- * FERRY_ERR_TIMEOUT): the change may or may not have been applied. Read the record to find
- * out. A NOSCRIPT reply (the server lost its script cache) is handled by loading the script
- * again and retrying, since nothing ran.
- */
-ferry_rc ferry_store_transition(ferry_store *store, const ferry_store_change *change,
-                                ferry_store_result *res, ferry_err *err);
-
-/* ------------------------------------------------------------------ records */
-
 /* One field; both strings owned by the record or entry that holds it. */
 typedef struct ferry_store_pair {
     char *name;
-    char *value;
+    char *value; /* NUL-terminated; may hold NULs within value_len (a payload) */
+    size_t value_len;
 } ferry_store_pair;
 
 /* A hash or a stream entry's fields, in the order Redis returned them. */
@@ -163,12 +91,12 @@ typedef struct ferry_store_record {
 } ferry_store_record;
 
 /*
- * Reads every field of ferry:{migration}:entity (HGETALL). On success the caller frees *out
- * with ferry_store_record_free(). FERRY_ERR_NOT_FOUND (and *out NULL) when the record does not
- * exist. Retried.
+ * Reads every field of the hash key (HGETALL). On success the caller frees *out with
+ * ferry_store_record_free(). FERRY_ERR_NOT_FOUND (and *out NULL) when the key does not exist.
+ * Retried.
  */
-ferry_rc ferry_store_record_get(ferry_store *store, const char *migration, const char *entity,
-                                ferry_store_record **out, ferry_err *err);
+ferry_rc ferry_store_hgetall(ferry_store *store, const char *key, ferry_store_record **out,
+                             ferry_err *err);
 
 /* The value of field name, borrowed from rec; NULL when absent (or rec is NULL). */
 const char *ferry_store_record_value(const ferry_store_record *rec, const char *name);
@@ -213,7 +141,16 @@ ferry_rc ferry_store_group_read(ferry_store *store, const char *stream, const ch
                                 const char *consumer, const char *from_id, size_t count,
                                 int block_ms, ferry_store_entries **out, ferry_err *err);
 
-/* Frees entries from ferry_store_group_read() (NULL is fine). */
+/*
+ * Reads up to count (1..10000) entries of stream from id `from` to id `to` (XRANGE), or with
+ * newest_first from `from` down to `to` (XREVRANGE; "+" and "-" are the ends). A stream that
+ * does not exist has none. On success the caller frees *out. Retried.
+ */
+ferry_rc ferry_store_range(ferry_store *store, const char *stream, bool newest_first,
+                           const char *from, const char *to, size_t count,
+                           ferry_store_entries **out, ferry_err *err);
+
+/* Frees entries from ferry_store_group_read() or ferry_store_range() (NULL is fine). */
 void ferry_store_entries_free(ferry_store_entries *entries);
 
 /* Acknowledges entry id in group (XACK). Acknowledging twice is harmless. Retried. */
