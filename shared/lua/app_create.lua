@@ -10,14 +10,14 @@
 -- Returns 1 when the app was stored, 0 when it exists already (nothing is written then).
 
 if #KEYS ~= 2 or #ARGV ~= 4 or ARGV[1] == '' then
-    return redis.error_reply('ERR ferry app_create: bad arguments')
+    return ferry_refuse('app_create', 'bad arguments')
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
     return 0
 end
-local t = redis.call('TYPE', KEYS[2]).ok
-if t ~= 'none' and t ~= 'set' then
-    return redis.error_reply('WRONGTYPE ferry app_create: ' .. KEYS[2] .. ' is a ' .. t)
+local wrong = ferry_check_types('app_create', {[KEYS[2]] = 'set'})
+if wrong then
+    return wrong
 end
 redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'environments', ARGV[3], 'created_at', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])

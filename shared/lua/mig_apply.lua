@@ -27,11 +27,11 @@ local pending, leases, timers, index = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local queued = {dump_restore = KEYS[9], file_sync = KEYS[10], dns = KEYS[11], app = KEYS[12]}
 local mig, actor = ARGV[1], ARGV[2]
 if #KEYS ~= 12 or #ARGV ~= 3 then
-    return redis.error_reply('ERR ferry mig_apply: bad arguments')
+    return ferry_refuse('mig_apply', 'bad arguments')
 end
 local ok, plan = pcall(cjson.decode, ARGV[3])
 if not ok or type(plan) ~= 'table' then
-    return redis.error_reply('ERR ferry mig_apply: the plan is not JSON')
+    return ferry_refuse('mig_apply', 'the plan is not JSON')
 end
 local function str(v, default)
     if v == nil or v == cjson.null then return default end
@@ -43,11 +43,9 @@ local step_prefix = string.sub(mkey, 1, #mkey - #'migration') .. 'step:'
 local want = {[mkey] = 'hash', [history] = 'stream', [events] = 'stream', [steps_key] = 'zset',
               [pending] = 'zset', [leases] = 'zset', [timers] = 'zset', [index] = 'set'}
 for _, q in pairs(queued) do want[q] = 'zset' end
-for key, kind in pairs(want) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= kind then
-        return redis.error_reply('WRONGTYPE ferry mig_apply: ' .. key .. ' is a ' .. t)
-    end
+local wrong = ferry_check_types('mig_apply', want)
+if wrong then
+    return wrong
 end
 local cur = redis.call('HMGET', mkey, 'state', 'cycle')
 local state, cycle = cur[1] or '', tonumber(cur[2] or '0') or 0
@@ -70,19 +68,17 @@ for _, r in ipairs(plan.retries or {}) do
 end
 for _, c in ipairs(plan.creates or {}) do
     if queued[c.kind or ''] == nil then
-        return redis.error_reply('ERR ferry mig_apply: unknown kind ' .. tostring(c.kind))
+        return ferry_refuse('mig_apply', 'unknown kind ' .. tostring(c.kind))
     end
 end
 
 -- ---- writes
-local now = redis.call('TIME')
-local at = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local at = ferry_now_ms()
 local ev_max, hist_max = str(plan.events_max, '100000'), str(plan.history_max, '10000')
 local function event(entity, from, to, attempt, what)
     local e = {'migration', mig, 'entity', entity, 'from', from, 'to', to, 'attempt', attempt,
                'actor', actor, 'what', what, 'at', at}
-    redis.call('XADD', history, 'MAXLEN', '~', hist_max, '*', unpack(e))
-    redis.call('XADD', events, 'MAXLEN', '~', ev_max, '*', unpack(e))
+    ferry_emit(history, hist_max, events, ev_max, e)
 end
 
 if plan.change then

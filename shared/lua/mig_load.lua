@@ -8,8 +8,7 @@
 -- named by a "cur.<purpose>" field of the migration (the latest step of each purpose)}. A
 -- migration that does not exist gives {now_ms, {}}. Read-only: safe to run again.
 
-local now = redis.call('TIME')
-local now_ms = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local now_ms = ferry_now_ms()
 local mig = redis.call('HGETALL', KEYS[1])
 local out = {now_ms, mig}
 for i = 1, #mig, 2 do

@@ -22,10 +22,7 @@
 -- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or
 -- "kind") when the attempt is not there to take; nothing is written then.
 --
--- Every check that can fail comes before the first write: Redis does not undo a script's
--- writes when a later command fails, so a change is refused whole or applied whole. The
--- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
--- memory, rather than at its first write.
+-- Checks come before the first write (lib/prologue.lua says why).
 
 local record, history, events, queued, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local migration, step, want_attempt, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -34,28 +31,23 @@ local events_max, history_max = ARGV[7], ARGV[8]
 
 if #KEYS ~= 5 or #ARGV ~= 8 or migration == '' or step == '' or kind == '' or worker == ''
     or tonumber(want_attempt) == nil or lease_ms == nil or lease_ms <= 0 then
-    return redis.error_reply('ERR ferry step_claim: bad arguments')
+    return ferry_refuse('step_claim', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
-    return redis.error_reply('ERR ferry step_claim: bad MAXLEN')
+    return ferry_refuse('step_claim', 'bad MAXLEN')
 end
-local want_type = {[record] = 'hash', [history] = 'stream', [events] = 'stream',
-                   [queued] = 'zset', [leases] = 'zset'}
-for key, want in pairs(want_type) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= want then
-        return redis.error_reply('WRONGTYPE ferry step_claim: ' .. key .. ' is a ' .. t)
-    end
+local want = {[record] = 'hash', [history] = 'stream', [events] = 'stream', [queued] = 'zset',
+              [leases] = 'zset'}
+local wrong = ferry_check_types('step_claim', want)
+if wrong then
+    return wrong
 end
 
 local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until', 'kind')
 local state, attempt = cur[1] or '', cur[2] or '0'
 local owner, lease_until, cur_kind = cur[3] or '', cur[4] or '0', cur[5] or ''
 
--- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
--- effects, so a non-deterministic read is safe.
-local t = redis.call('TIME')
-local at = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+local at = ferry_now_ms()
 
 local why = ''
 if state ~= 'dispatched' then
@@ -88,6 +80,5 @@ redis.call('ZADD', leases, until_ms, member)
 local event = {'migration', migration, 'entity', 'step:' .. step, 'from', state,
                'to', 'running', 'attempt', attempt, 'actor', worker, 'what', 'claimed',
                'at', at}
-redis.call('XADD', history, 'MAXLEN', '~', history_max, '*', unpack(event))
-redis.call('XADD', events, 'MAXLEN', '~', events_max, '*', unpack(event))
+ferry_emit(history, history_max, events, events_max, event)
 return {'ok', 'running', attempt, worker, until_ms, at, ''}

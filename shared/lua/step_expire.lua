@@ -22,10 +22,7 @@
 -- the attempt is not running, or {"notyet", ..., "lease"} when its lease has not passed;
 -- nothing is written then.
 --
--- Every check that can fail comes before the first write: Redis does not undo a script's
--- writes when a later command fails, so a change is refused whole or applied whole. The
--- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
--- memory, rather than at its first write.
+-- Checks come before the first write (lib/prologue.lua says why).
 
 local record, history, events, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local migration, step, want_attempt, actor = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -34,28 +31,22 @@ local events_max, history_max = ARGV[7], ARGV[8]
 
 if #KEYS ~= 4 or #ARGV ~= 8 or migration == '' or step == '' or actor == ''
     or tonumber(want_attempt) == nil or tonumber(error_code) == nil or error_name == '' then
-    return redis.error_reply('ERR ferry step_expire: bad arguments')
+    return ferry_refuse('step_expire', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
-    return redis.error_reply('ERR ferry step_expire: bad MAXLEN')
+    return ferry_refuse('step_expire', 'bad MAXLEN')
 end
-local want_type = {[record] = 'hash', [history] = 'stream', [events] = 'stream',
-                   [leases] = 'zset'}
-for key, want in pairs(want_type) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= want then
-        return redis.error_reply('WRONGTYPE ferry step_expire: ' .. key .. ' is a ' .. t)
-    end
+local want = {[record] = 'hash', [history] = 'stream', [events] = 'stream', [leases] = 'zset'}
+local wrong = ferry_check_types('step_expire', want)
+if wrong then
+    return wrong
 end
 
 local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until')
 local state, attempt = cur[1] or '', cur[2] or '0'
 local owner, lease_until = cur[3] or '', cur[4] or '0'
 
--- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
--- effects, so a non-deterministic read is safe.
-local t = redis.call('TIME')
-local at = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+local at = ferry_now_ms()
 
 local why = ''
 if state ~= 'running' then
@@ -78,6 +69,5 @@ redis.call('ZREM', leases, migration .. ' ' .. step .. ' ' .. attempt)
 local event = {'migration', migration, 'entity', 'step:' .. step, 'from', state,
                'to', 'expired', 'attempt', attempt, 'actor', actor, 'what', 'expired',
                'at', at}
-redis.call('XADD', history, 'MAXLEN', '~', history_max, '*', unpack(event))
-redis.call('XADD', events, 'MAXLEN', '~', events_max, '*', unpack(event))
+ferry_emit(history, history_max, events, events_max, event)
 return {'ok', 'expired', attempt, owner, lease_until, at, ''}

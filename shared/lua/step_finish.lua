@@ -21,10 +21,7 @@
 -- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or
 -- "owner") when this worker no longer holds the attempt; nothing is written then.
 --
--- Every check that can fail comes before the first write: Redis does not undo a script's
--- writes when a later command fails, so a change is refused whole or applied whole. The
--- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
--- memory, rather than at its first write.
+-- Checks come before the first write (lib/prologue.lua says why).
 
 local record, history, events, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local migration, step, want_attempt, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -33,35 +30,29 @@ local to, events_max, history_max = ARGV[5], ARGV[6], ARGV[7]
 local ends = {succeeded = true, failed = true, released = true}
 if #KEYS ~= 4 or #ARGV < 7 or (#ARGV - 7) % 2 ~= 0 or migration == '' or step == ''
     or worker == '' or tonumber(want_attempt) == nil or not ends[to] then
-    return redis.error_reply('ERR ferry step_finish: bad arguments')
+    return ferry_refuse('step_finish', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
-    return redis.error_reply('ERR ferry step_finish: bad MAXLEN')
+    return ferry_refuse('step_finish', 'bad MAXLEN')
 end
 for i = 8, #ARGV, 2 do
     local name = ARGV[i]
     local p2, p6 = string.sub(name, 1, 2), string.sub(name, 1, 6)
     if #name < 3 or (p2 ~= 'p_' and p2 ~= 'r.' and p6 ~= 'error_') then
-        return redis.error_reply('ERR ferry step_finish: only p_*, error_* and r.* may be set')
+        return ferry_refuse('step_finish', 'only p_*, error_* and r.* may be set')
     end
 end
-local want_type = {[record] = 'hash', [history] = 'stream', [events] = 'stream',
-                   [leases] = 'zset'}
-for key, want in pairs(want_type) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= want then
-        return redis.error_reply('WRONGTYPE ferry step_finish: ' .. key .. ' is a ' .. t)
-    end
+local want = {[record] = 'hash', [history] = 'stream', [events] = 'stream', [leases] = 'zset'}
+local wrong = ferry_check_types('step_finish', want)
+if wrong then
+    return wrong
 end
 
 local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until', 'started_at')
 local state, attempt = cur[1] or '', cur[2] or '0'
 local owner, lease_until, started_at = cur[3] or '', cur[4] or '0', tonumber(cur[5] or '')
 
--- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
--- effects, so a non-deterministic read is safe.
-local t = redis.call('TIME')
-local at = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+local at = ferry_now_ms()
 
 local why = ''
 if state ~= 'running' then
@@ -88,6 +79,5 @@ redis.call('ZREM', leases, migration .. ' ' .. step .. ' ' .. attempt)
 
 local event = {'migration', migration, 'entity', 'step:' .. step, 'from', state, 'to', to,
                'attempt', attempt, 'actor', worker, 'what', to, 'at', at}
-redis.call('XADD', history, 'MAXLEN', '~', history_max, '*', unpack(event))
-redis.call('XADD', events, 'MAXLEN', '~', events_max, '*', unpack(event))
+ferry_emit(history, history_max, events, events_max, event)
 return {'ok', to, attempt, owner, lease_until, at, ''}

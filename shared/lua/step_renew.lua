@@ -17,10 +17,7 @@
 -- {"lost", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or "owner")
 -- when this worker no longer holds the attempt; nothing is written then.
 --
--- Every check that can fail comes before the first write: Redis does not undo a script's
--- writes when a later command fails, so a change is refused whole or applied whole. The
--- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
--- memory, rather than at its first write.
+-- Checks come before the first write (lib/prologue.lua says why).
 
 local record, leases = KEYS[1], KEYS[2]
 local migration, step, want_attempt = ARGV[1], ARGV[2], ARGV[3]
@@ -28,29 +25,24 @@ local worker, lease_ms = ARGV[4], tonumber(ARGV[5])
 
 if #KEYS ~= 2 or #ARGV < 5 or (#ARGV - 5) % 2 ~= 0 or migration == '' or step == ''
     or worker == '' or tonumber(want_attempt) == nil or lease_ms == nil or lease_ms <= 0 then
-    return redis.error_reply('ERR ferry step_renew: bad arguments')
+    return ferry_refuse('step_renew', 'bad arguments')
 end
 for i = 6, #ARGV, 2 do
     if string.sub(ARGV[i], 1, 2) ~= 'p_' then
-        return redis.error_reply('ERR ferry step_renew: only progress fields (p_*) may be set')
+        return ferry_refuse('step_renew', 'only progress fields (p_*) may be set')
     end
 end
-local want_type = {[record] = 'hash', [leases] = 'zset'}
-for key, want in pairs(want_type) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= want then
-        return redis.error_reply('WRONGTYPE ferry step_renew: ' .. key .. ' is a ' .. t)
-    end
+local want = {[record] = 'hash', [leases] = 'zset'}
+local wrong = ferry_check_types('step_renew', want)
+if wrong then
+    return wrong
 end
 
 local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until')
 local state, attempt = cur[1] or '', cur[2] or '0'
 local owner, lease_until = cur[3] or '', cur[4] or '0'
 
--- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
--- effects, so a non-deterministic read is safe.
-local t = redis.call('TIME')
-local at = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+local at = ferry_now_ms()
 
 local why = ''
 if state ~= 'running' then

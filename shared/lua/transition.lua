@@ -16,10 +16,7 @@
 -- {"conflict", current state, current attempt} when the record is not in an allowed state or
 -- not at the expected attempt; nothing is written then.
 --
--- Every check that can fail comes before the first write: Redis does not undo a script's
--- writes when a later command fails, so a change is refused whole or applied whole. The
--- "#!lua" line (Redis 7) makes Redis refuse the whole script up front when it is out of
--- memory, rather than at its first write.
+-- Checks come before the first write (lib/prologue.lua says why).
 
 local record, history, events = KEYS[1], KEYS[2], KEYS[3]
 local migration, entity = ARGV[1], ARGV[2]
@@ -30,17 +27,15 @@ local n_from = tonumber(ARGV[10])
 
 if #KEYS ~= 3 or n_from == nil or n_from < 1 or #ARGV < 10 + n_from
     or (#ARGV - 10 - n_from) % 2 ~= 0 or to == '' then
-    return redis.error_reply('ERR ferry transition: bad arguments')
+    return ferry_refuse('transition', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
-    return redis.error_reply('ERR ferry transition: bad MAXLEN')
+    return ferry_refuse('transition', 'bad MAXLEN')
 end
-local want_type = {[record] = 'hash', [history] = 'stream', [events] = 'stream'}
-for key, kind in pairs(want_type) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= kind then
-        return redis.error_reply('WRONGTYPE ferry transition: ' .. key .. ' is a ' .. t)
-    end
+local want = {[record] = 'hash', [history] = 'stream', [events] = 'stream'}
+local wrong = ferry_check_types('transition', want)
+if wrong then
+    return wrong
 end
 
 local cur = redis.call('HMGET', record, 'state', 'attempt')
@@ -58,10 +53,7 @@ if not allowed or (expect_attempt ~= '' and tonumber(expect_attempt) ~= tonumber
     return {'conflict', state, attempt}
 end
 
--- Server time, so that every writer stamps with one clock. Redis 7 replicates a script by its
--- effects (the HSET and XADD below, with these values), so a non-deterministic read is safe.
-local now = redis.call('TIME')
-local at = now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000))
+local at = ferry_now_ms()
 local attempt_after = attempt
 if new_attempt ~= '' then
     attempt_after = new_attempt
@@ -76,6 +68,5 @@ redis.call('HSET', record, unpack(set))
 
 local event = {'migration', migration, 'entity', entity, 'from', state, 'to', to,
                'attempt', attempt_after, 'actor', actor, 'what', what, 'at', at}
-local history_id = redis.call('XADD', history, 'MAXLEN', '~', history_max, '*', unpack(event))
-local event_id = redis.call('XADD', events, 'MAXLEN', '~', events_max, '*', unpack(event))
+local history_id, event_id = ferry_emit(history, history_max, events, events_max, event)
 return {'ok', event_id, history_id, at, attempt_after}
