@@ -445,7 +445,14 @@ static answer delete_app(api *a, const char *app)
         }
     }
     json_decref(envs);
-    ferry_rc rc = ferry_state_app_delete(a->store, app, idp, n, &err);
+    /* Checked again in the deletion itself: the engine may have moved one on meanwhile. */
+    const char *deletable[FM_STATE_OTHER];
+    size_t n_deletable = 0;
+    for (fm_state s = FM_NEW; s < FM_STATE_OTHER; s++) {
+        if (fm_resting(s, FM_PH_NONE) && s != FM_REPLICATING)
+            deletable[n_deletable++] = fm_state_name(s);
+    }
+    ferry_rc rc = ferry_state_app_delete(a->store, app, idp, n, deletable, n_deletable, &err);
     free(ids);
     free(idp);
     if (rc != FERRY_OK)

@@ -622,47 +622,73 @@ ferry_rc ferry_state_apps(ferry_store *store, ferry_state_list *out, ferry_err *
     return list_call(store, out, err, 3, argv);
 }
 
-/* Deletes every key of migration id. */
-static ferry_rc mig_delete(ferry_store *store, const char *id, ferry_err *err)
-{
-    char k_steps[FERRY_STATE_KEY_MAX], k_mig[FERRY_STATE_KEY_MAX], k_hist[FERRY_STATE_KEY_MAX];
-    ferry_rc rc = ferry_state_key(id, STATE_MIG_STEPS, k_steps, sizeof(k_steps), err);
-    if (rc == FERRY_OK)
-        rc = ferry_state_key(id, STATE_MIG_RECORD, k_mig, sizeof(k_mig), err);
-    if (rc == FERRY_OK)
-        rc = ferry_state_key(id, STATE_MIG_HISTORY, k_hist, sizeof(k_hist), err);
-    if (rc != FERRY_OK)
-        return rc;
-    ferry_state_list steps = {0};
-    rc = ferry_state_step_ids(store, id, 0, &steps, err);
-    for (size_t i = 0; rc == FERRY_OK && i < steps.count; i++) {
-        char k_step[FERRY_STATE_KEY_MAX];
-        if (steps.items[i] != NULL &&
-            state_key_step(id, steps.items[i], k_step, sizeof(k_step), err) == FERRY_OK)
-            rc = rcall(store, true, NULL, err, "DEL", k_step, NULL);
-    }
-    ferry_state_list_cleanup(&steps);
-    if (rc == FERRY_OK)
-        rc = rcall(store, true, NULL, err, "DEL", k_steps, k_mig, k_hist, NULL);
-    if (rc == FERRY_OK)
-        rc = rcall(store, true, NULL, err, "SREM", STATE_MIGRATIONS, id, NULL);
-    if (rc == FERRY_OK)
-        rc = rcall(store, true, NULL, err, "ZREM", STATE_TIMERS, id, NULL);
-    return rc;
-}
-
 ferry_rc ferry_state_app_delete(ferry_store *store, const char *app, const char *const *migs,
-                                size_t n, ferry_err *err)
+                                size_t n, const char *const *deletable, size_t n_deletable,
+                                ferry_err *err)
 {
-    char key[FERRY_STATE_KEY_MAX];
-    ferry_rc rc = app_key(app, key, sizeof(key), err);
-    for (size_t i = 0; rc == FERRY_OK && i < n; i++)
-        rc = mig_delete(store, migs[i], err);
-    /* The app goes last: a deletion cut short can be asked again. */
-    if (rc == FERRY_OK)
-        rc = rcall(store, true, NULL, err, "DEL", key, NULL);
-    if (rc == FERRY_OK)
-        rc = rcall(store, true, NULL, err, "SREM", STATE_APPS, app, NULL);
+    if (n > FERRY_STATE_APP_MIGS_MAX || n_deletable > 32 || (n > 0 && migs == NULL) ||
+        (n_deletable > 0 && deletable == NULL))
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "app delete: at most %d migrations and 32 states",
+                             FERRY_STATE_APP_MIGS_MAX);
+    char app_k[FERRY_STATE_KEY_MAX], n_text[24];
+    char(*mk)[3][FERRY_STATE_KEY_MAX] = calloc(n + 1, sizeof(*mk));
+    char(*prefix)[FERRY_STATE_KEY_MAX] = calloc(n + 1, sizeof(*prefix));
+    const char **keys = calloc(4 + 3 * n, sizeof(*keys));
+    const char **args = calloc(2 + n_deletable + 2 * n, sizeof(*args));
+    ferry_store_reply *r = NULL;
+    ferry_rc rc = FERRY_OK;
+    if (mk == NULL || prefix == NULL || keys == NULL || args == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = app_key(app, app_k, sizeof(app_k), err);
+    static const char *const names[] = {STATE_MIG_RECORD, STATE_MIG_STEPS, STATE_MIG_HISTORY};
+    for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+        for (size_t k = 0; rc == FERRY_OK && k < 3; k++)
+            rc = ferry_state_key(migs[i], names[k], mk[i][k], sizeof(mk[i][k]), err);
+        if (rc == FERRY_OK)
+            rc = ferry_state_key(migs[i], STATE_STEP_PREFIX, prefix[i], sizeof(prefix[i]), err);
+    }
+    for (size_t i = 0; rc == FERRY_OK && i < n_deletable; i++) {
+        if (!name_ok(deletable[i], FERRY_STORE_NAME_MAX, false))
+            rc = ferry_err_set(err, FERRY_ERR_INVALID, "app delete: bad state #%zu", i + 1);
+    }
+    if (rc != FERRY_OK)
+        goto out;
+    size_t nk = 0, na = 0;
+    keys[nk++] = app_k;
+    keys[nk++] = STATE_APPS;
+    keys[nk++] = STATE_MIGRATIONS;
+    keys[nk++] = STATE_TIMERS;
+    (void)snprintf(n_text, sizeof(n_text), "%zu", n_deletable);
+    args[na++] = app;
+    args[na++] = n_text;
+    for (size_t i = 0; i < n_deletable; i++)
+        args[na++] = deletable[i];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < 3; k++)
+            keys[nk++] = mk[i][k];
+        args[na++] = migs[i];
+        args[na++] = prefix[i];
+    }
+    /* Not retried: it may have run. Asking again after a lost connection is harmless. */
+    rc = ferry_store_script(store, "app_delete", false, nk, keys, na, args, &r, err);
+    if (rc != FERRY_OK)
+        goto out;
+    const char *tag = ferry_store_reply_str(ferry_store_reply_at(r, 0));
+    const char *mig = ferry_store_reply_str(ferry_store_reply_at(r, 1));
+    const char *state = ferry_store_reply_str(ferry_store_reply_at(r, 2));
+    if (tag != NULL && strcmp(tag, "conflict") == 0 && mig != NULL && state != NULL)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT, "cannot delete %s: %s is %s", app, mig, state);
+    else if (tag == NULL || strcmp(tag, "ok") != 0)
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "deleting app %s: unexpected reply", app);
+out:
+    ferry_store_reply_free(r);
+    free(mk);
+    free(prefix);
+    free(keys);
+    free(args);
     return rc;
 }
 

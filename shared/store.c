@@ -1092,7 +1092,7 @@ ferry_rc ferry_store_script(ferry_store *store, const char *name, bool retry, si
         return ferry_err_set(err, FERRY_ERR_INVALID, "redis: no embedded script named '%s'",
                              name != NULL ? name : "(null)");
     size_t argc = 3 + nkeys + nargs;
-    if (nkeys > 64 || nargs > 4096)
+    if (nkeys > 1024 || nargs > 4096)
         return ferry_err_set(err, FERRY_ERR_INVALID, "redis: script %s: too many arguments", name);
     char numkeys[24];
     (void)snprintf(numkeys, sizeof(numkeys), "%zu", nkeys);

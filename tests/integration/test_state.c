@@ -483,16 +483,34 @@ static void test_apps(void)
     CU_ASSERT_TRUE_FATAL(set_has(MIGRATIONS, mig));
     CU_ASSERT_TRUE_FATAL(zscore(TIMERS, mig, NULL));
 
-    /* A bad migration id: refused, and the app stays (it goes last). */
+    /* A bad migration id: refused, and the app stays. */
+    const char *deletable[] = {"new", "stopped", "failed", "migrated", "rolled_back"};
+    const size_t n_del = sizeof(deletable) / sizeof(deletable[0]);
     const char *bad[] = {"bad id", mig};
-    CU_ASSERT_EQUAL(ferry_state_app_delete(store, a, bad, 2, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, a, bad, 2, deletable, n_del, &err),
+                    FERRY_ERR_INVALID);
     CU_ASSERT_TRUE(key_exists(key_a));
     CU_ASSERT_TRUE(set_has(APPS, a));
     CU_ASSERT_TRUE(key_exists(k_mig));
 
-    /* Deleted: the app and every key of its migration; b untouched. */
+    /* A migration that moved on (the engine started it after the caller looked): refused in
+     * the same step as the deletion, naming it, and nothing is deleted. */
+    CU_ASSERT_EQUAL_FATAL(REDIS(NULL, "HSET", k_mig, "state", "replicating"), FERRY_OK);
     const char *its[] = {mig};
-    CU_ASSERT_EQUAL_FATAL(ferry_state_app_delete(store, a, its, 1, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, a, its, 1, deletable, n_del, &err),
+                    FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "replicating"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, mig));
+    CU_ASSERT_TRUE(key_exists(key_a));
+    CU_ASSERT_TRUE(set_has(APPS, a));
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        CU_ASSERT_TRUE(key_exists(keys[i]));
+    CU_ASSERT_TRUE(set_has(MIGRATIONS, mig));
+    CU_ASSERT_EQUAL_FATAL(REDIS(NULL, "HSET", k_mig, "state", "stopped"), FERRY_OK);
+
+    /* Deleted: the app and every key of its migration; b untouched. */
+    CU_ASSERT_EQUAL_FATAL(ferry_state_app_delete(store, a, its, 1, deletable, n_del, &err),
+                          FERRY_OK);
     CU_ASSERT_FALSE(key_exists(key_a));
     CU_ASSERT_FALSE(set_has(APPS, a));
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -504,10 +522,10 @@ static void test_apps(void)
     CU_ASSERT_TRUE(set_has(APPS, b));
 
     /* An app without migrations; deleting again is harmless. */
-    CU_ASSERT_EQUAL(ferry_state_app_delete(store, b, NULL, 0, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, b, NULL, 0, deletable, n_del, &err), FERRY_OK);
     CU_ASSERT_FALSE(key_exists(key_b));
     CU_ASSERT_FALSE(set_has(APPS, b));
-    CU_ASSERT_EQUAL(ferry_state_app_delete(store, b, NULL, 0, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, b, NULL, 0, deletable, n_del, &err), FERRY_OK);
 }
 
 /* ------------------------------------------------------------------ migrations */
@@ -1618,7 +1636,8 @@ static void test_bad_input(void)
     ferry_state_app app;
     CU_ASSERT_NOT_EQUAL(ferry_state_app_get(store, "my app", &app, &err), FERRY_OK);
     CU_ASSERT_PTR_NULL(app.spec);
-    CU_ASSERT_EQUAL(ferry_state_app_delete(store, "my app", NULL, 0, &err), FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, "my app", NULL, 0, NULL, 0, &err),
+                    FERRY_ERR_INVALID);
 }
 
 static const ferry_test_case cases[] = {

@@ -172,10 +172,18 @@ void ferry_state_app_cleanup(ferry_state_app *app);
 /* Every app name, sorted. */
 ferry_rc ferry_state_apps(ferry_store *store, ferry_state_list *out, ferry_err *err);
 
-/* Deletes app and everything of its migrations migs[0..n) (records, steps, history, index,
- * timers). The caller checked that none of them is under way. */
+/* Most migrations one app deletion takes (an app's environments are bounded by its spec). */
+#define FERRY_STATE_APP_MIGS_MAX 256
+
+/*
+ * Deletes app and everything of its migrations migs[0..n) (records, steps, history, index,
+ * timers) in one step (shared/lua/app_delete.lua), provided each migration is absent or in one
+ * of the states deletable[0..n_deletable); otherwise nothing is deleted and the result is
+ * FERRY_ERR_CONFLICT naming the migration and its state. Not retried (asking again is harmless).
+ */
 ferry_rc ferry_state_app_delete(ferry_store *store, const char *app, const char *const *migs,
-                                size_t n, ferry_err *err);
+                                size_t n, const char *const *deletable, size_t n_deletable,
+                                ferry_err *err);
 
 /* ------------------------------------------------------------------ the coordinator's queues */
 
