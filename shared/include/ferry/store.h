@@ -199,8 +199,9 @@ ferry_rc ferry_store_command(ferry_store *store, bool retry, size_t argc, const 
 /*
  * Runs the embedded script shared/lua/<name>.lua with EVALSHA (loading it again after a
  * NOSCRIPT reply, which means it did not run). Keys and args are NUL-terminated strings,
- * borrowed; at most 1024 keys and 4096 arguments (FERRY_ERR_INVALID beyond). retry as for ferry_store_command(): pass true only for scripts that are safe to
- * run twice. Reply ownership as for ferry_store_command().
+ * borrowed; at most 1024 keys and 4096 arguments (FERRY_ERR_INVALID beyond). retry as for
+ * ferry_store_command(): pass true only for scripts that are safe to run twice. Reply
+ * ownership as for ferry_store_command().
  */
 ferry_rc ferry_store_script(ferry_store *store, const char *name, bool retry, size_t nkeys,
                             const char *const *keys, size_t nargs, const char *const *args,
