@@ -216,6 +216,8 @@ int main(int argc, char **argv)
                     .topic_prefix = prefix,
                     .redis_url = redis_url,
                     .redis_password = redis_pw,
+                    .instance = instance,
+                    .dead_letter_max = ferry_cfg_int(cfg, "coordinator.dead_letter_max"),
                     .stop = &stop_flag};
     if (dlq_start(&dcfg, &dead, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "dead-letter consumer: %s", err.msg);

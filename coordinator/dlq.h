@@ -1,6 +1,9 @@
 /*
  * dlq.h - keeps what arrives on the dead-letter topic in Redis (the state module's dead letters),
- * so that `ferryctl dead-letter list` can show it and `replay` can publish it again. Runs on a
+ * so that `ferryctl dead-letter list` can show it and `replay` can publish it again, and counts
+ * a dead-lettered step command against its attempt: a step that every worker rejects fails for
+ * good after dead_letter_max of them instead of being published again without end. Nothing is
+ * committed before it is kept and counted. Runs on a
  * thread of its own with its own consumer (group "<prefix>coordinator.dead_letters") and Redis
  * connection.
  */
@@ -8,6 +11,7 @@
 #define FERRY_DLQ_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "ferry/error.h"
 
@@ -17,6 +21,8 @@ typedef struct dlq_cfg {
     const char *topic_prefix;
     const char *redis_url;
     const char *redis_password; /* may be NULL */
+    const char *instance;       /* who counts dead letters (the coordinator's id) */
+    int64_t dead_letter_max;    /* dead letters of one attempt after which its step fails */
     const atomic_bool *stop;    /* the thread returns once it is true */
 } dlq_cfg;
 

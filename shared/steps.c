@@ -459,6 +459,60 @@ ferry_rc ferry_steps_refuse(ferry_store *store, const ferry_step_ref *ref, const
     return ferry_state_transition(store, &ch, NULL, err);
 }
 
+ferry_rc ferry_steps_dead_lettered(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                                   const char *actor, const char *reason, int64_t max,
+                                   ferry_steps_dl *outcome, int64_t *count, ferry_err *err)
+{
+    step_keys k;
+    arg_list a = {0};
+    char queued[FERRY_STATE_KEY_MAX], message[DETAIL_MAX];
+    *outcome = FERRY_STEPS_DL_IGNORED;
+    *count = 0;
+    ferry_rc rc = ref_check(ref, &k, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX) || max < 1)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "dead letter: bad kind, actor or maximum");
+    rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
+    if (rc != FERRY_OK)
+        return rc;
+    (void)ferry_redact(reason != NULL && reason[0] != '\0' ? reason : "no reason given", message,
+                       sizeof(message));
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, queued};
+    args_add(&a, ref->migration);
+    args_add(&a, ref->step);
+    args_addf(&a, "%" PRId64, ref->attempt);
+    args_add(&a, kind);
+    args_add(&a, actor);
+    args_addf(&a, "%" PRId64, max);
+    args_add(&a, message);
+    args_addf(&a, "%d", (int)FERRY_ERR_PROTOCOL);
+    args_add(&a, ferry_rc_str(FERRY_ERR_PROTOCOL));
+    args_maxlens(&a);
+    ferry_store_reply *reply = NULL;
+    if (a.failed)
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "dead letter: out of memory");
+    else
+        /* Not retried: it may have run (and counted). */
+        rc = ferry_store_script(store, "step_dead_letter", false, 4, keys, a.n,
+                                (const char *const *)a.v, &reply, err);
+    args_free(&a);
+    if (rc != FERRY_OK)
+        return ferry_err_prefix(err, "dead letter of %s attempt %" PRId64, k.record, ref->attempt);
+    const char *tag = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
+    const char *n = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
+    if (tag != NULL && n != NULL && strcmp(tag, "ignored") == 0) {
+        *outcome = FERRY_STEPS_DL_IGNORED;
+    } else if (tag != NULL && n != NULL && parse_i64(n, count) &&
+               (strcmp(tag, "counted") == 0 || strcmp(tag, "failed") == 0)) {
+        *outcome = tag[0] == 'f' ? FERRY_STEPS_DL_FAILED : FERRY_STEPS_DL_COUNTED;
+    } else {
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "script step_dead_letter: unexpected reply");
+    }
+    ferry_store_reply_free(reply);
+    return rc;
+}
+
 bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,
                               size_t stepsz, int64_t *attempt)
 {

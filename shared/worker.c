@@ -55,7 +55,7 @@
 #define TOPICS_TIMEOUT   30000 /* creating the topics at start */
 #define RETRY_MS         1000  /* a held message or a failed finish is tried again after this */
 #define PROGRESS_MS      1000  /* new progress is written (with a renewal) at least this often */
-#define HELD_MAX         64    /* messages held back; pausing keeps this small */
+#define HELD_MAX         64    /* held messages that pause the consumer; pausing keeps it small */
 #define RESULTS_MAX      256
 #define RESULT_NAME_MAX  120
 #define TEXT_MAX         512 /* progress unit and detail kept by the runtime */
@@ -650,7 +650,9 @@ static void consumer_commit(worker *w, const ferry_bus_msg *msg, const ferry_log
                      err.msg, NULL);
 }
 
-static void consumer_dead_letter(worker *w, const ferry_bus_msg *msg, const char *reason)
+/* Sends msg to the dead-letter topic and commits it; false when the topic refused it three
+ * times: then nothing is committed, and the caller holds the message and tries again. */
+static bool consumer_dead_letter(worker *w, const ferry_bus_msg *msg, const char *reason)
 {
     char consumer_id[512], where[64];
     ferry_bus_consumer_id(w->consumer, consumer_id, sizeof(consumer_id));
@@ -662,14 +664,17 @@ static void consumer_dead_letter(worker *w, const ferry_bus_msg *msg, const char
         if (rc == FERRY_OK)
             break;
     }
-    if (rc == FERRY_OK)
-        ferry_log_kv(FERRY_LOG_WARN, NULL, "message sent to the dead-letter topic", "topic",
-                     msg->topic, "partition_offset", where, "reason", reason, NULL);
-    else
-        ferry_log_kv(FERRY_LOG_ERROR, NULL, "message dropped: the dead-letter topic refused it",
-                     "topic", msg->topic, "partition_offset", where, "reason", reason, "error",
-                     err.msg, NULL);
+    if (rc != FERRY_OK) {
+        ferry_log_kv(FERRY_LOG_ERROR, NULL,
+                     "the dead-letter topic refused a message; held, tried again", "topic",
+                     msg->topic, "partition_offset", where, "reason", reason, "error", err.msg,
+                     NULL);
+        return false;
+    }
+    ferry_log_kv(FERRY_LOG_WARN, NULL, "message sent to the dead-letter topic", "topic", msg->topic,
+                 "partition_offset", where, "reason", reason, NULL);
     consumer_commit(w, msg, NULL);
+    return true;
 }
 
 /* Whether this process runs that attempt right now. */
@@ -716,17 +721,14 @@ static handled consumer_handle(worker *w, const ferry_bus_msg *msg)
     Ferry__V1__StepCommand *cmd = NULL;
     ferry_err err;
     ferry_rc rc = ferry_wire_step_decode(msg->payload, msg->len, &cmd, &err);
-    if (rc != FERRY_OK) {
-        consumer_dead_letter(w, msg, err.msg);
-        return HANDLED_DONE;
-    }
+    if (rc != FERRY_OK)
+        return consumer_dead_letter(w, msg, err.msg) ? HANDLED_DONE : HANDLED_RETRY;
     if (cmd->kind != w->def->kind) {
         char reason[256];
         (void)snprintf(reason, sizeof(reason), "step command of kind %s on the topic of kind %s",
                        ferry_wire_kind_name(cmd->kind), w->kind);
         ferry_wire_step_free(cmd);
-        consumer_dead_letter(w, msg, reason);
-        return HANDLED_DONE;
+        return consumer_dead_letter(w, msg, reason) ? HANDLED_DONE : HANDLED_RETRY;
     }
     ferry_step_ref ref = {
         .migration = cmd->migration_id, .step = cmd->step_id, .attempt = cmd->attempt};
@@ -758,8 +760,7 @@ static handled consumer_handle(worker *w, const ferry_bus_msg *msg)
     }
     if (rc == FERRY_ERR_INVALID) {
         ferry_wire_step_free(cmd);
-        consumer_dead_letter(w, msg, err.msg);
-        return HANDLED_DONE;
+        return consumer_dead_letter(w, msg, err.msg) ? HANDLED_DONE : HANDLED_RETRY;
     }
     if (rc != FERRY_OK && !mine) {
         ferry_log_kv(FERRY_LOG_WARN, &lc, "claim failed; will try again", "error", err.msg, NULL);
@@ -792,8 +793,8 @@ static size_t slots_free(worker *w)
 static void *consumer_main(void *arg)
 {
     worker *w = arg;
-    ferry_bus_msg *held[HELD_MAX];
-    size_t n_held = 0;
+    ferry_bus_msg **held = NULL; /* grows: a message polled is never dropped */
+    size_t n_held = 0, held_cap = 0;
     bool paused = false;
     int assigned = 0;
     int64_t retry_at = 0;
@@ -859,11 +860,19 @@ static void *consumer_main(void *arg)
         }
         if (msg == NULL)
             continue;
-        if (n_held == HELD_MAX) {
-            /* Not committed: it comes again after a rebalance or restart. */
-            ferry_log(FERRY_LOG_ERROR, NULL, "too many messages held back; one left for later");
-            ferry_bus_msg_free(msg);
-            continue;
+        if (n_held == held_cap) {
+            /* Pausing keeps this rare (only what was fetched before the pause took). A message
+             * let go here would be lost: committing a later one commits past it. */
+            size_t cap = held_cap ? held_cap * 2 : 2 * (size_t)HELD_MAX;
+            ferry_bus_msg **v = realloc(held, cap * sizeof(*v));
+            if (v == NULL) {
+                ferry_log(FERRY_LOG_ERROR, NULL, "out of memory holding a message; shutting down");
+                ferry_bus_msg_free(msg);
+                atomic_store(&w->fatal, true);
+                break;
+            }
+            held = v;
+            held_cap = cap;
         }
         held[n_held++] = msg;
     }
@@ -871,6 +880,7 @@ static void *consumer_main(void *arg)
     /* Held messages are not committed: the group hands them out again. */
     for (size_t i = 0; i < n_held; i++)
         ferry_bus_msg_free(held[i]);
+    free(held);
     ferry_err err;
     if (ferry_bus_consumer_close(w->consumer, &err) != FERRY_OK)
         ferry_log_kv(FERRY_LOG_WARN, NULL, "closing the kafka consumer", "error", err.msg, NULL);

@@ -2210,6 +2210,113 @@ out:
     case_end();
 }
 
+/* Sends the app workers a signal (SIGSTOP, SIGCONT). */
+static void app_workers_signal(int sig)
+{
+    for (size_t i = 0; i < PROCS_MAX; i++) {
+        if (procs[i].pid > 0 && strcmp(procs[i].kind, "app") == 0)
+            (void)kill(procs[i].pid, sig);
+    }
+}
+
+/* A step every worker rejects (here: a command of an operation no worker knows, as a newer
+ * coordinator would send) is dead-lettered at each publish. It used to stay dispatched and be
+ * published again forever; now its step fails for good at the third dead letter of the same
+ * attempt, with the reason, and the migration can be replayed. The app workers are stopped
+ * (SIGSTOP) so that the attempt stays dispatched while the test plays the rejecting worker. */
+static void test_rejected_everywhere(void)
+{
+    case_begin();
+    const char *app = "o21", *prod = "o21.production";
+    json_t *m = NULL, *steps = NULL;
+    char dlq_topic[160], step_topic[160], step_id[64] = "", buf[64];
+    bool stopped = false;
+    REQUIRE(ferry_wire_dead_letter_topic(prefix, dlq_topic, sizeof(dlq_topic)) == 0 &&
+                ferry_wire_step_topic(prefix, FERRY__V1__STEP_KIND__STEP_KIND_APP, step_topic,
+                                      sizeof(step_topic)) == 0,
+            "topics");
+    REQUIRE(app_create(app, two_envs, 2, "1s"), "create");
+    app_workers_signal(SIGSTOP);
+    stopped = true;
+    json_decref(app_post(app, "replicate", "{\"env\": \"production\"}", 202));
+    json_t *st = step_wait(app, prod, "replicate.check_target", "dispatched", WAIT_MS);
+    REQUIRE(st != NULL, "the first step is dispatched");
+    (void)snprintf(step_id, sizeof(step_id), "%s", jstr(st, "id"));
+    int64_t attempt = jnum(st, "attempt");
+    json_decref(st);
+
+    /* The command as a newer coordinator would send it: an operation this version lacks. */
+    Ferry__V1__StepCommand cmd = FERRY__V1__STEP_COMMAND__INIT;
+    cmd.migration_id = (char *)prod;
+    cmd.step_id = step_id;
+    cmd.attempt = (uint32_t)attempt;
+    cmd.kind = FERRY__V1__STEP_KIND__STEP_KIND_APP;
+    cmd.operation = (Ferry__V1__Operation)99;
+    size_t len = ferry__v1__step_command__get_packed_size(&cmd);
+    uint8_t *payload = malloc(len);
+    REQUIRE(payload != NULL, "memory");
+    (void)ferry__v1__step_command__pack(&cmd, payload);
+    for (int i = 1; i <= 3; i++) {
+        ferry_bus_msg original = {.topic = step_topic,
+                                  .partition = 0,
+                                  .offset = i,
+                                  .key = prod,
+                                  .key_len = strlen(prod),
+                                  .payload = payload,
+                                  .len = len,
+                                  .timestamp_ms = ferry_wall_ms()};
+        ferry_err err;
+        if (!EXPECT(ferry_bus_dead_letter(producer, dlq_topic, &original,
+                                          "unknown operation 99 (from a newer coordinator?)",
+                                          "app@test", &err) == FERRY_OK,
+                    "dead letter %d: %s", i, err.msg))
+            break;
+        if (i < 3) {
+            /* Counted, and the step still waits: fewer than the maximum. */
+            char count[8];
+            (void)snprintf(count, sizeof(count), "%d", i);
+            int64_t until = ferry_mono_ms() + 15000;
+            do {
+                step_field(prod, step_id, "dl_count", buf, sizeof(buf));
+                if (strcmp(buf, count) != 0)
+                    ferry_sleep_ms(100);
+            } while (strcmp(buf, count) != 0 && ferry_mono_ms() < until);
+            EXPECT(strcmp(buf, count) == 0, "dead letter %d counted (dl_count '%s')", i, buf);
+            step_field(prod, step_id, "state", buf, sizeof(buf));
+            EXPECT(strcmp(buf, "dispatched") == 0, "still dispatched after %d: %s", i, buf);
+        }
+    }
+    free(payload);
+
+    m = mig_wait(prod, WAIT_MS, .state = "failed");
+    REQUIRE(m != NULL, "the migration fails instead of waiting forever");
+    const char *why = jerror(m);
+    EXPECT(strstr(why, "rejected by every worker (3 dead letters)") != NULL &&
+               strstr(why, "unknown operation 99") != NULL,
+           "the error says why: '%s'", why);
+    EXPECT(jtrue(m, "replayable"), "replayable");
+    steps = steps_get(app);
+    json_t *ct = step_find(steps, prod, "replicate.check_target");
+    EXPECT(ct != NULL && strcmp(jstr(ct, "state"), "failed") == 0 && jnum(ct, "attempt") == attempt,
+           "the step failed at its attempt, not retried");
+    json_decref(m);
+    m = NULL;
+
+    /* The workers back: the replay runs the step again and the migration goes on. */
+    app_workers_signal(SIGCONT);
+    stopped = false;
+    json_decref(app_post(app, "replay", "{\"env\": \"production\"}", 202));
+    m = mig_wait(prod, WAIT_MS, .state = "replicating", .phase = "pause", .reached_100 = true);
+    EXPECT(m != NULL, "replay reaches pause");
+out:
+    if (stopped)
+        app_workers_signal(SIGCONT);
+    app_quiet(app);
+    json_decref(steps);
+    json_decref(m);
+    case_end();
+}
+
 /* ------------------------------------------------------------------ 13. many at once */
 
 static void test_many_migrations(void)
@@ -2351,6 +2458,7 @@ static const ferry_test_case cases[] = {
     {"cutover steps go ahead of the fleet's replication", test_cutover_goes_first},
     {"cutover: one budget for the downtime", test_cutover_budget},
     {"a poison message becomes a dead letter", test_poison_message},
+    {"a step every worker rejects fails after three dead letters", test_rejected_everywhere},
     {"two workers per kind and duplicate commands", test_two_workers_and_duplicates},
     {"a worker killed mid-step", test_worker_killed},
     {"the coordinator killed mid-migration", test_coordinator_killed},

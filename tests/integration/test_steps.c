@@ -647,6 +647,98 @@ static void test_expire(void)
     CU_ASSERT_STRING_EQUAL(seen.state, "expired");
 }
 
+/* ------------------------------------------------------------------ dead letters */
+
+static void test_dead_lettered(void)
+{
+    const char *mig = mig_new();
+    ferry_step_seen seen;
+    ferry_err err;
+    char buf[512];
+    ferry_steps_dl out = FERRY_STEPS_DL_COUNTED;
+    int64_t n = -1;
+    const char *why = "unknown operation 99";
+
+    /* Not dispatched (absent, pending, running): ignored, nothing written. */
+    ferry_step_ref ref = {.migration = mig, .step = "s1", .attempt = 1};
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &ref, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_IGNORED);
+    step_put(mig, "s1", "pending", 1);
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &ref, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_IGNORED);
+    CU_ASSERT_STRING_EQUAL(field(mig, "s1", "dl_count", buf, sizeof(buf)), "");
+
+    /* Dispatched: counted up to the maximum, then failed for good with the reason. */
+    CU_ASSERT_EQUAL_FATAL(dispatch(mig, "s1", 1, &seen), FERRY_OK);
+    long long events = history_len(mig);
+    for (int64_t i = 1; i <= 2; i++) {
+        CU_ASSERT_EQUAL(
+            ferry_steps_dead_lettered(store, &ref, KIND, "coordinator", why, 3, &out, &n, &err),
+            FERRY_OK);
+        CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_COUNTED);
+        CU_ASSERT_EQUAL(n, i);
+        CU_ASSERT_STRING_EQUAL(field(mig, "s1", "state", buf, sizeof(buf)), "dispatched");
+    }
+    CU_ASSERT_EQUAL(history_len(mig), events);
+    /* Another attempt's, or another kind's, dead letter does not count. */
+    ferry_step_ref old = {.migration = mig, .step = "s1", .attempt = 2};
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &old, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_IGNORED);
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &ref, "dns", "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_IGNORED);
+    CU_ASSERT_NOT_EQUAL(zscore(QUEUED, mig, "s1", 1), -1);
+
+    CU_ASSERT_EQUAL_FATAL(
+        ferry_steps_dead_lettered(store, &ref, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_FAILED);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_STRING_EQUAL(field(mig, "s1", "state", buf, sizeof(buf)), "failed");
+    CU_ASSERT_STRING_EQUAL(field(mig, "s1", "error_retryable", buf, sizeof(buf)), "0");
+    CU_ASSERT_EQUAL(field_i64(mig, "s1", "error_code"), FERRY_ERR_PROTOCOL);
+    CU_ASSERT_STRING_EQUAL(field(mig, "s1", "error_message", buf, sizeof(buf)),
+                           "rejected by every worker (3 dead letters): unknown operation 99");
+    CU_ASSERT_EQUAL(zscore(QUEUED, mig, "s1", 1), -1);
+    assert_event(mig, "s1", "dispatched", "failed", 1, "coordinator", "dead_lettered");
+    /* Late ones change nothing. */
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &ref, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_IGNORED);
+
+    /* The count is the attempt's: a new attempt starts from one. */
+    step_put(mig, "s2", "pending", 1);
+    CU_ASSERT_EQUAL_FATAL(dispatch(mig, "s2", 1, &seen), FERRY_OK);
+    ferry_step_ref r2 = {.migration = mig, .step = "s2", .attempt = 1};
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &r2, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    step_put(mig, "s2", "pending", 2);
+    CU_ASSERT_EQUAL_FATAL(dispatch(mig, "s2", 2, &seen), FERRY_OK);
+    r2.attempt = 2;
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &r2, KIND, "coordinator", why, 3, &out, &n, &err),
+        FERRY_OK);
+    CU_ASSERT_EQUAL(out, FERRY_STEPS_DL_COUNTED);
+    CU_ASSERT_EQUAL(n, 1);
+
+    /* Bad input never reaches Redis. */
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &r2, KIND, "coordinator", why, 0, &out, &n, &err),
+        FERRY_ERR_INVALID);
+    CU_ASSERT_EQUAL(
+        ferry_steps_dead_lettered(store, &r2, "a kind", "coordinator", why, 3, &out, &n, &err),
+        FERRY_ERR_INVALID);
+}
+
 /* ------------------------------------------------------------------ members */
 
 static void test_member_parse(void)
@@ -685,6 +777,7 @@ static const ferry_test_case cases[] = {
     {"renew: owner and attempt; progress; no event; lost after cancel", test_renew},
     {"finish: owner and attempt; results, error, duration; event", test_finish},
     {"expire: only after the lease passed", test_expire},
+    {"dead letters: counted per attempt, failed for good at the maximum", test_dead_lettered},
     {"member parse", test_member_parse},
     {NULL, NULL},
 };

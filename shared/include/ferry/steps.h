@@ -104,6 +104,25 @@ ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const
 ferry_rc ferry_steps_refuse(ferry_store *store, const ferry_step_ref *ref, const char *actor,
                             const ferry_err *why, ferry_err *err);
 
+/* What counting a dead letter did. */
+typedef enum ferry_steps_dl {
+    FERRY_STEPS_DL_IGNORED = 0, /* the attempt is not dispatched (claimed, ended, superseded) */
+    FERRY_STEPS_DL_COUNTED = 1, /* counted; fewer than max so far */
+    FERRY_STEPS_DL_FAILED = 2,  /* the max-th: the step failed for good with the reason */
+} ferry_steps_dl;
+
+/*
+ * Coordinator: a worker sent the command of attempt ref (of kind, a wire kind name) to the
+ * dead-letter topic with reason. Counts it on the record; at the max-th dead letter of the same
+ * attempt the step fails for good (not retryable, error "rejected by every worker (n dead
+ * letters): <reason>", FERRY_ERR_PROTOCOL), so it is not published again without end and the
+ * migration can be replayed. *outcome and *count say what happened. Not retried on a lost
+ * connection.
+ */
+ferry_rc ferry_steps_dead_lettered(ferry_store *store, const ferry_step_ref *ref, const char *kind,
+                                   const char *actor, const char *reason, int64_t max,
+                                   ferry_steps_dl *outcome, int64_t *count, ferry_err *err);
+
 /* The "<mig> <step> <attempt>" member of the queues and the leases, parsed. Writes
  * into the caller's buffers; false when member is not of that form. */
 bool ferry_steps_member_parse(const char *member, char *mig, size_t migsz, char *step,
