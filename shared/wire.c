@@ -108,14 +108,19 @@ int ferry_wire_has_secret(const char *text)
         if (at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL)
             return 1;
     }
-    for (const char *p = text; *p != '\0'; p++) {
-        if ((p == text || !isalnum((unsigned char)p[-1])) && strncasecmp(p, "password", 8) == 0) {
-            const char *q = p + 8;
-            while (*q == ' ')
-                q++;
-            if (*q == '=')
-                return 1;
-        }
+    /* A key=value whose key ends in "password" or is "passwd" (libpq's password and
+     * sslpassword, a URL's ?password=): the key is the word before '=' (spaces allowed). */
+    for (const char *eq = strchr(text, '='); eq != NULL; eq = strchr(eq + 1, '=')) {
+        const char *end = eq;
+        while (end > text && end[-1] == ' ')
+            end--;
+        const char *start = end;
+        while (start > text && (isalnum((unsigned char)start[-1]) || start[-1] == '_'))
+            start--;
+        size_t len = (size_t)(end - start);
+        if ((len >= 8 && strncasecmp(end - 8, "password", 8) == 0) ||
+            (len == 6 && strncasecmp(start, "passwd", 6) == 0))
+            return 1;
     }
     return 0;
 }

@@ -61,13 +61,23 @@ new_app() {
   fctl -q create "$FERRY_STACK_DIR/demo/$app.json" || fatal "ferryctl create $app"
 }
 
+# pg_hostport URL: "host=H port=P" of a postgresql://user@H:P/db URL from the stack's settings
+# (FERRY_PG_SOURCE_URL, FERRY_PG_TARGET_URL), so a stack moved to other ports is followed.
+pg_hostport() {
+  local rest=${1#*://}
+  rest=${rest#*@}
+  rest=${rest%%/*}
+  local host=${rest%:*}
+  host=${host#[}
+  printf 'host=%s port=%s' "${host%]}" "${rest##*:}"
+}
 db_equal() { # db_equal APP [ENV]: the source and target databases are equal (ferry-dump-restore verify)
   local db
   db=$(demo_db "$1" "${2:-production}")
   FERRY_SECRET_PG_SOURCE=$FERRY_PG_SOURCE_PASSWORD FERRY_SECRET_PG_TARGET=$FERRY_PG_TARGET_PASSWORD \
     "$BUILD/workers/dump_restore/ferry-dump-restore" verify \
-    --source "host=127.0.0.1 port=15432 dbname=$db user=ferry" --source-secret PG_SOURCE \
-    --target "host=127.0.0.1 port=15433 dbname=$db user=ferry" --target-secret PG_TARGET >/dev/null
+    --source "$(pg_hostport "$FERRY_PG_SOURCE_URL") dbname=$db user=ferry" --source-secret PG_SOURCE \
+    --target "$(pg_hostport "$FERRY_PG_TARGET_URL") dbname=$db user=ferry" --target-secret PG_TARGET >/dev/null
 }
 # db_same_fingerprint APP [ENV]: the source and target databases are the same by
 # tests/support/pg_fingerprint.sql (objects, owners, grants, sequences, large objects, rows),
@@ -88,12 +98,17 @@ files_equal() { # files_equal APP [ENV]: every source file is in the bucket, sam
     --source "$FERRY_STACK_DIR/files/$1-v3/$env" --target "s3://$1-v4/$env/" >/dev/null
 }
 resolves_to() { [[ $(dns_a "$1") == "$2" ]]; }
-serves() { # serves NAME GENERATION [CHECKSUM [PORT]]: the app's name leads to that generation
+# serves NAME GENERATION [CHECKSUM [PORT]]: the app's name leads to that generation; with a
+# CHECKSUM (even an empty one, from an app that returned none), the app's data checksum must be
+# that and not empty.
+serves() {
   local body
   body=$(http_by_name "$1" /data "${4:-18090}") || return 1
   [[ $(json_field "$body" generation) == "$2" ]] || return 1
-  [[ -z ${3-} || $(json_field "$body" checksum) == "$3" ]]
+  [[ $# -lt 3 ]] && return 0
+  [[ -n $3 && $(json_field "$body" checksum) == "$3" ]]
 }
+same_nonempty() { [[ -n $1 && $1 == "$2" ]]; } # same_nonempty A B: A is not empty and B is A
 state_is() { [[ $(mig "$1" production state) == "$2" ]]; }
 passes_of() { mig "$1" production pass; }
 supervisor_state() { # the supervisord state of a program, asked over XML-RPC by supervisorctl

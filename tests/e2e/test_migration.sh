@@ -51,7 +51,7 @@ fctl -q test-start $A
 wait_state $A production testing/running 120 || fatal "test-start"
 check "test: the v4 app runs (supervisord)" running $A-v4-production
 check "test: the v4 app serves the copied data" \
-  [ "$(json_field "$(curl -fsS -m 5 http://127.0.2.201:18090/data)" checksum)" = "$v3sum" ]
+  same_nonempty "$v3sum" "$(json_field "$(curl -fsS -m 5 http://127.0.2.201:18090/data)" checksum)"
 fctl -q test-stop $A
 wait_state $A production stopped 120 || fatal "test-stop"
 check "test stopped: the v4 app is stopped" stopped $A-v4-production

@@ -241,7 +241,10 @@ static bool db_take(const char *pid)
     bool take = false;
     if (!db_cmd(2, watch, NULL))
         return false;
-    if (db_cmd(1, dbsize, &r) && r->integer == 0) {
+    bool empty = db_cmd(1, dbsize, &r) && r->integer == 0;
+    ferry_store_reply_free(r); /* the DBSIZE reply: the GET below writes r again */
+    r = NULL;
+    if (empty) {
         take = true;
     } else if (db_cmd(2, get, &r) && ferry_store_reply_str(r) != NULL) {
         char *end = NULL;

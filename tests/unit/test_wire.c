@@ -171,6 +171,13 @@ static void secret_detection(void)
     CU_ASSERT_TRUE(ferry_wire_has_secret("host=h PASSWORD = x"));
     CU_ASSERT_FALSE(ferry_wire_has_secret("postgresql://ferry@h/db"));
     CU_ASSERT_FALSE(ferry_wire_has_secret("host=h passwordless=1"));
+    /* libpq's sslpassword (the client key's passphrase) is as secret as the password. */
+    CU_ASSERT_TRUE(ferry_wire_has_secret("host=h sslkey=/k sslpassword=x"));
+    CU_ASSERT_TRUE(ferry_wire_has_secret("postgresql://ferry@h/db?sslmode=require&sslpassword=x"));
+    CU_ASSERT_TRUE(ferry_wire_has_secret("postgresql://ferry@h/db?password=x"));
+    CU_ASSERT_TRUE(ferry_wire_has_secret("host=h passwd=x"));
+    CU_ASSERT_FALSE(ferry_wire_has_secret("host=h sslmode=require sslkey=/k"));
+    CU_ASSERT_FALSE(ferry_wire_has_secret("host=h password_secret=PG"));
     CU_ASSERT_FALSE(ferry_wire_has_secret("http://h/p?a=b:c@d"));
     CU_ASSERT_FALSE(ferry_wire_has_secret(NULL));
 }

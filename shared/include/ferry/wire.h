@@ -53,7 +53,8 @@ ferry_rc ferry_wire_step_decode(const void *data, size_t len, Ferry__V1__StepCom
 void ferry_wire_step_free(Ferry__V1__StepCommand *cmd);
 
 /* True when text holds something that looks like a credential: a password in URL userinfo
- * (scheme://user:pw@host) or a libpq password= keyword. */
+ * (scheme://user:pw@host), or a key=value whose key ends in "password" or is "passwd" (libpq's
+ * password and sslpassword, a URL's ?password=). */
 int ferry_wire_has_secret(const char *text);
 
 #endif
