@@ -56,6 +56,8 @@ typedef struct transfer {
     size_t mem_left;
     bool cancelled;
     bool oom;
+    bool too_big;    /* the body or the headers passed their cap */
+    size_t max_body; /* the request's cap, or FERRY_HTTP_BODY_MAX */
 } transfer;
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
@@ -73,6 +75,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *ud)
         }
         return len;
     }
+    if (len > t->max_body - t->body.len) {
+        t->too_big = true;
+        return 0;
+    }
     ferry_buf_addn(&t->body, data, len);
     if (t->body.oom) {
         t->oom = true;
@@ -88,6 +94,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     /* A new status line (after a 100 Continue or a redirect) starts a new header block. */
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
         ferry_buf_reset(&t->headers);
+    if (len > FERRY_HTTP_HEADERS_MAX - t->headers.len) {
+        t->too_big = true;
+        return 0;
+    }
     ferry_buf_addn(&t->headers, data, len);
     if (t->headers.oom) {
         t->oom = true;
@@ -180,7 +190,11 @@ static ferry_rc transfer_setup(CURL *h, const ferry_http_request *req, transfer 
                                struct curl_slist **hdrs, ferry_err *err)
 {
     CURLcode cc = CURLE_OK;
-    *t = (transfer){.req = req, .curl = h, .mem_body = req->body, .mem_left = req->body_len};
+    *t = (transfer){.req = req,
+                    .curl = h,
+                    .mem_body = req->body,
+                    .mem_left = req->body_len,
+                    .max_body = req->max_body > 0 ? req->max_body : FERRY_HTTP_BODY_MAX};
     *hdrs = NULL;
 
     curl_easy_reset(h);
@@ -276,6 +290,14 @@ static ferry_rc transfer_finish(transfer *t, CURLcode cc, ferry_http_response *r
     t->headers = (ferry_buf){0};
     if (t->oom) {
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "reading HTTP response");
+    } else if (t->too_big) {
+        char url[512];
+        (void)ferry_redact(req->url, url, sizeof(url));
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL,
+                           "%s %s: the response is too large (body over %zu bytes or headers over "
+                           "%u bytes)",
+                           req->method != NULL ? req->method : "GET", url, t->max_body,
+                           FERRY_HTTP_HEADERS_MAX);
     } else if (cc != CURLE_OK) {
         char url[512];
         (void)ferry_redact(req->url, url, sizeof(url));

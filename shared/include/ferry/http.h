@@ -50,7 +50,15 @@ typedef struct ferry_http_request {
     const char *sigv4;       /* "aws:amz:<region>:s3" for FERRY_HTTP_AUTH_SIGV4 */
     long timeout_ms;         /* whole request; 0: none */
     long connect_timeout_ms; /* 0: 10 s */
+    size_t max_body;         /* most response body bytes kept in memory (resp->body); 0:
+                                FERRY_HTTP_BODY_MAX. A longer one ends the request with
+                                FERRY_ERR_PROTOCOL. A streamed 2xx body (write_fn) is not
+                                limited here: its callback decides. */
 } ferry_http_request;
+
+/* Default cap of a response body kept in memory, and of a response's header block. */
+#define FERRY_HTTP_BODY_MAX    (16u * 1024u * 1024u)
+#define FERRY_HTTP_HEADERS_MAX (256u * 1024u)
 
 typedef struct ferry_http_response {
     long status; /* HTTP status, 0 when no response arrived */
