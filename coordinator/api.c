@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/time.h>
 
 #include "ferry/buf.h"
@@ -26,6 +28,7 @@
 #define SEGMENTS        6
 #define STEPS_LIST      5000
 #define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
+#define HEALTH_EVERY_MS 1000 /* the health thread looks this often */
 
 struct api {
     api_cfg cfg;
@@ -33,6 +36,14 @@ struct api {
     struct MHD_Daemon *daemon;
     ferry_store *store; /* used only on the server's thread */
     ferry_bus_producer *producer;
+    /* Health, looked at by a thread of its own so that /v1/health never waits on Redis or
+     * Kafka on the server's thread (which serves every user). */
+    pthread_t health_thread;
+    bool health_started;
+    atomic_bool health_stop;
+    atomic_bool redis_ok, kafka_ok;
+    atomic_llong checked_at; /* wall ms of the last look; 0 before the first */
+    ferry_store *health_store;
 };
 
 /* One request: its body as it arrives. */
@@ -40,6 +51,7 @@ typedef struct req {
     char *body;
     size_t len;
     bool too_large;
+    bool answered; /* answered from its headers (401, 413): the body is not read */
 } req;
 
 /* What a handler answers. */
@@ -878,13 +890,15 @@ static answer route(api *a, struct MHD_Connection *conn, const char *method, con
         return error_answer(404, "not_found", "no such endpoint: %s", url);
 
     if (n == 2 && strcmp(seg[1], "health") == 0) {
-        ferry_err err = {0};
-        bool redis = ferry_store_ping(a->store, &err) == FERRY_OK;
-        bool kafka = ferry_bus_producer_ping(a->producer, HEALTH_KAFKA_MS, &err) == FERRY_OK;
-        return reply(redis && kafka ? 200 : 503, json_pack("{s:b,s:b,s:b}", "ok", redis && kafka,
-                                                           "redis", redis, "kafka", kafka));
+        /* What the health thread saw last: answered at once, whatever Redis and Kafka do. */
+        int64_t at = atomic_load(&a->checked_at), age = ferry_wall_ms() - at;
+        bool fresh = at > 0 && age <= 3 * HEALTH_EVERY_MS + HEALTH_KAFKA_MS;
+        bool redis = fresh && atomic_load(&a->redis_ok), kafka = fresh && atomic_load(&a->kafka_ok);
+        return reply(redis && kafka ? 200 : 503,
+                     json_pack("{s:b,s:b,s:b,s:I}", "ok", redis && kafka, "redis", redis, "kafka",
+                               kafka, "checked_ms_ago", (json_int_t)(at > 0 ? age : -1)));
     }
-    if (!token_ok(a, conn))
+    if (!token_ok(a, conn)) /* checked at the first call already; kept as the rule's home */
         return error_answer(401, "unauthorized", "missing or wrong bearer token");
     if (rq->too_large)
         return error_answer(413, "too_large", "the body is larger than %d bytes", BODY_MAX);
@@ -935,6 +949,9 @@ static answer route(api *a, struct MHD_Connection *conn, const char *method, con
     return error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
 }
 
+static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *method, const char *url,
+                                   answer ans);
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -947,6 +964,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;
+        /* Decided from the headers alone, before any body is read or buffered: a client without
+         * the token, or announcing a body over the limit, is answered at once. */
+        bool health = strcmp(url, "/v1/health") == 0;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        answer early = {0};
+        if (!health && !token_ok(a, conn))
+            early = error_answer(401, "unauthorized", "missing or wrong bearer token");
+        else if (cl != NULL && strtoull(cl, NULL, 10) > BODY_MAX)
+            early = error_answer(413, "too_large", "the body is larger than %d bytes", BODY_MAX);
+        if (early.status == 0)
+            return MHD_YES;
+        rq->answered = true;
+        return send_answer(conn, method, url, early);
+    }
+    if (rq->answered) { /* a body after an early answer: dropped unread */
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -965,7 +999,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_data_size = 0;
         return MHD_YES;
     }
-    answer ans = route(a, conn, method, url, rq);
+    return send_answer(conn, method, url, route(a, conn, method, url, rq));
+}
+
+/* Queues ans (taken) as the connection's response. */
+static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *method, const char *url,
+                                   answer ans)
+{
     char *text = ans.json != NULL ? json_dumps(ans.json, JSON_COMPACT) : NULL;
     json_decref(ans.json);
     if (text == NULL)
@@ -997,6 +1037,24 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(rq);
     }
     *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------------ health */
+
+static void *health_main(void *arg)
+{
+    api *a = arg;
+    while (!atomic_load(&a->health_stop)) {
+        ferry_err err = {0};
+        atomic_store(&a->redis_ok, ferry_store_ping(a->health_store, &err) == FERRY_OK);
+        atomic_store(&a->kafka_ok,
+                     ferry_bus_producer_ping(a->producer, HEALTH_KAFKA_MS, &err) == FERRY_OK);
+        atomic_store(&a->checked_at, (long long)ferry_wall_ms());
+        for (int waited = 0; waited < HEALTH_EVERY_MS && !atomic_load(&a->health_stop);
+             waited += 50)
+            ferry_sleep_ms(50);
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ life */
@@ -1046,10 +1104,25 @@ ferry_rc api_start(const api_cfg *cfg, ferry_bus_producer *producer, api **out, 
     if (rc != FERRY_OK)
         goto fail;
     (void)ferry_store_set_name(a->store, "ferry-coordinator-api", err);
-    a->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-                                 handle, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                                 MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    rc = ferry_store_open(cfg->redis_url, cfg->redis_password, 5000, &a->health_store, err);
+    if (rc != FERRY_OK)
+        goto fail;
+    (void)ferry_store_set_name(a->health_store, "ferry-coordinator-health", err);
+    if (pthread_create(&a->health_thread, NULL, health_main, a) != 0) {
+        rc = ferry_err_set(err, FERRY_ERR_INTERNAL, "cannot start the health thread");
+        goto fail;
+    }
+    a->health_started = true;
+    /* Limits so that no client can hold the one serving thread's connections: in total, per
+     * client address, and a time after which an idle or slow connection is closed. Request
+     * headers and URL together fit the connection's memory (MHD answers 431 or 414 beyond). */
+    a->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, handle, a,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->client_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->max_per_client, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_END);
     if (a->daemon == NULL) {
         rc = ferry_err_set(err, FERRY_ERR_IO, "cannot listen on %s (in use?)", cfg->listen);
         goto fail;
@@ -1073,6 +1146,10 @@ void api_stop(api *a)
         return;
     if (a->daemon != NULL)
         MHD_stop_daemon(a->daemon);
+    atomic_store(&a->health_stop, true);
+    if (a->health_started)
+        (void)pthread_join(a->health_thread, NULL);
+    ferry_store_close(a->health_store);
     ferry_store_close(a->store);
     if (a->token != NULL) {
         memset(a->token, 0, strlen(a->token));

@@ -26,6 +26,9 @@ typedef struct api_cfg {
     int64_t default_pause_ms;   /* stored with each migration when its spec sets none */
     fm_policy policy;           /* the engine's: commands check the TTL wait, status shows the
                                    cutover's limit */
+    int64_t max_connections;    /* connections at once, in total ... */
+    int64_t max_per_client;     /* ... and from one client address */
+    int64_t client_timeout_s;   /* an idle or slow connection is closed after this */
 } api_cfg;
 
 typedef struct api api;

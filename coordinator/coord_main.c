@@ -204,6 +204,9 @@ int main(int argc, char **argv)
                     .redis_url = redis_url,
                     .redis_password = redis_pw,
                     .worker_alive_ms = ferry_cfg_int(cfg, "coordinator.worker_alive"),
+                    .max_connections = ferry_cfg_int(cfg, "coordinator.api_connections"),
+                    .max_per_client = ferry_cfg_int(cfg, "coordinator.api_per_client"),
+                    .client_timeout_s = ferry_cfg_int(cfg, "coordinator.api_client_timeout") / 1000,
                     .default_pause_ms = policy.pause_ms,
                     .policy = policy};
     if (api_start(&acfg, producer, &server, &err) != FERRY_OK) {

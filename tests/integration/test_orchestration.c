@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -746,6 +747,7 @@ static proc *proc_spawn(const char *name, const char *kind, int concurrency)
                               "FERRY_COORDINATOR_BACKOFF=200ms",
                               "FERRY_COORDINATOR_MAX_RETRIES=2",
                               "FERRY_COORDINATOR_REDISPATCH=5s",
+                              "FERRY_COORDINATOR_API_CLIENT_TIMEOUT=3s",
                               "FERRY_COORDINATOR_TTL_WAIT_MAX=4s",
                               "FERRY_COORDINATOR_CUTOVER_MARGIN=12s",
                               "FERRY_COORDINATOR_TTL_RESTORE_AFTER=2s"};
@@ -2320,6 +2322,177 @@ out:
     case_end();
 }
 
+/* A TCP connection to the API from source address src (a loopback address); -1 on failure. */
+static int raw_connect(const char *src)
+{
+    const char *colon = strrchr(listen_addr, ':');
+    int port = colon != NULL ? atoi(colon + 1) : 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    to.sin_port = htons((uint16_t)port);
+    if (fd < 0 || inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+        if (fd >= 0)
+            (void)close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends text on fd and reads the answer's status line within ms: the HTTP status, 0 when the
+ * connection closed without one, -1 when nothing came in time. */
+static int raw_status(int fd, const char *text, size_t len, int ms)
+{
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(fd, text + sent, len - sent, MSG_NOSIGNAL);
+        if (w <= 0)
+            break; /* closed early: read what came */
+        sent += (size_t)w;
+    }
+    char buf[256];
+    size_t got = 0;
+    int64_t until = ferry_mono_ms() + ms;
+    while (got < sizeof(buf) - 1 && ferry_mono_ms() < until) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (r <= 0)
+            return got > 0 ? atoi(buf + 9) : 0;
+        got += (size_t)r;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n") != NULL)
+            return strncmp(buf, "HTTP/1.", 7) == 0 ? atoi(buf + 9) : 0;
+    }
+    return -1;
+}
+
+/* Whether the server closed fd (a read returns 0 or an error now). */
+static bool raw_closed(int fd)
+{
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* Hundreds of unauthenticated clients, slow or with large bodies, cannot tie up the API: a
+ * request without the token is answered 401 from its headers, a body over the limit 413 before
+ * it is sent, one address holds at most its share of connections, idle ones are closed after
+ * the client timeout, oversized headers and URLs are refused, and meanwhile an authenticated
+ * client and /v1/health keep getting answers fast. */
+static void test_api_flood(void)
+{
+    case_begin();
+    enum { FLOOD = 300 };
+    int fds[FLOOD];
+    size_t n_fds = 0;
+    char *big = NULL;
+    char text[1024];
+    long status = 0;
+
+    /* Answered from the headers: no body is sent at all. */
+    int fd = raw_connect("127.0.0.1");
+    REQUIRE(fd >= 0, "connect");
+    int n = snprintf(text, sizeof(text),
+                     "POST /v1/apps HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 900000\r\n\r\n");
+    int64_t t0 = ferry_mono_ms();
+    int st = raw_status(fd, text, (size_t)n, 3000);
+    EXPECT(st == 401, "no token: 401 before the body (got %d after %" PRId64 " ms)", st,
+           ferry_mono_ms() - t0);
+    (void)close(fd);
+    fd = raw_connect("127.0.0.1");
+    REQUIRE(fd >= 0, "connect");
+    n = snprintf(text, sizeof(text),
+                 "POST /v1/apps HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n",
+                 token);
+    st = raw_status(fd, text, (size_t)n, 3000);
+    EXPECT(st == 413, "a body announced over 1 MiB: 413 before it is sent (got %d)", st);
+    (void)close(fd);
+
+    /* The flood: slow, unauthenticated, all from one address. */
+    static const char slow[] = "POST /v1/apps HTTP/1.1\r\nHost: t\r\nContent-Le";
+    for (size_t i = 0; i < FLOOD; i++) {
+        int f = raw_connect("127.0.0.2");
+        if (f < 0)
+            continue;
+        (void)send(f, slow, sizeof(slow) - 1, MSG_NOSIGNAL);
+        fds[n_fds++] = f;
+    }
+    ferry_sleep_ms(500);
+    size_t open_now = 0;
+    for (size_t i = 0; i < n_fds; i++)
+        open_now += raw_closed(fds[i]) ? 0 : 1;
+    printf("\n  flood: %zu connections tried, %zu held by the server", n_fds, open_now);
+    EXPECT(open_now > 0 && open_now <= 64, "one address holds at most 64 (holds %zu)", open_now);
+
+    /* Meanwhile the authenticated client and health are served, fast. */
+    int64_t worst = 0;
+    for (int i = 0; i < 10; i++) {
+        int64_t s0 = ferry_mono_ms();
+        json_t *j = api("GET", "/v1/migrations", NULL, &status);
+        int64_t took = ferry_mono_ms() - s0;
+        worst = took > worst ? took : worst;
+        EXPECT(status == 200, "served during the flood (HTTP %ld)", status);
+        json_decref(j);
+    }
+    int64_t h0 = ferry_mono_ms();
+    json_t *h = http_call(NULL, "GET", "/v1/health", NULL, &status, false);
+    int64_t health_ms = ferry_mono_ms() - h0;
+    json_decref(h);
+    printf("\n  during the flood: slowest authenticated answer %" PRId64 " ms, health %" PRId64
+           " ms",
+           worst, health_ms);
+    EXPECT(worst < 2000, "authenticated answers within 2 s (slowest %" PRId64 " ms)", worst);
+    EXPECT(status == 200 && health_ms < 1000, "health answers at once (HTTP %ld, %" PRId64 " ms)",
+           status, health_ms);
+
+    /* Idle and slow connections are closed after the client timeout (3 s here). */
+    int64_t until = ferry_mono_ms() + 10000;
+    size_t still = open_now;
+    while (still > 0 && ferry_mono_ms() < until) {
+        ferry_sleep_ms(250);
+        still = 0;
+        for (size_t i = 0; i < n_fds; i++)
+            still += raw_closed(fds[i]) ? 0 : 1;
+    }
+    EXPECT(still == 0, "the slow connections are closed after the timeout (%zu left)", still);
+
+    /* Oversized headers and URLs: refused, and the API lives on. */
+    size_t big_len = 100 * 1024;
+    big = malloc(big_len + 256);
+    REQUIRE(big != NULL, "memory");
+    int k = snprintf(big, 256, "GET /v1/migrations HTTP/1.1\r\nHost: t\r\nX-Big: ");
+    memset(big + k, 'a', big_len);
+    memcpy(big + k + big_len, "\r\n\r\n", 5);
+    fd = raw_connect("127.0.0.3");
+    REQUIRE(fd >= 0, "connect");
+    st = raw_status(fd, big, strlen(big), 5000);
+    EXPECT(st == 0 || (st >= 400 && st < 500), "a 100 KiB header is refused (got %d)", st);
+    (void)close(fd);
+    k = snprintf(big, 256, "GET /v1/");
+    memset(big + k, 'u', big_len);
+    static const char tail[] = " HTTP/1.1\r\nHost: t\r\n\r\n";
+    memcpy(big + k + big_len, tail, sizeof(tail));
+    fd = raw_connect("127.0.0.3");
+    REQUIRE(fd >= 0, "connect");
+    st = raw_status(fd, big, strlen(big), 5000);
+    EXPECT(st == 0 || (st >= 400 && st < 500), "a 100 KiB URL is refused (got %d)", st);
+    (void)close(fd);
+    json_t *j = api("GET", "/v1/migrations", NULL, &status);
+    EXPECT(status == 200 && !coord_lost(), "the coordinator lives on (HTTP %ld)", status);
+    json_decref(j);
+out:
+    for (size_t i = 0; i < n_fds; i++)
+        (void)close(fds[i]);
+    free(big);
+    case_end();
+}
+
 /* ------------------------------------------------------------------ 13. many at once */
 
 static void test_many_migrations(void)
@@ -2462,6 +2635,7 @@ static const ferry_test_case cases[] = {
     {"cutover: one budget for the downtime", test_cutover_budget},
     {"a poison message becomes a dead letter", test_poison_message},
     {"a step every worker rejects fails after three dead letters", test_rejected_everywhere},
+    {"the API under a flood of unauthenticated clients", test_api_flood},
     {"two workers per kind and duplicate commands", test_two_workers_and_duplicates},
     {"a worker killed mid-step", test_worker_killed},
     {"the coordinator killed mid-migration", test_coordinator_killed},
