@@ -2326,7 +2326,7 @@ out:
 static int raw_connect(const char *src)
 {
     const char *colon = strrchr(listen_addr, ':');
-    int port = colon != NULL ? atoi(colon + 1) : 0;
+    int port = colon != NULL ? (int)strtol(colon + 1, NULL, 10) : 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
     to.sin_port = htons((uint16_t)port);
@@ -2361,11 +2361,11 @@ static int raw_status(int fd, const char *text, size_t len, int ms)
             continue;
         ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
         if (r <= 0)
-            return got > 0 ? atoi(buf + 9) : 0;
+            return got > 0 ? (int)strtol(buf + 9, NULL, 10) : 0;
         got += (size_t)r;
         buf[got] = '\0';
         if (strstr(buf, "\r\n") != NULL)
-            return strncmp(buf, "HTTP/1.", 7) == 0 ? atoi(buf + 9) : 0;
+            return strncmp(buf, "HTTP/1.", 7) == 0 ? (int)strtol(buf + 9, NULL, 10) : 0;
     }
     return -1;
 }
