@@ -13,7 +13,8 @@
 -- ARGV[3+n..] for each migration: its id, and the prefix of its step records
 --             ("ferry:{<migration>}:step:")
 --
--- Returns {"ok"}, or {"conflict", migration id, its state} with nothing deleted.
+-- Returns {"ok"}, or {"conflict", migration id, its state} with nothing deleted. Every check
+-- (arguments, key types, states) comes before the first write (lib/prologue.lua says why).
 
 local n_states = tonumber(ARGV[2])
 if #KEYS < 4 or n_states == nil or n_states < 0 then
@@ -26,6 +27,17 @@ end
 local deletable = {}
 for i = 1, n_states do
     deletable[ARGV[2 + i]] = true
+end
+
+local want = {[KEYS[1]] = 'hash', [KEYS[2]] = 'set', [KEYS[3]] = 'set', [KEYS[4]] = 'zset'}
+for m = 0, n_migs - 1 do
+    want[KEYS[5 + 3 * m]] = 'hash'
+    want[KEYS[6 + 3 * m]] = 'zset'
+    want[KEYS[7 + 3 * m]] = 'stream'
+end
+local wrong = ferry_check_types('app_delete', want)
+if wrong then
+    return wrong
 end
 
 for m = 0, n_migs - 1 do

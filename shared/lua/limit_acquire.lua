@@ -9,6 +9,20 @@
 -- Returns 1 when the holder has a slot in every limit (taken now, or held already), or 0 and
 -- the first full limit's key; nothing is written then.
 local holder, now = ARGV[1], ARGV[2]
+if #KEYS < 2 or #ARGV ~= #KEYS + 1 or holder == '' or tonumber(now) == nil then
+    return ferry_refuse('limit_acquire', 'bad arguments')
+end
+local want = {[KEYS[1]] = 'set'}
+for i = 2, #KEYS do
+    if tonumber(ARGV[i + 1]) == nil then
+        return ferry_refuse('limit_acquire', 'bad limit size')
+    end
+    want[KEYS[i]] = 'zset'
+end
+local wrong = ferry_check_types('limit_acquire', want)
+if wrong then
+    return wrong
+end
 for i = 2, #KEYS do
     local max = tonumber(ARGV[i + 1])
     if redis.call('ZSCORE', KEYS[i], holder) == false and redis.call('ZCARD', KEYS[i]) >= max then
