@@ -392,8 +392,16 @@ static int dispatch_one(engine *eng, const char *member, int64_t cap[KINDS])
             goto out; /* full (or Redis away): it waits for a slot */
     }
 
+    /* The attempt is bound to this command: a worker claims it only with the same parameters. */
+    char digest[FERRY_STEPS_DIGEST_LEN + 1];
+    if (ferry_steps_command_digest(&b.cmd, digest, &err) != FERRY_OK) {
+        if (n_limits > 0)
+            limits_release(eng, mig, step);
+        goto out;
+    }
     ferry_step_seen seen;
-    rc = ferry_steps_dispatch(eng->store, &ref, kind_names[k], eng->cfg.instance, &seen, &err);
+    rc = ferry_steps_dispatch(eng->store, &ref, kind_names[k], eng->cfg.instance, digest, &seen,
+                              &err);
     (void)ferry_state_drop(eng->store, FERRY_STATE_PENDING, member, &err);
     if (rc != FERRY_OK) {
         if (n_limits > 0)

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "ferry/log.h"
 #include "ferry/state.h"
+#include "ferry/wire.h"
 #include "state_keys.h"
 
 #define RESULT_NAME_MAX 120
@@ -190,6 +193,16 @@ static ferry_rc script_run(ferry_store *store, const char *script, bool retry, s
     if (rc == FERRY_ERR_BUSY)
         (void)ferry_err_set(err, rc, "%s refused: its lease runs until %" PRId64 ", now %" PRId64,
                             what, seen->lease_until, seen->now);
+    else if (strcmp(why, "command") == 0)
+        /* Not a race but a command that is not the coordinator's: the caller dead-letters it. */
+        rc = ferry_err_set(err, FERRY_ERR_INVALID,
+                           "%s refused (command): its parameters are not the ones the coordinator "
+                           "recorded for this attempt",
+                           what);
+    else if (strcmp(why, "lease") == 0)
+        (void)ferry_err_set(err, rc,
+                            "%s refused (lease): the lease ran out at %" PRId64 ", now %" PRId64,
+                            what, seen->lease_until, seen->now);
     else
         (void)ferry_err_set(err, rc, "%s refused (%s): it is %s%s%s at attempt %" PRId64 "%s", what,
                             why, seen->state[0] ? "'" : "",
@@ -227,8 +240,47 @@ static void args_maxlens(arg_list *a)
     args_addf(a, "%d", FERRY_STATE_HISTORY_MAXLEN);
 }
 
+ferry_rc ferry_steps_command_digest(const struct Ferry__V1__StepCommand *cmd,
+                                    char out[FERRY_STEPS_DIGEST_LEN + 1], ferry_err *err)
+{
+    out[0] = '\0';
+    if (cmd == NULL)
+        return ferry_err_set(err, FERRY_ERR_INVALID, "command digest: no command");
+    /* The envelope changes with each publish of the same attempt; everything else is bound. */
+    Ferry__V1__StepCommand bound = *cmd;
+    bound.issued_unix_ms = 0;
+    bound.issued_by = (char *)"";
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    ferry_rc rc = ferry_wire_step_encode(&bound, &packed, &len, err);
+    if (rc != FERRY_OK)
+        return rc;
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned int rawlen = 0;
+    int ok = EVP_Digest(packed, len, raw, &rawlen, EVP_sha256(), NULL);
+    free(packed);
+    if (ok != 1 || rawlen * 2 != FERRY_STEPS_DIGEST_LEN)
+        return ferry_err_set(err, FERRY_ERR_INTERNAL, "command digest: SHA-256 failed");
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < rawlen; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[FERRY_STEPS_DIGEST_LEN] = '\0';
+    return FERRY_OK;
+}
+
+/* A digest as ferry_steps_command_digest() writes it. */
+static bool digest_ok(const char *digest)
+{
+    if (digest == NULL || strlen(digest) != FERRY_STEPS_DIGEST_LEN)
+        return false;
+    return strspn(digest, "0123456789abcdef") == FERRY_STEPS_DIGEST_LEN;
+}
+
 ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
-                              const char *actor, ferry_step_seen *seen, ferry_err *err)
+                              const char *actor, const char *digest, ferry_step_seen *seen,
+                              ferry_err *err)
 {
     step_keys k;
     arg_list a = {0};
@@ -236,8 +288,8 @@ ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, con
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX))
-        return ferry_err_set(err, FERRY_ERR_INVALID, "dispatch: bad kind or actor");
+    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX) || !digest_ok(digest))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "dispatch: bad kind, actor or digest");
     rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
     if (rc != FERRY_OK)
         return rc;
@@ -249,6 +301,7 @@ ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, con
     args_add(&a, kind);
     args_add(&a, actor);
     args_maxlens(&a);
+    args_add(&a, digest);
     /* Not retried: it may have run. */
     rc = script_run(store, "step_dispatch", false, 4, keys, &a, what, seen, err);
     args_free(&a);
@@ -256,8 +309,8 @@ ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, con
 }
 
 ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const char *kind,
-                           const char *worker, int64_t lease_ms, ferry_step_seen *seen,
-                           ferry_err *err)
+                           const char *worker, int64_t lease_ms, const char *digest,
+                           ferry_step_seen *seen, ferry_err *err)
 {
     step_keys k;
     arg_list a = {0};
@@ -265,8 +318,9 @@ ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const 
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(kind, 64) || !name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "claim: bad kind, worker or lease");
+    if (!name_ok(kind, 64) || !name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0 ||
+        !digest_ok(digest))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "claim: bad kind, worker, lease or digest");
     rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
     if (rc != FERRY_OK)
         return rc;
@@ -279,6 +333,7 @@ ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const 
     args_add(&a, worker);
     args_addf(&a, "%" PRId64, lease_ms);
     args_maxlens(&a);
+    args_add(&a, digest);
     /* Not retried: it may have run (the caller's retry sees "running, owned by me"). */
     rc = script_run(store, "step_claim", false, 5, keys, &a, what, seen, err);
     args_free(&a);

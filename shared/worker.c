@@ -75,10 +75,17 @@ struct ferry_step_ctx {
     ferry_step_ref ref;          /* strings borrowed from cmd */
     uint64_t gen;                /* tells this context apart from a later one in the same slot */
     int64_t deadline_ms;         /* wall clock, 0: none */
+    int64_t claimed_ms;          /* Redis clock at the claim (lease_until - lease) */
     _Atomic int stop;            /* a stop_reason; the first one set stays */
 
-    /* Lease thread only (under worker.mu): when it last tried and last succeeded (monotonic). */
-    int64_t renew_tried_ms, renew_ok_ms;
+    /* The lease as this process may count on it (monotonic ms): from when the last granted
+     * claim or renewal was SENT, plus the lease, minus lease_margin(). Redis's lease_until comes
+     * strictly later, so this worker stops before another attempt can start. Set by the consumer
+     * and the lease thread, read by the executor (ferry_step_stopping). */
+    _Atomic int64_t lease_ok_until;
+
+    /* Lease thread only (under worker.mu): when it last tried a renewal (monotonic). */
+    int64_t renew_tried_ms;
     bool renew_failing;
     bool finishing; /* (worker.mu) the executor returned; a refused renewal is then expected */
 
@@ -167,14 +174,29 @@ static ferry_log_ctx log_ctx(const ferry_step_ctx *ctx)
     return l;
 }
 
+/* What the worker's own lease deadline keeps back from Redis's: a tenth of the lease and two
+ * ticks of the lease thread, so neither a slow clock nor a thread that has not looked yet lets
+ * an attempt run past the moment Redis gives it to another worker. */
+static int64_t lease_margin(int64_t lease_ms)
+{
+    return lease_ms / 10 + 2 * TICK_MS;
+}
+
+/* True once the lease this process may count on has run out (see lease_ok_until). */
+static bool lease_over(ferry_step_ctx *ctx)
+{
+    return ferry_mono_ms() >= atomic_load(&ctx->lease_ok_until);
+}
+
 static void ctx_stop(ferry_step_ctx *ctx, stop_reason why)
 {
     int none = STOP_NONE;
     (void)atomic_compare_exchange_strong(&ctx->stop, &none, (int)why);
 }
 
-/* Takes ownership of cmd. NULL when out of memory (cmd is then freed). */
-static ferry_step_ctx *ctx_new(worker *w, Ferry__V1__StepCommand *cmd)
+/* Takes ownership of cmd. claim_sent_ms: when the granted claim was sent (monotonic); the
+ * lease counts from there. NULL when out of memory (cmd is then freed). */
+static ferry_step_ctx *ctx_new(worker *w, Ferry__V1__StepCommand *cmd, int64_t claim_sent_ms)
 {
     ferry_step_ctx *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL || pthread_mutex_init(&ctx->mu, NULL) != 0) {
@@ -189,7 +211,8 @@ static ferry_step_ctx *ctx_new(worker *w, Ferry__V1__StepCommand *cmd)
     ctx->ref.attempt = cmd->attempt;
     ctx->deadline_ms = cmd->deadline_unix_ms;
     atomic_init(&ctx->stop, STOP_NONE);
-    ctx->renew_tried_ms = ctx->renew_ok_ms = ferry_mono_ms(); /* the claim set the lease */
+    ctx->renew_tried_ms = claim_sent_ms; /* the claim set the lease */
+    atomic_init(&ctx->lease_ok_until, claim_sent_ms + w->lease_ms - lease_margin(w->lease_ms));
     return ctx;
 }
 
@@ -212,6 +235,12 @@ bool ferry_step_stopping(const ferry_step_ctx *ctx)
     ferry_step_ctx *c = (ferry_step_ctx *)ctx;
     if (atomic_load(&c->stop) != STOP_NONE)
         return true;
+    if (lease_over(c)) {
+        /* Checked here too, not only by the lease thread: a process paused past its lease
+         * (SIGSTOP, swapping) must not take one more action when it wakes. */
+        atomic_store(&c->stop, STOP_LEASE);
+        return true;
+    }
     if (c->deadline_ms > 0 && ferry_wall_ms() >= c->deadline_ms) {
         ctx_stop(c, STOP_DEADLINE);
         return true;
@@ -298,6 +327,11 @@ const char *ferry_step_worker_id(const ferry_step_ctx *ctx)
     return ctx != NULL ? ctx->w->id : "";
 }
 
+int64_t ferry_step_claimed_ms(const ferry_step_ctx *ctx)
+{
+    return ctx != NULL ? ctx->claimed_ms : 0;
+}
+
 int64_t ferry_step_deadline_ms(const ferry_step_ctx *ctx)
 {
     return ctx != NULL ? ctx->deadline_ms : 0;
@@ -319,6 +353,14 @@ static void step_finish(slot *s, ferry_step_ctx *ctx, ferry_rc rc, const ferry_e
     bool retryable = false;
     ferry_err_clear(&error);
 
+    if (why == STOP_LEASE || lease_over(ctx)) {
+        /* The attempt may belong to another worker by now: whatever it did, this one records
+         * nothing (Redis would refuse a finish after lease_until anyway). The coordinator
+         * expires the lease and runs the step again. */
+        ferry_log_kv(FERRY_LOG_WARN, &lc, "lease over: the attempt's outcome is not recorded",
+                     "outcome", rc == FERRY_OK ? "succeeded" : ferry_rc_str(rc), NULL);
+        return;
+    }
     if (rc == FERRY_OK) {
         outcome = FERRY_STEP_SUCCEEDED;
     } else if (why == STOP_SHUTDOWN) {
@@ -384,7 +426,7 @@ static void step_finish(slot *s, ferry_step_ctx *ctx, ferry_rc rc, const ferry_e
                          "outcome", outcome_name, "reason", err.msg, NULL);
             return;
         }
-        if (atomic_load(&ctx->stop) == STOP_LEASE) {
+        if (atomic_load(&ctx->stop) == STOP_LEASE || lease_over(ctx)) {
             ferry_log_kv(FERRY_LOG_ERROR, &lc, "finish failed and the lease is lost; giving up",
                          "outcome", outcome_name, "error", err.msg, NULL);
             return;
@@ -462,8 +504,8 @@ static size_t lease_collect(worker *w, renew_job *jobs, int64_t now)
             ferry_log(FERRY_LOG_WARN, &lc, "deadline passed: stopping the step");
             ctx_stop(ctx, STOP_DEADLINE);
         }
-        if (now - ctx->renew_ok_ms > w->lease_ms && atomic_load(&ctx->stop) != STOP_LEASE) {
-            /* Not renewed for a whole lease: another worker may hold it by now. */
+        if (now >= atomic_load(&ctx->lease_ok_until) && atomic_load(&ctx->stop) != STOP_LEASE) {
+            /* Not renewed in time: another worker may hold it soon. */
             ferry_log(FERRY_LOG_WARN, &lc, "lease not renewed in time: stopping the step");
             atomic_store(&ctx->stop, STOP_LEASE);
         }
@@ -504,6 +546,7 @@ static void lease_renew(worker *w, const renew_job *j)
         .migration = j->migration, .step = j->step, .attempt = (unsigned)j->attempt};
     ferry_step_seen seen;
     ferry_err err;
+    int64_t sent = ferry_mono_ms(); /* the new lease counts from here, not from the answer */
     ferry_rc rc = ferry_steps_renew(w->lease_store, &ref, w->id, w->lease_ms,
                                     j->has_progress ? &j->progress : NULL, &seen, &err);
     bool expected = true; /* a refusal for an attempt that is over or being finished */
@@ -512,7 +555,9 @@ static void lease_renew(worker *w, const renew_job *j)
     if (ctx != NULL && ctx->gen == j->gen) {
         expected = ctx->finishing;
         if (rc == FERRY_OK) {
-            ctx->renew_ok_ms = ferry_mono_ms();
+            int64_t until = sent + w->lease_ms - lease_margin(w->lease_ms);
+            if (until > atomic_load(&ctx->lease_ok_until))
+                atomic_store(&ctx->lease_ok_until, until);
             ctx->renew_failing = false;
         } else if (rc == FERRY_ERR_LEASE_LOST) {
             /* Lease loss outranks an earlier deadline or shutdown: the finish is refused. */
@@ -741,13 +786,24 @@ static handled consumer_handle(worker *w, const ferry_bus_msg *msg)
         return HANDLED_DONE;
     }
 
+    /* The claim presents the digest of the command as received: one whose parameters differ
+     * from what the coordinator recorded for the attempt is refused (INVALID, dead-lettered
+     * below) before anything runs. */
+    char digest[FERRY_STEPS_DIGEST_LEN + 1];
+    if (ferry_steps_command_digest(cmd, digest, &err) != FERRY_OK) {
+        ferry_wire_step_free(cmd);
+        return consumer_dead_letter(w, msg, err.msg) ? HANDLED_DONE : HANDLED_RETRY;
+    }
     ferry_step_seen seen;
-    rc = ferry_steps_claim(w->consumer_store, &ref, w->kind, w->id, w->lease_ms, &seen, &err);
+    int64_t claim_sent = ferry_mono_ms(); /* the lease counts from here (see lease_ok_until) */
+    rc = ferry_steps_claim(w->consumer_store, &ref, w->kind, w->id, w->lease_ms, digest, &seen,
+                           &err);
     if (rc == FERRY_ERR_UNAVAILABLE || rc == FERRY_ERR_TIMEOUT) {
         /* The claim may have run: a second one tells (refused as running under our name). */
         ferry_log_kv(FERRY_LOG_WARN, &lc, "claim lost on the way; claiming again", "error", err.msg,
                      NULL);
-        rc = ferry_steps_claim(w->consumer_store, &ref, w->kind, w->id, w->lease_ms, &seen, &err);
+        rc = ferry_steps_claim(w->consumer_store, &ref, w->kind, w->id, w->lease_ms, digest, &seen,
+                               &err);
     }
     bool mine = rc == FERRY_ERR_CONFLICT && strcmp(seen.state, "running") == 0 &&
                 seen.attempt == ref.attempt && strcmp(seen.owner, w->id) == 0;
@@ -772,7 +828,9 @@ static handled consumer_handle(worker *w, const ferry_bus_msg *msg)
     (void)snprintf(until, sizeof(until), "%" PRId64, seen.lease_until);
     ferry_log_kv(FERRY_LOG_INFO, &lc, mine ? "claimed (the earlier claim went through)" : "claimed",
                  "lease_until", until, NULL);
-    ferry_step_ctx *ctx = ctx_new(w, cmd); /* takes cmd */
+    ferry_step_ctx *ctx = ctx_new(w, cmd, claim_sent); /* takes cmd */
+    if (ctx != NULL)
+        ctx->claimed_ms = seen.lease_until - w->lease_ms;
     if (ctx == NULL || !consumer_start(w, ctx)) {
         /* Not run: the lease expires and the coordinator dispatches a new attempt. */
         ferry_log(FERRY_LOG_ERROR, &lc, "could not start the claimed step (out of memory)");

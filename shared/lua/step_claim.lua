@@ -11,26 +11,28 @@
 -- ARGV[3]  attempt n               ARGV[4]  kind (wire name)
 -- ARGV[5]  worker id (the owner)   ARGV[6]  lease in ms (> 0)
 -- ARGV[7]  MAXLEN ~ of KEYS[3]     ARGV[8]  MAXLEN ~ of KEYS[2]
+-- ARGV[9]  the digest of the command the worker received (ferry_steps_command_digest)
 --
--- Requires state "dispatched" at attempt n, of kind ARGV[4]. Drops what an earlier attempt
--- left on the record (finished_at, duration_ms, progress p_*, error_*, results r.*), sets
+-- Requires state "dispatched" at attempt n, of kind ARGV[4], whose recorded command digest is
+-- ARGV[9] (else the command is not the coordinator's: why "command"). Drops what an earlier
+-- attempt left on the record (finished_at, duration_ms, progress p_*, error_*, results r.*), sets
 -- state "running", owner, lease_until = now + lease, started_at and updated_at; ZREM KEYS[4]
 -- and ZADD KEYS[5] lease_until, both of member "<migration> <step> <n>"; appends the event
 -- {migration, entity, from, to, attempt, actor, what, at} to KEYS[2] and KEYS[3].
 --
 -- Returns {"ok", "running", n, owner, lease_until, now, ""} after the change, or
--- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or
--- "kind") when the attempt is not there to take; nothing is written then.
+-- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt", "kind"
+-- or "command") when the attempt is not there to take; nothing is written then.
 --
 -- Checks come before the first write (lib/prologue.lua says why).
 
 local record, history, events, queued, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local migration, step, want_attempt, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local worker, lease_ms = ARGV[5], tonumber(ARGV[6])
-local events_max, history_max = ARGV[7], ARGV[8]
+local events_max, history_max, digest = ARGV[7], ARGV[8], ARGV[9]
 
-if #KEYS ~= 5 or #ARGV ~= 8 or migration == '' or step == '' or kind == '' or worker == ''
-    or tonumber(want_attempt) == nil or lease_ms == nil or lease_ms <= 0 then
+if #KEYS ~= 5 or #ARGV ~= 9 or #digest ~= 64 or migration == '' or step == '' or kind == ''
+    or worker == '' or tonumber(want_attempt) == nil or lease_ms == nil or lease_ms <= 0 then
     return ferry_refuse('step_claim', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
@@ -43,9 +45,11 @@ if wrong then
     return wrong
 end
 
-local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until', 'kind')
+local cur = redis.call('HMGET', record, 'state', 'attempt', 'owner', 'lease_until', 'kind',
+                       'command')
 local state, attempt = cur[1] or '', cur[2] or '0'
 local owner, lease_until, cur_kind = cur[3] or '', cur[4] or '0', cur[5] or ''
+local recorded = cur[6] or ''
 
 local at = ferry_now_ms()
 
@@ -56,6 +60,8 @@ elseif tonumber(attempt) ~= tonumber(want_attempt) then
     why = 'attempt'
 elseif cur_kind ~= kind then
     why = 'kind'
+elseif recorded ~= digest then
+    why = 'command'
 end
 if why ~= '' then
     return {'conflict', state, attempt, owner, lease_until, at, why}

@@ -9,9 +9,10 @@
 -- ARGV[1]  migration id            ARGV[2]  step id
 -- ARGV[3]  attempt n               ARGV[4]  kind (wire name)
 -- ARGV[5]  actor                   ARGV[6]  MAXLEN ~ of KEYS[3]   ARGV[7]  MAXLEN ~ of KEYS[2]
+-- ARGV[8]  the command's digest (64 hex; ferry_steps_command_digest)
 --
 -- Requires state "pending" at attempt n, and the record's kind (when it has one) to be ARGV[4].
--- Sets state "dispatched", kind, dispatched_at and updated_at; ZADD KEYS[4] now
+-- Sets state "dispatched", kind, command (the digest), dispatched_at and updated_at; ZADD KEYS[4] now
 -- "<migration> <step> <n>"; appends the event {migration, entity, from, to, attempt, actor,
 -- what, at} to KEYS[2] and KEYS[3].
 --
@@ -23,10 +24,10 @@
 
 local record, history, events, queued = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local migration, step, want_attempt, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local actor, events_max, history_max = ARGV[5], ARGV[6], ARGV[7]
+local actor, events_max, history_max, digest = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
-if #KEYS ~= 4 or #ARGV ~= 7 or migration == '' or step == '' or kind == ''
-    or tonumber(want_attempt) == nil then
+if #KEYS ~= 4 or #ARGV ~= 8 or migration == '' or step == '' or kind == ''
+    or tonumber(want_attempt) == nil or #digest ~= 64 then
     return ferry_refuse('step_dispatch', 'bad arguments')
 end
 if tonumber(events_max) == nil or tonumber(history_max) == nil then
@@ -56,8 +57,8 @@ if why ~= '' then
     return {'conflict', state, attempt, owner, lease_until, at, why}
 end
 
-redis.call('HSET', record, 'state', 'dispatched', 'kind', kind, 'dispatched_at', at,
-           'updated_at', at)
+redis.call('HSET', record, 'state', 'dispatched', 'kind', kind, 'command', digest,
+           'dispatched_at', at, 'updated_at', at)
 redis.call('ZADD', queued, at, migration .. ' ' .. step .. ' ' .. attempt)
 
 local event = {'migration', migration, 'entity', 'step:' .. step, 'from', state,

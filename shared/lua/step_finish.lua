@@ -12,14 +12,15 @@
 -- ARGV[6]  MAXLEN ~ of KEYS[3]     ARGV[7]  MAXLEN ~ of KEYS[2]
 -- ARGV[8..] field, value pairs: progress (p_*), error (error_*) and results (r.*) only
 --
--- Requires state "running" at attempt n, owned by ARGV[4]. Sets the end state, finished_at,
+-- Requires state "running" at attempt n, owned by ARGV[4], lease_until after now. Sets the end state, finished_at,
 -- duration_ms (finished_at - started_at), updated_at and the given fields; ZREM KEYS[4]
 -- "<migration> <step> <n>"; appends the event {migration, entity, from, to, attempt, actor,
 -- what, at} to KEYS[2] and KEYS[3].
 --
 -- Returns {"ok", end state, n, owner, lease_until, now, ""} after the change, or
--- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or
--- "owner") when this worker no longer holds the attempt; nothing is written then.
+-- {"conflict", state, attempt, owner, lease_until, now, why} (why: "state", "attempt",
+-- "owner", or "lease": lease_until is not after Redis's clock) when this worker no longer
+-- holds the attempt; nothing is written then.
 --
 -- Checks come before the first write (lib/prologue.lua says why).
 
@@ -61,6 +62,10 @@ elseif tonumber(attempt) ~= tonumber(want_attempt) then
     why = 'attempt'
 elseif owner ~= worker then
     why = 'owner'
+elseif tonumber(lease_until) == nil or tonumber(lease_until) <= tonumber(at) then
+    -- The lease ran out, even if the coordinator has not expired it yet: another attempt may
+    -- be about to start, so this one may neither extend nor end it.
+    why = 'lease'
 end
 if why ~= '' then
     return {'conflict', state, attempt, owner, lease_until, at, why}

@@ -9,13 +9,14 @@
 -- ARGV[5]  lease in ms (> 0)
 -- ARGV[6..] progress field, value pairs (names p_*)
 --
--- Requires state "running" at attempt n, owned by ARGV[4]. Sets lease_until = now + lease and
--- the progress fields (updated_at stays: it dates state changes); ZADD KEYS[2] lease_until
--- "<migration> <step> <n>".
+-- Requires state "running" at attempt n, owned by ARGV[4], lease_until after now. Sets
+-- lease_until = now + lease and the progress fields (updated_at stays: it dates state
+-- changes); ZADD KEYS[2] lease_until "<migration> <step> <n>".
 --
 -- Returns {"ok", "running", n, owner, lease_until, now, ""} after the change, or
--- {"lost", state, attempt, owner, lease_until, now, why} (why: "state", "attempt" or "owner")
--- when this worker no longer holds the attempt; nothing is written then.
+-- {"lost", state, attempt, owner, lease_until, now, why} (why: "state", "attempt", "owner"
+-- or "lease": lease_until is not after Redis's clock) when this worker no longer holds the
+-- attempt; nothing is written then.
 --
 -- Checks come before the first write (lib/prologue.lua says why).
 
@@ -51,6 +52,10 @@ elseif tonumber(attempt) ~= tonumber(want_attempt) then
     why = 'attempt'
 elseif owner ~= worker then
     why = 'owner'
+elseif tonumber(lease_until) == nil or tonumber(lease_until) <= tonumber(at) then
+    -- The lease ran out, even if the coordinator has not expired it yet: another attempt may
+    -- be about to start, so this one may neither extend nor end it.
+    why = 'lease'
 end
 if why ~= '' then
     return {'lost', state, attempt, owner, lease_until, at, why}

@@ -1962,6 +1962,111 @@ out:
     case_end();
 }
 
+/* A worker that stalls (SIGSTOP) instead of dying: its lease runs out, attempt 2 runs on another
+ * worker, and the stalled one is woken (SIGCONT) while attempt 2 still runs. It must take no
+ * further action for attempt 1 (the test executor records its last action: one after attempt
+ * 2 began is an overlap) and record nothing for it: attempt 1 stays expired. */
+static void test_worker_stalled(void)
+{
+    case_begin();
+    const char *app = "o9s", *prod = "o9s.production";
+    json_t *m = NULL, *dr = NULL, *steps = NULL, *hist = NULL;
+    run *runs = NULL;
+    proc *victim = NULL;
+    bool paused = false;
+    REQUIRE(worker_start("dump_restore", 2) != NULL, "another dump-restore worker");
+    REQUIRE(app_create(app, two_envs, 2, "1s"), "create");
+    REQUIRE(behavior_set(prod, "copy", "ok:6000"), "behaviour");
+    json_decref(app_post(app, "replicate", "{\"env\": \"production\"}", 202));
+    dr = step_wait(app, prod, "replicate.dr", "running", WAIT_MS);
+    REQUIRE(dr != NULL, "dump-restore running");
+    char dr_id[64];
+    (void)snprintf(dr_id, sizeof(dr_id), "%s", jstr(dr, "id"));
+    victim = proc_by_worker_id(jstr(dr, "worker"));
+    REQUIRE(victim != NULL, "the step runs on one of ours: '%s'", jstr(dr, "worker"));
+    REQUIRE(jnum(dr, "attempt") == 1, "attempt 1");
+
+    REQUIRE(kill(victim->pid, SIGSTOP) == 0, "SIGSTOP %s", victim->id);
+    paused = true;
+    printf("\n  paused %s running %s; attempt 2 waits for its lease and Kafka's session timeout",
+           victim->id, dr_id);
+    json_decref(dr);
+    dr = NULL;
+    int64_t until = ferry_mono_ms() + SESSION_MS;
+    while (ferry_mono_ms() < until && !coord_lost()) {
+        json_decref(steps);
+        steps = steps_get(app);
+        json_t *s = step_find(steps, prod, "replicate.dr");
+        if (s != NULL && strcmp(jstr(s, "state"), "running") == 0 && jnum(s, "attempt") == 2) {
+            dr = json_incref(s);
+            break;
+        }
+        ferry_sleep_ms(100);
+    }
+    REQUIRE(dr != NULL, "attempt 2 running elsewhere");
+    REQUIRE(strcmp(jstr(dr, "worker"), victim->id) != 0, "attempt 2 on another worker");
+    REQUIRE(kill(victim->pid, SIGCONT) == 0, "SIGCONT %s", victim->id);
+    paused = false;
+    int64_t woken = ferry_wall_ms();
+
+    /* The woken worker's executor ends attempt 1 and records its run. */
+    size_t n = 0;
+    bool recorded = false;
+    until = ferry_mono_ms() + WAIT_MS;
+    while (!recorded && ferry_mono_ms() < until) {
+        free(runs);
+        runs = runs_get(prod, &n);
+        for (size_t i = 0; runs != NULL && i < n; i++)
+            recorded = recorded || (strcmp(runs[i].step, dr_id) == 0 && runs[i].attempt == 1);
+        if (!recorded)
+            ferry_sleep_ms(100);
+    }
+    EXPECT(recorded, "the woken worker ended attempt 1");
+
+    m = mig_wait(prod, SESSION_MS, .state = "replicating", .phase = "pause", .reached_100 = true);
+    REQUIRE(m != NULL, "pause after attempt 2");
+    json_decref(steps);
+    steps = steps_get(app);
+    json_t *s = step_find(steps, prod, "replicate.dr");
+    REQUIRE(s != NULL && strcmp(jstr(s, "id"), dr_id) == 0, "the same step");
+    EXPECT(strcmp(jstr(s, "state"), "succeeded") == 0 && jnum(s, "attempt") == 2,
+           "%s: %s at attempt %" PRId64, dr_id, jstr(s, "state"), jnum(s, "attempt"));
+
+    /* Attempt 1 ended as expired, by the coordinator; nothing from its worker after the wake. */
+    hist = history_get(prod);
+    char entity[80];
+    (void)snprintf(entity, sizeof(entity), "step:%s", dr_id);
+    size_t i;
+    json_t *e;
+    int ends = 0;
+    json_array_foreach(hist, i, e)
+    {
+        if (strcmp(jstr(e, "entity"), entity) != 0 || jnum(e, "attempt") != 1 ||
+            strcmp(jstr(e, "from"), "running") != 0)
+            continue;
+        ends++;
+        EXPECT(strcmp(jstr(e, "to"), "expired") == 0, "attempt 1 ended %s by %s", jstr(e, "to"),
+               jstr(e, "actor"));
+        EXPECT(strcmp(jstr(e, "actor"), victim->id) != 0 || jnum(e, "at") < woken,
+               "the stalled worker recorded '%s' after its wake", jstr(e, "to"));
+    }
+    EXPECT(ends == 1, "attempt 1 ended once (%d)", ends);
+
+    free(runs);
+    runs = runs_get(prod, &n);
+    EXPECT(runs != NULL && runs_problems(prod, runs, n) == 0, "no overlapping runs");
+out:
+    if (paused)
+        (void)kill(victim->pid, SIGCONT);
+    app_quiet(app);
+    free(runs);
+    json_decref(hist);
+    json_decref(steps);
+    json_decref(dr);
+    json_decref(m);
+    case_end();
+}
+
 /* ------------------------------------------------------------------ 10. the coordinator killed */
 
 static void test_coordinator_killed(void)
@@ -2638,6 +2743,7 @@ static const ferry_test_case cases[] = {
     {"the API under a flood of unauthenticated clients", test_api_flood},
     {"two workers per kind and duplicate commands", test_two_workers_and_duplicates},
     {"a worker killed mid-step", test_worker_killed},
+    {"a worker stalled past its lease takes no further action", test_worker_stalled},
     {"the coordinator killed mid-migration", test_coordinator_killed},
     {"200 migrations at once", test_many_migrations},
     {"every process exits cleanly", test_clean_shutdown},

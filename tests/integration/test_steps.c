@@ -14,6 +14,7 @@
 #include "ferry/config.h"
 #include "ferry/steps.h"
 #include "ferry/state.h"
+#include "ferry/wire.h"
 
 /* The event stream, as docs/redis.md lays it out: the test checks the layout from outside. */
 #define EVENTS_STREAM "ferry:events"
@@ -26,6 +27,9 @@
 #define W1     "app@test-steps:1"
 #define W2     "app@test-steps:2"
 #define LEASE  30000
+/* The command digests the tests dispatch and claim with (any 64 hex digits will do). */
+#define DIGEST  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define DIGEST2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
 static ferry_store *store;
 static char migs[32][64]; /* every migration id used, for cleanup */
@@ -193,7 +197,7 @@ static ferry_rc dispatch(const char *mig, const char *step, int64_t attempt, fer
 {
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
     ferry_err err;
-    ferry_rc rc = ferry_steps_dispatch(store, &ref, KIND, "coordinator", seen, &err);
+    ferry_rc rc = ferry_steps_dispatch(store, &ref, KIND, "coordinator", DIGEST, seen, &err);
     if (rc != FERRY_OK)
         printf("\n  dispatch: %s", err.msg);
     return rc;
@@ -204,7 +208,7 @@ static ferry_rc claim(const char *mig, const char *step, int64_t attempt, const 
 {
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
     ferry_err err;
-    ferry_rc rc = ferry_steps_claim(store, &ref, KIND, worker, lease_ms, seen, &err);
+    ferry_rc rc = ferry_steps_claim(store, &ref, KIND, worker, lease_ms, DIGEST, seen, &err);
     if (rc != FERRY_OK)
         printf("\n  claim: %s", err.msg);
     return rc;
@@ -344,11 +348,11 @@ static void test_dispatch(void)
     /* Bad arguments never reach Redis. */
     ferry_step_ref ref = {.migration = mig, .step = "s1", .attempt = 0};
     ferry_err err;
-    CU_ASSERT_EQUAL(ferry_steps_dispatch(store, &ref, KIND, "coordinator", &seen, &err),
+    CU_ASSERT_EQUAL(ferry_steps_dispatch(store, &ref, KIND, "coordinator", DIGEST, &seen, &err),
                     FERRY_ERR_INVALID);
     ref.attempt = 1;
     ref.migration = "bad{mig}";
-    CU_ASSERT_EQUAL(ferry_steps_dispatch(store, &ref, KIND, "coordinator", &seen, &err),
+    CU_ASSERT_EQUAL(ferry_steps_dispatch(store, &ref, KIND, "coordinator", DIGEST, &seen, &err),
                     FERRY_ERR_INVALID);
 }
 
@@ -385,6 +389,21 @@ static void test_claim(void)
     record_text(mig, "s1", after, sizeof(after));
     CU_ASSERT_STRING_EQUAL(before, after);
     CU_ASSERT_NOT_EQUAL(zscore(QUEUED, mig, "s1", 1), -1);
+
+    /* The dispatch recorded the command's digest; a claim with the digest of another command
+     * (parameters changed on the way) is refused as INVALID, for the worker to dead-letter,
+     * with nothing written. */
+    CU_ASSERT_STRING_EQUAL(field(mig, "s1", "command", buf, sizeof(buf)), DIGEST);
+    ferry_step_ref ref = {.migration = mig, .step = "s1", .attempt = 1};
+    ferry_err err;
+    CU_ASSERT_EQUAL(ferry_steps_claim(store, &ref, KIND, W1, LEASE, DIGEST2, &seen, &err),
+                    FERRY_ERR_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "not the ones the coordinator recorded"));
+    CU_ASSERT_EQUAL(ferry_steps_claim(store, &ref, KIND, W1, LEASE, "not hex", &seen, &err),
+                    FERRY_ERR_INVALID);
+    record_text(mig, "s1", after, sizeof(after));
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT_EQUAL(history_len(mig), 1);
 
     /* Accepted. */
     CU_ASSERT_EQUAL_FATAL(claim(mig, "s1", 1, W1, LEASE, &seen), FERRY_OK);
@@ -435,7 +454,7 @@ static void test_claim_wrongtype(void)
     CU_ASSERT_EQUAL(cmd(3, set, NULL), FERRY_OK);
     ferry_step_ref ref = {.migration = mig, .step = "s1", .attempt = 1};
     ferry_err err;
-    CU_ASSERT_EQUAL(ferry_steps_claim(store, &ref, KIND, W1, LEASE, &seen, &err),
+    CU_ASSERT_EQUAL(ferry_steps_claim(store, &ref, KIND, W1, LEASE, DIGEST, &seen, &err),
                     FERRY_ERR_INVALID);
     CU_ASSERT_STRING_EQUAL(field(mig, "s1", "state", buf, sizeof(buf)), "dispatched");
     CU_ASSERT_EQUAL(zscore(LEASES, mig, "s1", 1), -1);
@@ -647,6 +666,97 @@ static void test_expire(void)
     CU_ASSERT_STRING_EQUAL(seen.state, "expired");
 }
 
+/* A worker whose lease ran out may neither renew nor finish, even before the coordinator has
+ * expired the attempt: another attempt may start at any moment (issue 14 §5). The lease is put
+ * in the past by hand, as a worker paused past it would find it. */
+static void test_lease_passed(void)
+{
+    const char *mig = mig_new();
+    ferry_step_seen seen;
+    ferry_err err;
+    char key[FERRY_STATE_KEY_MAX], past[24], before[2048], after[2048];
+    step_running(mig, "s1", LEASE);
+    ferry_step_ref ref = {.migration = mig, .step = "s1", .attempt = 1};
+
+    /* Granted while the lease runs. */
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_renew(store, &ref, W1, LEASE, NULL, &seen, &err), FERRY_OK);
+
+    record_key(mig, "s1", key, sizeof(key));
+    (void)snprintf(past, sizeof(past), "%" PRId64, seen.now - 1);
+    const char *argv[] = {"HSET", key, "lease_until", past};
+    CU_ASSERT_EQUAL_FATAL(cmd(4, argv, NULL), FERRY_OK);
+    long long events = history_len(mig);
+    record_text(mig, "s1", before, sizeof(before));
+
+    /* Refused: the renewal as lost, the finish (success or failure) as a conflict; nothing
+     * written, and the reason says it was the lease. */
+    ferry_step_progress p = {.done = 12, .total = 12, .unit = "tables"};
+    CU_ASSERT_EQUAL(ferry_steps_renew(store, &ref, W1, LEASE, &p, &seen, &err),
+                    FERRY_ERR_LEASE_LOST);
+    CU_ASSERT_STRING_EQUAL(seen.state, "running");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "lease"));
+    CU_ASSERT_EQUAL(finish(&ref, W1, FERRY_STEP_SUCCEEDED, NULL, false, &p, NULL, 0, &seen, &err),
+                    FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "lease"));
+    ferry_err failure;
+    (void)ferry_err_set(&failure, FERRY_ERR_IO, "disk full");
+    CU_ASSERT_EQUAL(finish(&ref, W1, FERRY_STEP_FAILED, &failure, true, NULL, NULL, 0, &seen, &err),
+                    FERRY_ERR_CONFLICT);
+    record_text(mig, "s1", after, sizeof(after));
+    CU_ASSERT_STRING_EQUAL(before, after);
+    CU_ASSERT_EQUAL(history_len(mig), events);
+
+    /* The coordinator expires it: the attempt ends as expired, not as anything the worker
+     * said. */
+    CU_ASSERT_EQUAL(ferry_steps_expire(store, &ref, "coordinator", &seen, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(seen.state, "expired");
+}
+
+/* The digest binds everything but the envelope: a republish (new issued time and issuer) has
+ * the same one, any changed parameter another. */
+static void test_command_digest(void)
+{
+    static char mig[] = "shop.production", step[] = "app-1", by1[] = "coordinator@a:1",
+                by2[] = "coordinator@b:2", platform[] = "supervisor", app[] = "shop",
+                other[] = "evil";
+    Ferry__V1__AppParams params = FERRY__V1__APP_PARAMS__INIT;
+    Ferry__V1__StepCommand c = FERRY__V1__STEP_COMMAND__INIT;
+    params.platform = platform;
+    params.app = app;
+    c.migration_id = mig;
+    c.step_id = step;
+    c.attempt = 2;
+    c.kind = FERRY__V1__STEP_KIND__STEP_KIND_APP;
+    c.operation = FERRY__V1__OPERATION__OPERATION_APP_STATUS;
+    c.params_case = FERRY__V1__STEP_COMMAND__PARAMS_APP;
+    c.app = &params;
+    c.deadline_unix_ms = 1700000000000;
+    c.issued_unix_ms = 1;
+    c.issued_by = by1;
+    char d1[FERRY_STEPS_DIGEST_LEN + 1], d2[FERRY_STEPS_DIGEST_LEN + 1];
+    ferry_err err;
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_command_digest(&c, d1, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(strlen(d1), FERRY_STEPS_DIGEST_LEN);
+    CU_ASSERT_EQUAL(strspn(d1, "0123456789abcdef"), FERRY_STEPS_DIGEST_LEN);
+
+    c.issued_unix_ms = 2;
+    c.issued_by = by2;
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_command_digest(&c, d2, &err), FERRY_OK);
+    CU_ASSERT_STRING_EQUAL(d1, d2);
+
+    params.app = other;
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_command_digest(&c, d2, &err), FERRY_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(d1, d2);
+    params.app = app;
+    c.deadline_unix_ms++;
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_command_digest(&c, d2, &err), FERRY_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(d1, d2);
+    c.deadline_unix_ms--;
+    c.attempt = 3;
+    CU_ASSERT_EQUAL_FATAL(ferry_steps_command_digest(&c, d2, &err), FERRY_OK);
+    CU_ASSERT_STRING_NOT_EQUAL(d1, d2);
+}
+
 /* ------------------------------------------------------------------ dead letters */
 
 static void test_dead_lettered(void)
@@ -777,8 +887,10 @@ static const ferry_test_case cases[] = {
     {"renew: owner and attempt; progress; no event; lost after cancel", test_renew},
     {"finish: owner and attempt; results, error, duration; event", test_finish},
     {"expire: only after the lease passed", test_expire},
+    {"renew and finish: refused once the lease passed, before any expire", test_lease_passed},
     {"dead letters: counted per attempt, failed for good at the maximum", test_dead_lettered},
     {"member parse", test_member_parse},
+    {"command digest: the envelope aside, every field bound", test_command_digest},
     {NULL, NULL},
 };
 

@@ -164,11 +164,22 @@ static bool worker_listed(const char *id)
 
 /* ------------------------------------------------------------------ commands */
 
-/* A valid app command for step at attempt (kind dns instead when wrong_kind), packed. */
-static uint8_t *command_pack(const char *step, int64_t attempt, int64_t deadline, bool wrong_kind,
-                             size_t *len)
+/* The commands a test sends for one step and attempt. */
+typedef enum cmd_variant {
+    CMD_GOOD,       /* the app command the coordinator would send */
+    CMD_WRONG_KIND, /* a dns command, on the app topic */
+    CMD_FORGED,     /* the app command with another app: not what was dispatched */
+} cmd_variant;
+
+/* The command for step at attempt, packed; its digest (ferry_steps_command_digest) into digest
+ * when that is not NULL. */
+static uint8_t *command_pack(const char *step, int64_t attempt, int64_t deadline,
+                             cmd_variant variant, size_t *len,
+                             char digest[FERRY_STEPS_DIGEST_LEN + 1])
 {
-    static char platform[] = "supervisor", app[] = "shop", zone[] = "example.org.";
+    static char platform[] = "supervisor", app[] = "shop", forged[] = "someone-elses-app",
+                zone[] = "example.org.";
+    bool wrong_kind = variant == CMD_WRONG_KIND;
     static char issued_by[] = "test-worker";
     char mig_copy[64], step_copy[128];
     (void)snprintf(mig_copy, sizeof(mig_copy), "%s", mig);
@@ -177,7 +188,7 @@ static uint8_t *command_pack(const char *step, int64_t attempt, int64_t deadline
     Ferry__V1__DnsParams dns = FERRY__V1__DNS_PARAMS__INIT;
     Ferry__V1__StepCommand c = FERRY__V1__STEP_COMMAND__INIT;
     params.platform = platform;
-    params.app = app;
+    params.app = variant == CMD_FORGED ? forged : app;
     dns.zone = zone;
     c.migration_id = mig_copy;
     c.step_id = step_copy;
@@ -198,6 +209,10 @@ static uint8_t *command_pack(const char *step, int64_t attempt, int64_t deadline
     }
     uint8_t *out = NULL;
     ferry_err err;
+    if (digest != NULL && ferry_steps_command_digest(&c, digest, &err) != FERRY_OK) {
+        fprintf(stderr, "digest: %s\n", err.msg);
+        return NULL;
+    }
     if (ferry_wire_step_encode(&c, &out, len, &err) != FERRY_OK)
         fprintf(stderr, "encode: %s\n", err.msg);
     return out;
@@ -225,13 +240,16 @@ static void step_send(const char *step, int64_t attempt, int64_t deadline, int c
     ferry_step_ref ref = {.migration = mig, .step = step, .attempt = attempt};
     ferry_step_seen seen;
     ferry_err err;
-    ferry_rc rc = ferry_steps_dispatch(store, &ref, "app", "test-worker", &seen, &err);
+    size_t len = 0;
+    char digest[FERRY_STEPS_DIGEST_LEN + 1];
+    uint8_t *payload = command_pack(step, attempt, deadline, CMD_GOOD, &len, digest);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    ferry_rc rc = ferry_steps_dispatch(store, &ref, "app", "test-worker", digest, &seen, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "dispatch: %s\n", err.msg);
+    if (rc != FERRY_OK)
+        free(payload);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
-    size_t len = 0;
-    uint8_t *payload = command_pack(step, attempt, deadline, false, &len);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
     for (int i = 0; i < copies; i++) {
         char k[160];
         (void)snprintf(k, sizeof(k), copies == 1 ? "%s" : "%s#%d", step, i);
@@ -573,13 +591,15 @@ static void test_own_claim_counts(void)
     ferry_step_ref ref = {.migration = mig, .step = "mine-1", .attempt = 1};
     ferry_step_seen seen;
     ferry_err err;
-    CU_ASSERT_EQUAL_FATAL(ferry_steps_dispatch(store, &ref, "app", "test-worker", &seen, &err),
-                          FERRY_OK);
-    CU_ASSERT_EQUAL_FATAL(
-        ferry_steps_claim(store, &ref, "app", workers[0].id, LEASE_MS, &seen, &err), FERRY_OK);
     size_t len = 0;
-    uint8_t *payload = command_pack("mine-1", 1, 0, false, &len);
+    char digest[FERRY_STEPS_DIGEST_LEN + 1];
+    uint8_t *payload = command_pack("mine-1", 1, 0, CMD_GOOD, &len, digest);
     CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    CU_ASSERT_EQUAL_FATAL(
+        ferry_steps_dispatch(store, &ref, "app", "test-worker", digest, &seen, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        ferry_steps_claim(store, &ref, "app", workers[0].id, LEASE_MS, digest, &seen, &err),
+        FERRY_OK);
     CU_ASSERT_TRUE(publish("mine-1", payload, len));
     free(payload);
     CU_ASSERT_TRUE(wait_state("mine-1", "succeeded", WAIT_MS));
@@ -671,8 +691,10 @@ static void test_cancel_stops(void)
     CU_ASSERT_TRUE(log_count(&workers[0], "lease lost", "step=hang-1", (const char *)NULL) >= 1);
 }
 
-/* Undecodable bytes and a command of another kind go to the dead-letter topic; the next good
- * message is still processed. */
+/* Undecodable bytes, a command of another kind, and a command whose parameters are not the
+ * ones the coordinator dispatched (anyone who can write to a step topic could send one: here
+ * it names another app) go to the dead-letter topic without running; the genuine command of
+ * that step then runs once, and the next good message is still processed. */
 static void test_poison(void)
 {
     uint8_t garbage[64];
@@ -680,10 +702,31 @@ static void test_poison(void)
         garbage[i] = (uint8_t)(0xff - i * 7);
     CU_ASSERT_TRUE(publish("poison", garbage, sizeof(garbage)));
     size_t len = 0;
-    uint8_t *wrong = command_pack("wrong-kind-1", 1, 0, true, &len);
+    uint8_t *wrong = command_pack("wrong-kind-1", 1, 0, CMD_WRONG_KIND, &len, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(wrong);
     CU_ASSERT_TRUE(publish("wrong-kind-1", wrong, len));
     free(wrong);
+
+    /* The forged copy first, under its own key; the genuine one after it. */
+    char key[FERRY_STATE_KEY_MAX], digest[FERRY_STEPS_DIGEST_LEN + 1];
+    record_key("forged-1", key, sizeof(key));
+    const char *hset[] = {"HSET", key,   "state",     "pending", "attempt", "1",
+                          "kind", "app", "operation", "status",  "purpose", "test.worker"};
+    CU_ASSERT_EQUAL_FATAL(cmd(sizeof(hset) / sizeof(hset[0]), hset, NULL), FERRY_OK);
+    uint8_t *good = command_pack("forged-1", 1, 0, CMD_GOOD, &len, digest);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(good);
+    ferry_step_ref ref = {.migration = mig, .step = "forged-1", .attempt = 1};
+    ferry_step_seen seen;
+    ferry_err err;
+    CU_ASSERT_EQUAL(ferry_steps_dispatch(store, &ref, "app", "test-worker", digest, &seen, &err),
+                    FERRY_OK);
+    size_t forged_len = 0;
+    uint8_t *forged = command_pack("forged-1", 1, 0, CMD_FORGED, &forged_len, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(forged);
+    CU_ASSERT_TRUE(publish("forged-1", forged, forged_len));
+    free(forged);
+    CU_ASSERT_TRUE(publish("forged-1", good, len));
+    free(good);
     step_send("after-poison-1", 1, 0, 1);
 
     ferry_bus_config ccfg = {.brokers = brokers,
@@ -691,13 +734,12 @@ static void test_poison(void)
                              .group_id = ferry_test_unique("ferrytw-dlq"),
                              .timeout_ms = 15000};
     ferry_bus_consumer *consumer = NULL;
-    ferry_err err;
     CU_ASSERT_EQUAL_FATAL(ferry_bus_consumer_new(&ccfg, &consumer, &err), FERRY_OK);
     const char *topics[] = {dlq};
     CU_ASSERT_EQUAL(ferry_bus_subscribe(consumer, topics, 1, &err), FERRY_OK);
-    bool got_garbage = false, got_wrong = false;
+    bool got_garbage = false, got_wrong = false, got_forged = false;
     int64_t until = ferry_mono_ms() + WAIT_MS;
-    while ((!got_garbage || !got_wrong) && ferry_mono_ms() < until) {
+    while ((!got_garbage || !got_wrong || !got_forged) && ferry_mono_ms() < until) {
         ferry_bus_msg *msg = NULL;
         if (ferry_bus_poll(consumer, 200, &msg, &err) != FERRY_OK || msg == NULL)
             continue;
@@ -715,6 +757,10 @@ static void test_poison(void)
                        memcmp(dl->key.data, "wrong-kind-1", dl->key.len) == 0) {
                 got_wrong = true;
                 CU_ASSERT_PTR_NOT_NULL(strstr(dl->reason, "kind"));
+            } else if (dl->key.len == strlen("forged-1") &&
+                       memcmp(dl->key.data, "forged-1", dl->key.len) == 0) {
+                got_forged = true;
+                CU_ASSERT_PTR_NOT_NULL(strstr(dl->reason, "not the ones the coordinator recorded"));
             }
             ferry__v1__dead_letter__free_unpacked(dl, NULL);
         }
@@ -724,6 +770,9 @@ static void test_poison(void)
     ferry_bus_consumer_free(consumer);
     CU_ASSERT_TRUE(got_garbage);
     CU_ASSERT_TRUE(got_wrong);
+    CU_ASSERT_TRUE(got_forged);
+    CU_ASSERT_TRUE(wait_state("forged-1", "succeeded", WAIT_MS));
+    CU_ASSERT_EQUAL(runs_of("forged-1", 1, NULL, NULL), 1);
     CU_ASSERT_TRUE(wait_state("after-poison-1", "succeeded", WAIT_MS));
 }
 
@@ -767,6 +816,51 @@ static void test_duplicates_run_once(void)
     CU_ASSERT_EQUAL(refused, COPIES - 1);
     CU_ASSERT_TRUE(seen_a > 0 && seen_b > 0);
     CU_ASSERT_EQUAL(runs_of("dup-1", 1, NULL, NULL), 1);
+}
+
+/* A worker paused (SIGSTOP) past its lease and woken (SIGCONT) before anyone expired the
+ * attempt stops at once: no further action (the executor's last action came before the
+ * pause), no renewal, and no outcome recorded, neither success nor failure. The attempt waits,
+ * as it was, for the coordinator to expire it. */
+static void test_stalled_records_nothing(void)
+{
+    char owner[256], buf[256];
+    behavior_set("stall-1", "ok:3000");
+    step_send("stall-1", 1, 0, 1);
+    CU_ASSERT_TRUE_FATAL(wait_state("stall-1", "running", WAIT_MS));
+    field("stall-1", "owner", owner, sizeof(owner));
+    proc *p = proc_by_id(owner);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    if (p == NULL)
+        return;
+    CU_ASSERT_EQUAL_FATAL(kill(p->pid, SIGSTOP), 0);
+    int64_t paused = ferry_wall_ms();
+    /* Paused until Redis's lease has passed and the step's own time (3 s) with it. */
+    int64_t lease_until = field_i64("stall-1", "lease_until");
+    while (ferry_wall_ms() < lease_until + 1500)
+        ferry_sleep_ms(100);
+    CU_ASSERT_EQUAL_FATAL(kill(p->pid, SIGCONT), 0);
+    int64_t woken = ferry_wall_ms();
+
+    int64_t until = ferry_mono_ms() + 5000;
+    while (log_count(p, "lease over", "step=stall-1 ", (const char *)NULL) == 0 &&
+           ferry_mono_ms() < until)
+        ferry_sleep_ms(50);
+    CU_ASSERT_EQUAL(log_count(p, "lease over", "step=stall-1 ", (const char *)NULL), 1);
+    int64_t start = 0, end = 0;
+    CU_ASSERT_EQUAL(runs_of("stall-1", 1, &start, &end), 1);
+    CU_ASSERT_TRUE(end <= paused);
+    printf("\n  woken %lld ms after the pause; last action %lld ms before it",
+           (long long)(woken - paused), (long long)(paused - end));
+    CU_ASSERT_STRING_EQUAL(field("stall-1", "state", buf, sizeof(buf)), "running");
+    CU_ASSERT_STRING_EQUAL(field("stall-1", "owner", buf, sizeof(buf)), p->id);
+    CU_ASSERT_EQUAL(field_i64("stall-1", "lease_until"), lease_until);
+    CU_ASSERT_STRING_EQUAL(field("stall-1", "error_code", buf, sizeof(buf)), "");
+
+    ferry_step_ref ref = {.migration = mig, .step = "stall-1", .attempt = 1};
+    ferry_step_seen seen;
+    ferry_err err;
+    CU_ASSERT_EQUAL(ferry_steps_expire(store, &ref, "test-worker", &seen, &err), FERRY_OK);
 }
 
 /* SIGTERM with a drain of 0: the running step is released, the worker leaves Redis, exit 0. */
@@ -828,6 +922,7 @@ static const ferry_test_case cases[] = {
     {"a canceled step stops within seconds", test_cancel_stops},
     {"poison and wrong-kind messages go to the dead-letter topic", test_poison},
     {"two workers, duplicate messages: the attempt runs once", test_duplicates_run_once},
+    {"a worker paused past its lease records nothing when woken", test_stalled_records_nothing},
     {"SIGTERM releases the running step and removes the worker", test_sigterm_releases},
     {"a crash leaves a lease that expires", test_crash_expires},
     {NULL, NULL},

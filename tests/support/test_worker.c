@@ -4,8 +4,11 @@
  *
  * The behaviour of a step comes from the hash ferry:test:behavior:<migration>: field <step id>,
  * else <operation>, else "*"; none means "ok". Every attempt it runs is appended to the list
- * ferry:test:runs:<migration> as "<worker id> <step> <attempt> <start ms> <end ms>" (a crash is
- * recorded just before the process kills itself).
+ * ferry:test:runs:<migration> as "<worker id> <step> <attempt> <start ms> <end ms>", where the
+ * end is the attempt's last action: the last moment it worked (found ferry_step_stopping()
+ * false and went on) or completed. A run stopped for its lease after a pause records the last
+ * action before the pause, so a run that acted after the next attempt began shows as an
+ * overlap. A crash is recorded just before the process kills itself.
  *
  * Each executor thread has its own Redis connection for this (a ferry_store is not
  * thread-safe), opened on its first step and closed when the thread ends.
@@ -180,8 +183,9 @@ static ferry_rc rc_by_name(const char *text)
     return FERRY_OK;
 }
 
-/* Reports progress for ms milliseconds (0: none), stopping early when told to. */
-static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever)
+/* Reports progress for ms milliseconds (0: none), stopping early when told to. *acted: when it
+ * last went on working or completed. */
+static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever, int64_t *acted)
 {
     int64_t start = ferry_wall_ms();
     for (;;) {
@@ -193,6 +197,7 @@ static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever)
         ferry_step_progress_set(ctx, &p);
         if (ferry_step_stopping(ctx))
             return FERRY_ERR_CANCELLED;
+        *acted = ferry_wall_ms();
         if (!forever && spent >= ms)
             return FERRY_OK;
         ferry_sleep_ms(TICK_MS);
@@ -206,7 +211,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
     ferry_store *store = NULL;
     char behavior[256];
     long n = 0;
-    int64_t start = ferry_wall_ms();
+    int64_t start = ferry_wall_ms(), acted = -1;
     ferry_rc rc = thread_store(conf, &store, err);
     if (rc != FERRY_OK)
         return rc;
@@ -224,7 +229,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         running = true;
         rc = FERRY_OK;
     } else if (number_after(behavior, "ok", &n)) {
-        rc = run_for(ctx, n, false);
+        rc = run_for(ctx, n, false, &acted);
         if (rc != FERRY_OK)
             (void)ferry_err_set(err, rc, "test behaviour %s: stopped early", behavior);
     } else if (strncmp(behavior, "fail:", 5) == 0) {
@@ -239,7 +244,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
             (void)ferry_err_set(err, rc, "test behaviour %s: attempt %u fails", behavior,
                                 cmd->attempt);
     } else if (strcmp(behavior, "hang") == 0) {
-        rc = run_for(ctx, 0, true);
+        rc = run_for(ctx, 0, true, &acted);
         (void)ferry_err_set(err, rc, "test behaviour hang: stopped");
     } else if (strcmp(behavior, "crash") == 0 ||
                (number_after(behavior, "crash", &n) && (long)cmd->attempt <= n)) {
@@ -254,6 +259,8 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         rc = ferry_err_set(err, FERRY_ERR_INVALID, "test behaviour '%s' is not known", behavior);
     }
 
+    if (rc == FERRY_OK || acted < 0)
+        acted = ferry_wall_ms(); /* completed, or a behaviour that acts once */
     if (rc == FERRY_OK) {
         ferry_step_progress p = {.done = 1, .total = 1, .unit = "steps", .detail = "done"};
         ferry_step_progress_set(ctx, &p);
@@ -261,7 +268,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         if (rc != FERRY_OK)
             (void)ferry_err_set(err, rc, "test worker: cannot set results");
     }
-    run_record(store, ctx, cmd, start, ferry_wall_ms());
+    run_record(store, ctx, cmd, start, acted);
     return rc;
 }
 

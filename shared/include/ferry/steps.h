@@ -53,26 +53,46 @@ typedef enum ferry_step_outcome {
     FERRY_STEP_RELEASED = 2, /* given back unfinished (shutdown) */
 } ferry_step_outcome;
 
+/* Length of a command digest: SHA-256 in lower-case hex. */
+#define FERRY_STEPS_DIGEST_LEN 64
+
+struct Ferry__V1__StepCommand;
+
 /*
- * Coordinator: pending at ref->attempt -> dispatched; adds "<mig> <step> <attempt>" to
- * the queue of kind scored by now. kind: wire kind name. Not retried on a lost connection.
+ * The digest that binds an attempt to its command: SHA-256 (hex) of the command packed with
+ * its envelope (issued_unix_ms, issued_by) cleared, so every publish of one attempt has the
+ * same digest and any other parameter (a connection, a directory, a bucket, a secret's name,
+ * the deadline) gives another. The coordinator records it at dispatch; a worker's claim must
+ * present the digest of the command it received (docs/security.md).
+ */
+ferry_rc ferry_steps_command_digest(const struct Ferry__V1__StepCommand *cmd,
+                                    char out[FERRY_STEPS_DIGEST_LEN + 1], ferry_err *err);
+
+/*
+ * Coordinator: pending at ref->attempt -> dispatched; records digest (the command's, from
+ * ferry_steps_command_digest) and adds "<mig> <step> <attempt>" to the queue of kind scored
+ * by now. kind: wire kind name. Not retried on a lost connection.
  */
 ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, const char *kind,
-                              const char *actor, ferry_step_seen *seen, ferry_err *err);
+                              const char *actor, const char *digest, ferry_step_seen *seen,
+                              ferry_err *err);
 
 /*
  * Worker: dispatched at ref->attempt -> running, owned by worker until now + lease_ms.
  * FERRY_ERR_CONFLICT when the attempt is not there to take (running elsewhere, finished,
- * superseded, canceled): seen says what it is. Not retried on a lost connection (a retried
- * claim would then be refused as "running, owned by this worker": see ferry_steps_claim's
- * caller in worker.c, which treats that case as claimed).
+ * superseded, canceled): seen says what it is. FERRY_ERR_INVALID when digest (of the command
+ * the worker received) is not the one recorded at dispatch: the command is not the
+ * coordinator's, and the worker dead-letters it without running it. Not retried on a lost
+ * connection (a retried claim would then be refused as "running, owned by this worker": see
+ * ferry_steps_claim's caller in worker.c, which treats that case as claimed).
  */
 ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const char *kind,
-                           const char *worker, int64_t lease_ms, ferry_step_seen *seen,
-                           ferry_err *err);
+                           const char *worker, int64_t lease_ms, const char *digest,
+                           ferry_step_seen *seen, ferry_err *err);
 
 /* Worker: extends the lease of a running attempt it owns to now + lease_ms and stores progress
- * (may be NULL). FERRY_ERR_LEASE_LOST when the attempt is no longer running under worker. */
+ * (may be NULL). FERRY_ERR_LEASE_LOST when the attempt is no longer running under worker, or
+ * its lease_until is not after Redis's clock (even before the coordinator expired it). */
 ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const char *worker,
                            int64_t lease_ms, const ferry_step_progress *progress,
                            ferry_step_seen *seen, ferry_err *err);
@@ -88,7 +108,8 @@ typedef struct ferry_step_end {
     size_t n_results;
 } ferry_step_end;
 
-/* Worker: ends a running attempt it owns, as *end says. */
+/* Worker: ends a running attempt it owns, as *end says. FERRY_ERR_CONFLICT (nothing written)
+ * when it is no longer running under worker or its lease_until is not after Redis's clock. */
 ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const char *worker,
                             const ferry_step_end *end, ferry_step_seen *seen, ferry_err *err);
 

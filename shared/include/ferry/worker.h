@@ -80,4 +80,9 @@ const struct ferry_cfg *ferry_step_config(const ferry_step_ctx *ctx);
 const char *ferry_step_worker_id(const ferry_step_ctx *ctx);
 int64_t ferry_step_deadline_ms(const ferry_step_ctx *ctx);
 
+/* When this attempt was claimed, by Redis's clock (ms). A later attempt of any step is claimed
+ * later, so this orders the writers of an outside object: an executor stamps what it writes
+ * with it, and refuses to write over a newer stamp (docs/security.md, "Stalled workers"). */
+int64_t ferry_step_claimed_ms(const ferry_step_ctx *ctx);
+
 #endif
