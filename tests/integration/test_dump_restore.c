@@ -185,11 +185,22 @@ static bool test_stopping(void *ud)
     return atomic_load(&stop_now);
 }
 
+/* At this phase, the target's mark is rewritten as a newer attempt's copy would write it. */
+static const char *remark_at_phase;
+static bool remarked;
+
 static void test_progress(void *ud, const dr_progress *p)
 {
     (void)ud;
     if (stop_at_phase != NULL && strcmp(p->phase, stop_at_phase) == 0)
         atomic_store(&stop_now, true);
+    if (remark_at_phase != NULL && !remarked && strcmp(p->phase, remark_at_phase) == 0) {
+        PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
+        exec(t, "UPDATE _ferry.copy_status SET started_by = 'shop.production/dr-1#2', "
+                "started_at = now() + interval '1 second'");
+        PQfinish(t);
+        remarked = true;
+    }
 }
 
 static dr_options options(bool verify, bool overwrite)
@@ -331,6 +342,36 @@ static void stopped_copy_is_marked_incomplete(void)
     assert_same();
 }
 
+/* A copy that outlived its lease while a newer attempt marked the target (as a stalled worker
+ * would) must not finish over it: it fails, and the target keeps the newer attempt's mark, so
+ * it is never taken for a finished copy. The next copy converges. */
+static void older_copy_does_not_finish_over_newer(void)
+{
+    dr_report report;
+    ferry_err err = {0};
+    remark_at_phase = "analyze";
+    remarked = false;
+    ferry_rc rc = run_copy(false, true, &report, &err);
+    remark_at_phase = NULL;
+    dr_report_cleanup(&report);
+    CU_ASSERT_TRUE(remarked);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "shop.production/dr-1#2"));
+    char state[64], by[128];
+    target_status(state, sizeof(state));
+    CU_ASSERT_STRING_EQUAL(state, "incomplete");
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
+    value(t, "SELECT started_by FROM _ferry.copy_status", by, sizeof(by));
+    PQfinish(t);
+    CU_ASSERT_STRING_EQUAL(by, "shop.production/dr-1#2");
+
+    CU_ASSERT_EQUAL(run_copy(true, false, &report, &err), FERRY_OK);
+    dr_report_cleanup(&report);
+    target_status(state, sizeof(state));
+    CU_ASSERT_STRING_EQUAL(state, "none");
+    assert_same();
+}
+
 /* Runs the binary's copy (with --overwrite when overwrite); returns its pid (the caller
  * waits). */
 static pid_t spawn_copy(bool overwrite)
@@ -465,6 +506,8 @@ static const ferry_test_case cases[] = {
     {"copy many kinds of objects, verified equal", copy_many_kinds_and_verify},
     {"a second copy over a changed source converges", second_copy_over_changed_source_converges},
     {"a stopped copy is marked incomplete; the next completes", stopped_copy_is_marked_incomplete},
+    {"an older copy does not finish over a newer attempt's mark",
+     older_copy_does_not_finish_over_newer},
     {"a copy killed with -9 is marked incomplete; the next converges", killed_copy_converges},
     {"errors: wrong password, no database, target in use", errors_are_clear},
     {"verify finds a changed row", verify_finds_a_difference},

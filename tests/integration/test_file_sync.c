@@ -27,6 +27,7 @@
 #include "ferry/s3.h"
 #include "ferry_test.h"
 #include "fs.h"
+#include "manifest.h"
 
 static ferry_s3 *s3;
 static char bucket[64];
@@ -296,6 +297,120 @@ static void changed_file_is_sent_alone(void)
     CU_ASSERT_EQUAL(r.unchanged, r.files - 1);
     filesync_report_cleanup(&r);
     assert_same_object("t1", "app/files/", "d1/f1.bin");
+}
+
+/* The manifest's text, or NULL when there is none (caller frees). */
+static char *manifest_text(const char *prefix)
+{
+    char *key = filesync_manifest_key(prefix);
+    void *data = NULL;
+    size_t len = 0;
+    ferry_err err = {0};
+    if (key == NULL || ferry_s3_object_get(s3, bucket, key, &data, &len, &err) != FERRY_OK) {
+        free(key);
+        return NULL;
+    }
+    free(key);
+    char *text = realloc(data, len + 1);
+    if (text == NULL) {
+        free(data);
+        return NULL;
+    }
+    text[len] = '\0';
+    return text;
+}
+
+/* An attempt older than the manifest's last writer (a worker that stalled past its lease while
+ * the next attempt ran) sends nothing and leaves the manifest as the newer attempt wrote it;
+ * a newer one goes on. */
+static void older_attempt_does_not_overwrite_manifest(void)
+{
+    write_file("t9", "a.txt", 300, 1);
+    write_file("t9", "b.txt", 400, 2);
+    filesync_options o = options_for("t9", "fence/");
+    filesync_report r;
+    ferry_err err;
+    o.generation = 2000;
+    CU_ASSERT_EQUAL_FATAL(run_pass(&o, &r, &err), FERRY_OK);
+    filesync_report_cleanup(&r);
+    char *before = manifest_text("fence/");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+
+    write_file("t9", "b.txt", 500, 3);
+    set_mtime("t9", "b.txt", time(NULL) + 5);
+    o.generation = 1000;
+    filesync_report_init(&r);
+    CU_ASSERT_EQUAL(filesync_pass(&o, &r, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "newer attempt"));
+    CU_ASSERT_EQUAL(r.uploaded, 0);
+    filesync_report_cleanup(&r);
+    char *after = manifest_text("fence/");
+    CU_ASSERT_TRUE(after != NULL && strcmp(before, after) == 0);
+    free(after);
+
+    /* The fence at the end too: a pass that was fenced out after it began writes nothing. */
+    char *key = filesync_manifest_key("fence/");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+    filesync_manifest m = {0};
+    CU_ASSERT_EQUAL(filesync_manifest_save(s3, bucket, key, "elsewhere", &m, 1500, &err),
+                    FERRY_ERR_CONFLICT);
+    after = manifest_text("fence/");
+    CU_ASSERT_TRUE(after != NULL && strcmp(before, after) == 0);
+    free(after);
+    free(key);
+    free(before);
+
+    o.generation = 3000;
+    CU_ASSERT_EQUAL(run_pass(&o, &r, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(r.uploaded, 1);
+    filesync_report_cleanup(&r);
+    assert_same_object("t9", "fence/", "b.txt");
+}
+
+/* Once the transfers start (after the walk), a directory of the tree is swapped for a symlink
+ * to a directory outside it that holds a file of the same name. */
+static void swap_on_progress(void *ud, const filesync_progress *p)
+{
+    bool *done = ud;
+    if (*done || strcmp(p->phase, "transferring") != 0)
+        return;
+    *done = true;
+    char sub[600], moved[600], outside[600];
+    path_of(sub, sizeof(sub), "t10", "sub");
+    path_of(moved, sizeof(moved), "t10", "sub.moved");
+    path_of(outside, sizeof(outside), "outside10", "");
+    CU_ASSERT_EQUAL(rename(sub, moved), 0);
+    CU_ASSERT_EQUAL(symlink(outside, sub), 0);
+}
+
+/* Files are opened below the walked directory as the walk reached it: a directory swapped for
+ * a symlink after the walk is not followed out of the tree. */
+static void swapped_directory_is_not_followed(void)
+{
+    write_file("t10", "top.txt", 500, 10);
+    write_file("t10", "sub/data.txt", 1000, 11);
+    write_file("outside10", "data.txt", 1000, 77); /* what must never be sent */
+    bool swapped = false;
+    filesync_options o = options_for("t10", "swap/");
+    o.progress = swap_on_progress;
+    o.progress_ud = &swapped;
+    filesync_report r;
+    ferry_err err;
+    filesync_report_init(&r);
+    ferry_rc rc = filesync_pass(&o, &r, &err);
+    CU_ASSERT_TRUE(swapped);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_IO);
+    CU_ASSERT_EQUAL(r.errors, 1);
+    CU_ASSERT_TRUE(r.first_error != NULL && strstr(r.first_error, "sub/data.txt") != NULL);
+    filesync_report_cleanup(&r);
+    CU_ASSERT_FALSE(object_exists("swap/sub/data.txt"));
+    assert_same_object("t10", "swap/", "top.txt");
+
+    char sub[600], moved[600];
+    path_of(sub, sizeof(sub), "t10", "sub");
+    path_of(moved, sizeof(moved), "t10", "sub.moved");
+    CU_ASSERT_EQUAL(unlink(sub), 0);
+    CU_ASSERT_EQUAL(rename(moved, sub), 0);
 }
 
 /* The progress callback changes a file once the transfers run: whether it was sent before or
@@ -746,6 +861,10 @@ int main(void)
          pass_syncs_everything_and_verifies},
         {"an unchanged tree sends nothing and reads nothing", unchanged_tree_sends_nothing},
         {"a changed file is sent alone", changed_file_is_sent_alone},
+        {"a directory swapped for a symlink after the walk is not followed",
+         swapped_directory_is_not_followed},
+        {"an older attempt does not write over a newer attempt's manifest",
+         older_attempt_does_not_overwrite_manifest},
         {"a file changed during a pass is right after the next",
          file_changed_during_pass_is_caught_next},
         {"deletions propagate only when enabled", deletions_only_when_enabled},

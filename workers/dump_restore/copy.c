@@ -280,6 +280,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     dr_tables tables = {0};
     dr_rows *rels = NULL, *seqs = NULL;
     char snapshot[80] = "", dir[] = "/tmp/ferry-dump-restore.XXXXXX", archive[80] = "";
+    char marked[DR_MARK_STARTED_MAX] = "";
     bool binary = false, have_dir = false;
 
     rc = dr_tools_find(opts->pg_bin, &tools, err);
@@ -301,7 +302,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     if (rc == FERRY_OK)
         rc = dr_target_check_roles(src, tgt, err);
     if (rc == FERRY_OK)
-        rc = dr_target_mark(tgt, opts, err);
+        rc = dr_target_mark(tgt, opts, marked, err);
     if (rc != FERRY_OK)
         goto out;
     if (mkdtemp(dir) == NULL) {
@@ -377,7 +378,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         goto out;
     }
     /* The very last transaction: the target holds exactly the source's objects. */
-    rc = dr_target_unmark(tgt, err);
+    rc = dr_target_unmark(tgt, opts, marked, err);
     if (rc == FERRY_OK)
         rc = dr_conn_exec(src, "COMMIT", err);
 out:

@@ -100,11 +100,12 @@ out:
     return rc;
 }
 
-ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, ferry_err *err)
+ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, char started[DR_MARK_STARTED_MAX],
+                        ferry_err *err)
 {
-    char source[600], started[24];
+    char source[600];
     (void)ferry_redact(opts->source.conninfo, source, sizeof(source));
-    (void)snprintf(started, sizeof(started), "%" PRId64, ferry_wall_ms());
+    (void)snprintf(started, DR_MARK_STARTED_MAX, "%" PRId64, ferry_wall_ms());
     const char *params[] = {source, opts->started_by != NULL ? opts->started_by : "ferry", started};
     dr_rows *rows = NULL;
     ferry_rc rc = dr_conn_exec(tgt, dr_sql_status_begin, err);
@@ -126,9 +127,36 @@ ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, ferry_err *err)
     return rc;
 }
 
-ferry_rc dr_target_unmark(dr_conn *tgt, ferry_err *err)
+ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *started, ferry_err *err)
 {
-    ferry_rc rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    const char *by = opts->started_by != NULL ? opts->started_by : "ferry";
+    dr_rows *owner = NULL;
+    ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(tgt, dr_sql_mark_owner, 0, NULL, &owner, err);
+    if (rc == FERRY_OK && dr_rows_count(owner) == 0)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "the target's mark (_ferry.copy_status) vanished while the copy ran: "
+                           "something else changed the target");
+    else if (rc == FERRY_OK && (strcmp(dr_rows_get(owner, 0, 0), by) != 0 ||
+                                strcmp(dr_rows_get(owner, 0, 1), started) != 0))
+        /* A newer attempt marked the target after this one: its copy is under way there, and
+         * this one must not declare the target complete. */
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "another copy (%s) has taken the target over since this one (%s) "
+                           "started: this copy's result is not kept",
+                           dr_rows_get(owner, 0, 0), by);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "COMMIT", err);
+    dr_rows_free(owner);
+    if (rc != FERRY_OK) {
+        ferry_err ignored;
+        (void)dr_conn_exec(tgt, "ROLLBACK", &ignored);
+    }
+    if (rc == FERRY_ERR_CONFLICT)
+        return rc;
     if (rc != FERRY_OK) {
         char msg[sizeof(err->msg)];
         (void)snprintf(msg, sizeof(msg), "%s", err->msg);

@@ -25,13 +25,19 @@ ferry_rc dr_target_check_overwrite(dr_conn *tgt, bool overwrite, ferry_err *err)
  * a member); otherwise FERRY_ERR_CONFIG naming them and what to do. Changes nothing. */
 ferry_rc dr_target_check_roles(dr_conn *src, dr_conn *tgt, ferry_err *err);
 
-/* Marks the target incomplete (schema _ferry, table _ferry.copy_status), committed before
- * anything else changes on it. */
-ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, ferry_err *err);
+/* When a mark was written (wall clock ms, as text): with opts->started_by, it names the copy. */
+#define DR_MARK_STARTED_MAX 24
 
-/* Drops the mark: the last transaction of a successful copy. Fails when the mark vanished
- * while the copy ran. */
-ferry_rc dr_target_unmark(dr_conn *tgt, ferry_err *err);
+/* Marks the target incomplete (schema _ferry, table _ferry.copy_status), committed before
+ * anything else changes on it; started receives the time written into the mark. */
+ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, char started[DR_MARK_STARTED_MAX],
+                        ferry_err *err);
+
+/* Drops the mark: the last transaction of a successful copy. Drops it only when it is still
+ * the one this copy wrote (opts->started_by and started); FERRY_ERR_CONFLICT when another copy
+ * (a newer attempt) has marked the target since, or the mark vanished while the copy ran. */
+ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *started,
+                          ferry_err *err);
 
 /* Drops every schema of the target but the system's and Ferry's, recreates public as initdb
  * makes it, and unlinks every large object, in one transaction. */

@@ -9,11 +9,12 @@
 
 #include "fsi.h"
 
-/* MD5 of a file, or its multipart ETag for parts of part_size when nparts > 0. */
-static ferry_rc file_checksum(const char *path, uint64_t part_size, int nparts, char *out,
-                              size_t outsz, uint64_t *hashed)
+/* MD5 of the file rel below root, or its multipart ETag for parts of part_size when
+ * nparts > 0. */
+static ferry_rc file_checksum(const char *root, const char *rel, uint64_t part_size, int nparts,
+                              char *out, size_t outsz, uint64_t *hashed)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = filesync_open_file_beneath(root, rel);
     if (fd < 0)
         return FERRY_ERR_IO;
     EVP_MD_CTX *whole = EVP_MD_CTX_new(), *part = EVP_MD_CTX_new();
@@ -98,8 +99,6 @@ ferry_rc filesync_checksum_like(const filesync_options *opts, const char *rel,
                                 const filesync_entry *target, uint64_t part_size_hint,
                                 char out[FS_ETAG_MAX], uint64_t *hashed)
 {
-    char path[4200];
-    (void)snprintf(path, sizeof(path), "%s/%s", opts->source.dir, rel);
     const char *dash = strchr(target->etag, '-');
     int nparts = 0;
     uint64_t psz = part_size_hint > 0 ? part_size_hint : opts->part_size;
@@ -110,5 +109,5 @@ ferry_rc filesync_checksum_like(const filesync_options *opts, const char *rel,
         if (nparts <= 0 || (target->size + psz - 1) / psz != (uint64_t)nparts)
             return FERRY_ERR_CONFLICT; /* another part size: cannot recompute */
     }
-    return file_checksum(path, psz, nparts, out, FS_ETAG_MAX, hashed);
+    return file_checksum(opts->source.dir, rel, psz, nparts, out, FS_ETAG_MAX, hashed);
 }

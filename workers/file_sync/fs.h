@@ -45,6 +45,9 @@ typedef struct filesync_options {
     void *stop_ud;
     void (*progress)(void *ud, const filesync_progress *p); /* may be NULL; called often */
     void *progress_ud;
+    int64_t generation; /* > 0: the attempt's claim time; the manifest is written only while no
+                           newer attempt has written it (filesync_manifest_fence). 0: no fence
+                           (the command line) */
 } filesync_options;
 
 /* What a pass or a verify did. Caller-owned; filesync_report_cleanup() frees what it holds. */

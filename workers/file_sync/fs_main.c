@@ -244,7 +244,8 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         .stopping = step_stopping,
         .stop_ud = ctx,
         .progress = step_progress,
-        .progress_ud = &sud};
+        .progress_ud = &sud,
+        .generation = ferry_step_claimed_ms(ctx)};
     if (opts.concurrency > 256)
         opts.concurrency = 256;
     if (opts.part_size < 5ULL * 1024 * 1024) {

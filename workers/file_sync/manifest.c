@@ -176,9 +176,55 @@ out:
     return rc;
 }
 
-ferry_rc filesync_manifest_save(ferry_s3 *s3, const char *bucket, const char *key,
-                                const char *source_id, const filesync_manifest *m, ferry_err *err)
+#define WRITER_SUFFIX ".writer"
+
+ferry_rc filesync_manifest_fence(ferry_s3 *s3, const char *bucket, const char *key,
+                                 int64_t generation, ferry_err *err)
 {
+    if (generation <= 0)
+        return FERRY_OK;
+    ferry_buf wkey = {0};
+    ferry_buf_add(&wkey, key);
+    ferry_buf_add(&wkey, WRITER_SUFFIX);
+    if (wkey.oom)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "the manifest's writer: out of memory");
+    void *data = NULL;
+    size_t len = 0;
+    long long newest = 0;
+    ferry_rc rc = ferry_s3_object_get(s3, bucket, wkey.p, &data, &len, err);
+    if (rc == FERRY_ERR_NOT_FOUND) {
+        ferry_err_clear(err);
+        rc = FERRY_OK;
+    } else if (rc == FERRY_OK) {
+        char text[64];
+        size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
+        memcpy(text, data, n);
+        text[n] = '\0';
+        if (sscanf(text, "writer %lld", &newest) != 1)
+            newest = 0; /* unreadable: this writer takes it over */
+    }
+    free(data);
+    if (rc == FERRY_OK && newest > generation)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "a newer attempt (claimed at %lld) writes the manifest %s; this one "
+                           "(claimed at %" PRId64 ") writes nothing more",
+                           newest, key, generation);
+    else if (rc == FERRY_OK && newest < generation) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "writer %" PRId64 "\n", generation);
+        rc = ferry_s3_object_put(s3, bucket, wkey.p, line, (size_t)n, NULL, err);
+    }
+    ferry_buf_cleanup(&wkey);
+    return rc;
+}
+
+ferry_rc filesync_manifest_save(ferry_s3 *s3, const char *bucket, const char *key,
+                                const char *source_id, const filesync_manifest *m,
+                                int64_t generation, ferry_err *err)
+{
+    ferry_rc frc = filesync_manifest_fence(s3, bucket, key, generation, err);
+    if (frc != FERRY_OK)
+        return frc;
     ferry_buf b = {0};
     char enc[3 * FERRY_S3_KEY_MAX + 1];
     char line[256];

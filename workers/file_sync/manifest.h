@@ -51,10 +51,25 @@ void filesync_manifest_version(const filesync_entry *e, bool from_s3, char out[F
 ferry_rc filesync_manifest_load(ferry_s3 *s3, const char *bucket, const char *key,
                                 const char *source_id, filesync_manifest *m, ferry_err *err);
 
+/*
+ * The fence that keeps an older attempt from writing over a newer one's manifest: the object
+ * "<key>.writer" holds the generation (the attempt's claim time) of the newest writer. Returns
+ * FERRY_ERR_CONFLICT, writing nothing, when it holds a newer generation than this one; else
+ * records this one (when it is not there yet) and returns OK. generation <= 0: no fence.
+ *
+ * Without conditional writes in every S3 server this is a check, then a write: an older
+ * attempt could still write between a newer one's fence and its own, in the few milliseconds
+ * after its own check. The worker's lease (it stops before Redis gives the step to another)
+ * keeps it from getting there.
+ */
+ferry_rc filesync_manifest_fence(ferry_s3 *s3, const char *bucket, const char *key,
+                                 int64_t generation, ferry_err *err);
+
 /* Writes the slots with a key (m->v must be sorted by key), with m->complete and
- * m->listed_ms. */
+ * m->listed_ms, after passing the fence of generation (filesync_manifest_fence). */
 ferry_rc filesync_manifest_save(ferry_s3 *s3, const char *bucket, const char *key,
-                                const char *source_id, const filesync_manifest *m, ferry_err *err);
+                                const char *source_id, const filesync_manifest *m,
+                                int64_t generation, ferry_err *err);
 
 /* The entry for key, or NULL (binary search). */
 const filesync_mentry *filesync_manifest_find(const filesync_manifest *m, const char *key);

@@ -202,10 +202,8 @@ static bool unchanged_since_listing(pass *ps, size_t idx)
     if (ps->from_s3)
         return true;
     const filesync_entry *e = &ps->src.v[idx];
-    char path[4200];
     struct stat st;
-    (void)snprintf(path, sizeof(path), "%s/%s", ps->opts->source.dir, e->key);
-    if (stat(path, &st) != 0)
+    if (filesync_stat_beneath(ps->opts->source.dir, e->key, &st) != 0)
         return false;
     int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (e->marker) /* still a directory; what it holds shows in the next listing */
@@ -217,9 +215,9 @@ static bool unchanged_since_listing(pass *ps, size_t idx)
 
 static int open_source(pass *ps, size_t idx, ferry_rc *rc, char *msg, size_t msgsz)
 {
-    char path[4200];
-    (void)snprintf(path, sizeof(path), "%s/%s", ps->opts->source.dir, ps->src.v[idx].key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Below the walked directory as the walk reached it: a directory swapped for a symlink
+     * since is refused, not followed out of the tree. */
+    int fd = filesync_open_file_beneath(ps->opts->source.dir, ps->src.v[idx].key);
     if (fd < 0) {
         int e = errno;
         *rc = e == ENOENT ? FERRY_ERR_NOT_FOUND : e == EACCES ? FERRY_ERR_PERMISSION : FERRY_ERR_IO;
@@ -795,8 +793,12 @@ static ferry_rc tree_from_manifest(const filesync_manifest *m, filesync_tree *t,
 static void save_manifest(pass *ps, bool final)
 {
     ferry_err err = {0};
-    if (filesync_manifest_save(ps->s3->dst, ps->opts->target.bucket, ps->manifest_key,
-                               ps->source_id, &ps->next, &err) != FERRY_OK)
+    ferry_rc rc = filesync_manifest_save(ps->s3->dst, ps->opts->target.bucket, ps->manifest_key,
+                                         ps->source_id, &ps->next, ps->opts->generation, &err);
+    if (rc == FERRY_ERR_CONFLICT)
+        /* A newer attempt owns the target now: this pass stops, its result not kept. */
+        set_fatal(ps, rc, "", &err);
+    else if (rc != FERRY_OK)
         ferry_log(FERRY_LOG_WARN, NULL, "file-sync: %s the manifest could not be written: %s",
                   final ? "at the end of the pass," : "during the pass,", err.msg);
     ps->last_save = ferry_mono_ms();
@@ -907,7 +909,11 @@ ferry_rc filesync_pass(const filesync_options *opts, filesync_report *rep, ferry
     /* The source's listing, the manifest, and the target's listing unless the manifest
      * vouches for the target (the last pass was complete, the last full listing recent). */
     progress(&ps, "listing", true);
-    rc = filesync_source_list(opts, &s3, &ps.src, err);
+    /* First the fence: an attempt older than the manifest's last writer sends nothing. */
+    rc = filesync_manifest_fence(s3.dst, opts->target.bucket, ps.manifest_key, opts->generation,
+                                 err);
+    if (rc == FERRY_OK)
+        rc = filesync_source_list(opts, &s3, &ps.src, err);
     if (rc == FERRY_OK)
         rc = filesync_manifest_load(s3.dst, opts->target.bucket, ps.manifest_key, ps.source_id,
                                     &ps.old, err);
@@ -975,8 +981,13 @@ out:
     /* What was sent stays recorded, also after a stop: the next pass does not send it again. */
     s3.finishing = true;
     ps.next.complete = rc == FERRY_OK && rep->errors == 0;
-    if (ps.next.v != NULL && rc != FERRY_ERR_AUTH && rc != FERRY_ERR_PERMISSION)
+    if (ps.next.v != NULL && rc != FERRY_ERR_AUTH && rc != FERRY_ERR_PERMISSION &&
+        rc != FERRY_ERR_CONFLICT)
         save_manifest(&ps, true);
+    if (rc == FERRY_OK && ps.fatal == FERRY_ERR_CONFLICT) {
+        *err = ps.fatal_err;
+        rc = ps.fatal;
+    }
     if (rc == FERRY_OK && rep->errors > 0)
         rc = ferry_err_set(err, FERRY_ERR_IO, "%" PRIu64 " file(s) failed; the first: %s",
                            rep->errors, rep->first_error != NULL ? rep->first_error : "?");

@@ -157,6 +157,96 @@ static long walk(int dfd, const char *rel, filesync_tree *t)
     return added;
 }
 
+/* Opens the directory that holds key's last component, below root as the walk reached it
+ * (see filesync_open_file_beneath); *last points into *path (owned, caller frees) at that
+ * component. -1 with errno. */
+static int open_parent(const char *root, const char *key, char **path, const char **last)
+{
+    size_t len = strlen(key);
+    *path = NULL;
+    if (len > 0 && key[len - 1] == '/')
+        len--; /* a directory marker: the directory itself */
+    if (len == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    *path = strndup(key, len);
+    if (*path == NULL)
+        return -1;
+    int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *name = *path;
+    while (dir >= 0) {
+        char *slash = strchr(name, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+            (void)close(dir);
+            errno = EINVAL;
+            return -1;
+        }
+        if (slash == NULL) {
+            *last = name;
+            return dir;
+        }
+        int next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int saved = errno;
+        (void)close(dir);
+        errno = saved;
+        dir = next;
+        name = slash + 1;
+    }
+    return -1;
+}
+
+int filesync_open_file_beneath(const char *root, const char *key)
+{
+    char *path = NULL;
+    const char *last = NULL;
+    size_t len = strlen(key);
+    bool marker = len > 0 && key[len - 1] == '/';
+    int dir = open_parent(root, key, &path, &last);
+    int fd = -1, saved = errno;
+    if (dir >= 0) {
+        /* O_NONBLOCK: a FIFO put in the file's place must not block the open. */
+        fd = openat(dir, last,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (marker ? O_DIRECTORY : 0));
+        saved = errno;
+        struct stat st;
+        if (fd >= 0) {
+            if (fstat(fd, &st) != 0)
+                saved = errno;
+            else if (marker ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+                saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+            else
+                saved = 0;
+            if (saved != 0) {
+                (void)close(fd);
+                fd = -1;
+            }
+        }
+        (void)close(dir);
+    }
+    free(path);
+    errno = saved;
+    return fd;
+}
+
+int filesync_stat_beneath(const char *root, const char *key, struct stat *st)
+{
+    char *path = NULL;
+    const char *last = NULL;
+    int dir = open_parent(root, key, &path, &last);
+    int rc = -1, saved = errno;
+    if (dir >= 0) {
+        rc = fstatat(dir, last, st, AT_SYMLINK_NOFOLLOW);
+        saved = errno;
+        (void)close(dir);
+    }
+    free(path);
+    errno = saved;
+    return rc;
+}
+
 ferry_rc filesync_tree_walk(const char *dir, filesync_tree *t, ferry_err *err)
 {
     memset(t, 0, sizeof(*t));

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
+
 #include "ferry/error.h"
 #include "ferry/s3.h"
 
@@ -40,6 +42,22 @@ void filesync_tree_cleanup(filesync_tree *t);
  * (first message in t->first_error), not fatal; a missing or unreadable root is (NOT_FOUND,
  * PERMISSION). Empty directories become markers. */
 ferry_rc filesync_tree_walk(const char *dir, filesync_tree *t, ferry_err *err);
+
+/*
+ * Opens for reading the regular file key, a key the walk produced ("a/b.txt"; for a directory
+ * marker "a/", the directory, which must still be one), below the
+ * directory root as the walk reached it: root opened as given, then each directory on the way
+ * with O_NOFOLLOW relative to the one before, and the file itself with O_NOFOLLOW. A directory
+ * (or the file) swapped for a symlink after the walk is refused (ELOOP or ENOTDIR), never
+ * followed out of the tree; anything but a regular file is refused too (EISDIR, EINVAL).
+ * Returns the descriptor (O_CLOEXEC, O_NONBLOCK, which regular files ignore), or -1 with errno
+ * (EINVAL also for a key with an empty, "." or ".." component).
+ */
+int filesync_open_file_beneath(const char *root, const char *key);
+
+/* lstat of key ("a/b.txt", or "a/" for a directory) below root, reached the same way. 0, or -1
+ * with errno. */
+int filesync_stat_beneath(const char *root, const char *key, struct stat *st);
 
 /* Lists bucket/prefix into t (keys without the prefix, sorted by the server). Keys under
  * skip_prefix (relative; NULL: none) are left out: the manifest lives there. */

@@ -143,8 +143,8 @@ ferry_rc filesync_verify(const filesync_options *opts, filesync_report *rep, fer
          * sends again what differs. */
         ferry_err e2 = {0};
         man.complete = false;
-        if (filesync_manifest_save(s3.dst, opts->target.bucket, mkey, source_id, &man, &e2) !=
-            FERRY_OK)
+        if (filesync_manifest_save(s3.dst, opts->target.bucket, mkey, source_id, &man,
+                                   opts->generation, &e2) != FERRY_OK)
             rep->errors++; /* counted; the differences are what the caller acts on */
     }
     if (rep->verified == 0)
