@@ -39,7 +39,11 @@ fctl -q replicate $A
 wait_state $A production replicating/pause 180 || fatal "replication did not reach its pause"
 check "replication reached 100%" [ "$(mig $A production reached_100)" = true ]
 first=$(passes_of $A)
-sleep 6 # file_sync_pause is 2 s: passes go on
+# file_sync_pause is 2 s: passes go on (waited for, at most a minute)
+for ((t = 0; t < 120; t++)); do
+  (($(passes_of $A) > first)) && break
+  sleep 0.5
+done
 check "file passes repeat while replicating ($first, then $(passes_of $A))" \
   [ "$(passes_of $A)" -gt "$first" ]
 fctl -q stop $A

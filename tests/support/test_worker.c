@@ -188,6 +188,7 @@ static ferry_rc rc_by_name(const char *text)
 static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever, int64_t *acted)
 {
     int64_t start = ferry_wall_ms();
+    *acted = start; /* starting is its first action */
     for (;;) {
         int64_t spent = ferry_wall_ms() - start;
         ferry_step_progress p = {.done = (uint64_t)spent,
