@@ -21,7 +21,7 @@ const char *const state_queued_kinds[4] = {"dump_restore", "file_sync", "dns", "
 /* ------------------------------------------------------------------ helpers */
 
 /* Printable ASCII without space; no braces when braces is false. */
-static bool name_ok(const char *s, size_t max, bool braces)
+bool state_name_ok(const char *s, size_t max, bool braces)
 {
     size_t n = s != NULL ? strlen(s) : 0;
     if (n == 0 || n > max)
@@ -39,7 +39,7 @@ static void i64_text(int64_t v, char *buf, size_t bufsz)
     (void)snprintf(buf, bufsz, "%" PRId64, v);
 }
 
-static bool parse_i64(const char *s, int64_t *out)
+bool state_parse_i64(const char *s, int64_t *out)
 {
     if (s == NULL || s[0] == '\0') {
         *out = 0;
@@ -126,8 +126,8 @@ ferry_rc ferry_state_now(ferry_store *store, int64_t *now_ms, ferry_err *err)
     const char *sec = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
     const char *usec = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
     int64_t s = -1, u = -1;
-    if (sec == NULL || usec == NULL || !parse_i64(sec, &s) || !parse_i64(usec, &u) || s < 0 ||
-        u < 0)
+    if (sec == NULL || usec == NULL || !state_parse_i64(sec, &s) || !state_parse_i64(usec, &u) ||
+        s < 0 || u < 0)
         rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "TIME: unexpected reply");
     else
         *now_ms = s * 1000 + u / 1000;
@@ -140,11 +140,11 @@ ferry_rc ferry_state_now(ferry_store *store, int64_t *now_ms, ferry_err *err)
 ferry_rc ferry_state_key(const char *migration, const char *suffix, char *out, size_t outsz,
                          ferry_err *err)
 {
-    if (!name_ok(migration, FERRY_STORE_NAME_MAX, false))
+    if (!state_name_ok(migration, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID,
                              "bad migration id: 1..%d printable characters, no space or braces",
                              FERRY_STORE_NAME_MAX);
-    if (!name_ok(suffix, FERRY_STORE_NAME_MAX, false))
+    if (!state_name_ok(suffix, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID,
                              "bad key suffix: 1..%d printable characters, no space or braces",
                              FERRY_STORE_NAME_MAX);
@@ -157,7 +157,7 @@ ferry_rc ferry_state_key(const char *migration, const char *suffix, char *out, s
 ferry_rc state_key_named(const char *prefix, const char *name, char *out, size_t outsz,
                          ferry_err *err)
 {
-    if (!name_ok(name, outsz, true))
+    if (!state_name_ok(name, outsz, true))
         return ferry_err_set(err, FERRY_ERR_INVALID,
                              "bad name '%.64s' for %s...: printable characters, no space",
                              name != NULL ? name : "", prefix);
@@ -206,8 +206,8 @@ static ferry_rc change_check(const ferry_state_change *c, ferry_err *err)
 {
     if (c == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "transition: no change");
-    if (!name_ok(c->migration, FERRY_STORE_NAME_MAX, false) ||
-        !name_ok(c->entity, FERRY_STORE_NAME_MAX, false))
+    if (!state_name_ok(c->migration, FERRY_STORE_NAME_MAX, false) ||
+        !state_name_ok(c->entity, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID,
                              "transition: bad migration id or entity (1..%d printable "
                              "characters, no space or braces)",
@@ -217,14 +217,14 @@ static ferry_rc change_check(const ferry_state_change *c, ferry_err *err)
                              STATES_MAX);
     for (size_t i = 0; i < c->n_from; i++) {
         if (c->from[i] == NULL ||
-            (c->from[i][0] != '\0' && !name_ok(c->from[i], FERRY_STORE_NAME_MAX, false)))
+            (c->from[i][0] != '\0' && !state_name_ok(c->from[i], FERRY_STORE_NAME_MAX, false)))
             return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad expected state #%zu",
                                  i + 1);
     }
-    if (!name_ok(c->to, FERRY_STORE_NAME_MAX, false))
+    if (!state_name_ok(c->to, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad new state");
-    if (!name_ok(c->actor, FERRY_STORE_NAME_MAX, false) ||
-        !name_ok(c->what, FERRY_STORE_NAME_MAX, false))
+    if (!state_name_ok(c->actor, FERRY_STORE_NAME_MAX, false) ||
+        !state_name_ok(c->what, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad actor or event type");
     if (c->expect_attempt < -1 || c->new_attempt < -1)
         return ferry_err_set(err, FERRY_ERR_INVALID, "transition: attempts are >= 0 (-1: none)");
@@ -233,7 +233,7 @@ static ferry_rc change_check(const ferry_state_change *c, ferry_err *err)
                              FIELDS_MAX);
     for (size_t i = 0; i < c->n_fields; i++) {
         const char *name = c->fields[i].name;
-        if (!name_ok(name, FERRY_STORE_NAME_MAX, false) || c->fields[i].value == NULL)
+        if (!state_name_ok(name, FERRY_STORE_NAME_MAX, false) || c->fields[i].value == NULL)
             return ferry_err_set(err, FERRY_ERR_INVALID, "transition: bad field #%zu", i + 1);
         if (strcmp(name, "state") == 0 || strcmp(name, "attempt") == 0 ||
             strcmp(name, "updated_at") == 0)
@@ -324,7 +324,8 @@ ferry_rc ferry_state_transition(ferry_store *store, const ferry_state_change *ch
         const char *ev = reply->elements[1]->str, *hist = reply->elements[2]->str;
         const char *at = reply->elements[3]->str;
         if (strlen(ev) < sizeof(res->event_id) && strlen(hist) < sizeof(res->history_id) &&
-            strlen(at) < sizeof(res->at) && parse_i64(reply->elements[4]->str, &res->attempt)) {
+            strlen(at) < sizeof(res->at) &&
+            state_parse_i64(reply->elements[4]->str, &res->attempt)) {
             (void)snprintf(res->event_id, sizeof(res->event_id), "%s", ev);
             (void)snprintf(res->history_id, sizeof(res->history_id), "%s", hist);
             (void)snprintf(res->at, sizeof(res->at), "%s", at);
@@ -334,7 +335,7 @@ ferry_rc ferry_state_transition(ferry_store *store, const ferry_state_change *ch
     } else if (strings_reply(reply, 3) && strcmp(tag, "conflict") == 0) {
         const char *state = reply->elements[1]->str, *attempt = reply->elements[2]->str;
         (void)snprintf(res->state, sizeof(res->state), "%s", state);
-        if (!parse_i64(attempt, &res->attempt))
+        if (!state_parse_i64(attempt, &res->attempt))
             res->attempt = -1;
         ferry_buf want = {0};
         states_text(change, &want);
@@ -424,7 +425,7 @@ ferry_rc ferry_state_mig_load(ferry_store *store, const char *id, ferry_state_mi
         return ferry_err_prefix(err, "loading migration %s", id);
     const char *now = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
     const ferry_store_reply *mflat = ferry_store_reply_at(reply, 1);
-    if (now == NULL || mflat == NULL || !parse_i64(now, &out->now)) {
+    if (now == NULL || mflat == NULL || !state_parse_i64(now, &out->now)) {
         rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "loading migration %s: unexpected reply", id);
         goto out;
     }
@@ -611,7 +612,7 @@ ferry_rc ferry_state_app_get(ferry_store *store, const char *app, ferry_state_ap
     out->spec = v.items[0];
     out->environments = v.items[1];
     v.items[0] = v.items[1] = NULL;
-    (void)parse_i64(v.items[2], &out->created_at);
+    (void)state_parse_i64(v.items[2], &out->created_at);
     ferry_state_list_cleanup(&v);
     return FERRY_OK;
 }
@@ -651,7 +652,7 @@ ferry_rc ferry_state_app_delete(ferry_store *store, const char *app, const char 
             rc = ferry_state_key(migs[i], STATE_STEP_PREFIX, prefix[i], sizeof(prefix[i]), err);
     }
     for (size_t i = 0; rc == FERRY_OK && i < n_deletable; i++) {
-        if (!name_ok(deletable[i], FERRY_STORE_NAME_MAX, false))
+        if (!state_name_ok(deletable[i], FERRY_STORE_NAME_MAX, false))
             rc = ferry_err_set(err, FERRY_ERR_INVALID, "app delete: bad state #%zu", i + 1);
     }
     if (rc != FERRY_OK)

@@ -32,7 +32,9 @@
 #ifndef FERRY_STATE_KEYS_H
 #define FERRY_STATE_KEYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ferry/error.h"
 #include "ferry/state.h"
@@ -68,5 +70,12 @@ ferry_rc state_key_named(const char *prefix, const char *name, char *out, size_t
 
 /* The record of step `step` of migration mig. */
 ferry_rc state_key_step(const char *mig, const char *step, char *out, size_t outsz, ferry_err *err);
+
+/* A name that may go into a key or a script argument: 1..max printable ASCII characters, no
+ * space, no braces unless braces (they would change a key's hash slot). */
+bool state_name_ok(const char *s, size_t max, bool braces);
+
+/* A decimal field as Redis holds it; "" or NULL read as 0. False when it is not a number. */
+bool state_parse_i64(const char *s, int64_t *out);
 
 #endif

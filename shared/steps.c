@@ -79,19 +79,6 @@ static void args_free(arg_list *a)
 }
 
 /* Printable ASCII without space or braces, 1..max bytes (kinds, worker ids, actors). */
-static bool name_ok(const char *s, size_t max)
-{
-    size_t n = s != NULL ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == '{' || c == '}')
-            return false;
-    }
-    return true;
-}
-
 static ferry_rc keys_make(const char *migration, const char *step, step_keys *k, ferry_err *err)
 {
     ferry_rc rc = state_key_step(migration, step, k->record, sizeof(k->record), err);
@@ -105,21 +92,6 @@ static ferry_rc ref_check(const ferry_step_ref *ref, step_keys *k, ferry_err *er
     if (ref == NULL || ref->attempt < 1)
         return ferry_err_set(err, FERRY_ERR_INVALID, "step: an attempt starts at 1");
     return keys_make(ref->migration, ref->step, k, err);
-}
-
-static bool parse_i64(const char *s, int64_t *out)
-{
-    if (s == NULL || s[0] == '\0') {
-        *out = 0;
-        return true;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
 }
 
 /*
@@ -136,8 +108,8 @@ static ferry_rc reply_read(const ferry_store_reply *r, const char *script, char 
         if (f[i] == NULL)
             return ferry_err_set(err, FERRY_ERR_PROTOCOL, "script %s: unexpected reply", script);
     }
-    if (r->count != 7 || !parse_i64(f[2], &seen->attempt) || !parse_i64(f[4], &seen->lease_until) ||
-        !parse_i64(f[5], &seen->now))
+    if (r->count != 7 || !state_parse_i64(f[2], &seen->attempt) ||
+        !state_parse_i64(f[4], &seen->lease_until) || !state_parse_i64(f[5], &seen->now))
         return ferry_err_set(err, FERRY_ERR_PROTOCOL, "script %s: unexpected reply", script);
     (void)snprintf(status, statussz, "%s", f[0]);
     (void)snprintf(seen->state, sizeof(seen->state), "%s", f[1]);
@@ -288,7 +260,8 @@ ferry_rc ferry_steps_dispatch(ferry_store *store, const ferry_step_ref *ref, con
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX) || !digest_ok(digest))
+    if (!state_name_ok(kind, 64, false) || !state_name_ok(actor, FERRY_STORE_NAME_MAX, false) ||
+        !digest_ok(digest))
         return ferry_err_set(err, FERRY_ERR_INVALID, "dispatch: bad kind, actor or digest");
     rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
     if (rc != FERRY_OK)
@@ -318,8 +291,8 @@ ferry_rc ferry_steps_claim(ferry_store *store, const ferry_step_ref *ref, const 
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(kind, 64) || !name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0 ||
-        !digest_ok(digest))
+    if (!state_name_ok(kind, 64, false) || !state_name_ok(worker, FERRY_STORE_NAME_MAX, false) ||
+        lease_ms <= 0 || !digest_ok(digest))
         return ferry_err_set(err, FERRY_ERR_INVALID, "claim: bad kind, worker, lease or digest");
     rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
     if (rc != FERRY_OK)
@@ -350,7 +323,7 @@ ferry_rc ferry_steps_renew(ferry_store *store, const ferry_step_ref *ref, const 
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(worker, FERRY_STORE_NAME_MAX) || lease_ms <= 0)
+    if (!state_name_ok(worker, FERRY_STORE_NAME_MAX, false) || lease_ms <= 0)
         return ferry_err_set(err, FERRY_ERR_INVALID, "renew: bad worker or lease");
     (void)snprintf(what, sizeof(what), "renewal of %s attempt %" PRId64, k.record, ref->attempt);
     const char *keys[] = {k.record, STATE_LEASES};
@@ -411,7 +384,7 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
     if (rc != FERRY_OK)
         return rc;
     const char *to = outcome_state(outcome);
-    if (!name_ok(worker, FERRY_STORE_NAME_MAX) || to == NULL)
+    if (!state_name_ok(worker, FERRY_STORE_NAME_MAX, false) || to == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "finish: bad worker or outcome");
     if (outcome == FERRY_STEP_FAILED && (error == NULL || error->code == FERRY_OK))
         return ferry_err_set(err, FERRY_ERR_INVALID, "finish: a failure needs its error");
@@ -468,7 +441,7 @@ ferry_rc ferry_steps_expire(ferry_store *store, const ferry_step_ref *ref, const
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(actor, FERRY_STORE_NAME_MAX))
+    if (!state_name_ok(actor, FERRY_STORE_NAME_MAX, false))
         return ferry_err_set(err, FERRY_ERR_INVALID, "expire: bad actor");
     (void)snprintf(what, sizeof(what), "expiry of %s attempt %" PRId64, k.record, ref->attempt);
     const char *keys[] = {k.record, k.history, STATE_EVENTS, STATE_LEASES};
@@ -526,7 +499,8 @@ ferry_rc ferry_steps_dead_lettered(ferry_store *store, const ferry_step_ref *ref
     ferry_rc rc = ref_check(ref, &k, err);
     if (rc != FERRY_OK)
         return rc;
-    if (!name_ok(kind, 64) || !name_ok(actor, FERRY_STORE_NAME_MAX) || max < 1)
+    if (!state_name_ok(kind, 64, false) || !state_name_ok(actor, FERRY_STORE_NAME_MAX, false) ||
+        max < 1)
         return ferry_err_set(err, FERRY_ERR_INVALID, "dead letter: bad kind, actor or maximum");
     rc = state_key_named(STATE_QUEUED_PREFIX, kind, queued, sizeof(queued), err);
     if (rc != FERRY_OK)
@@ -558,7 +532,7 @@ ferry_rc ferry_steps_dead_lettered(ferry_store *store, const ferry_step_ref *ref
     const char *n = ferry_store_reply_str(ferry_store_reply_at(reply, 1));
     if (tag != NULL && n != NULL && strcmp(tag, "ignored") == 0) {
         *outcome = FERRY_STEPS_DL_IGNORED;
-    } else if (tag != NULL && n != NULL && parse_i64(n, count) &&
+    } else if (tag != NULL && n != NULL && state_parse_i64(n, count) &&
                (strcmp(tag, "counted") == 0 || strcmp(tag, "failed") == 0)) {
         *outcome = tag[0] == 'f' ? FERRY_STEPS_DL_FAILED : FERRY_STEPS_DL_COUNTED;
     } else {
