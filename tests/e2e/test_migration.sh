@@ -122,9 +122,24 @@ wait_state $C production replicating/pause 180 || fatal "replicate $C"
 # does.
 migrate_app -q $C || fatal "ferryctl migrate $C"
 deploy/local/stack stop pdns >/dev/null
-wait_state $C production rolling_back 180 || {
+# The rollback starts. It may also stop within a second (its own rename needs PowerDNS too, and
+# the e2e settings retry once after 1 s), so the migration's history tells, not a poll that
+# could miss the state.
+started=0
+for ((t = 0; t < 360; t++)); do
+  state=$(mig $C production state)
+  if [[ $state == rolling_back || $state == rolled_back ]]; then
+    started=1
+  elif [[ $state == failed ]] &&
+    fctl history $C.production --count 1000 | grep -q -- '-> rolling_back'; then
+    started=1
+  fi
+  ((started)) || [[ $state == failed ]] && break
+  sleep 0.5
+done
+((started)) || {
   deploy/local/stack start pdns >/dev/null
-  fatal "no automatic rollback"
+  fatal "no automatic rollback (the migration is $(mig $C production state))"
 }
 deploy/local/stack start pdns >/dev/null
 # The rollback renames too: if it got there before PowerDNS was back, its step failed for good
