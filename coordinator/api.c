@@ -21,11 +21,10 @@
 #include "ferry/store.h"
 #include "machine.h"
 #include "ferry/state.h"
+#include "api_parse.h"
 #include "migstore.h"
 #include "spec.h"
 
-#define BODY_MAX        (1024 * 1024)
-#define SEGMENTS        6
 #define STEPS_LIST      5000
 #define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
 #define HEALTH_EVERY_MS 1000 /* the health thread looks this often */
@@ -73,12 +72,12 @@ static answer error_answer(unsigned status, const char *code, const char *fmt, .
 
 static answer error_answer(unsigned status, const char *code, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024]; /* a message for people: a longer one is cut, never overrun */
     va_list ap;
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return reply(status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+    return reply(status, api_error_json(code, "%s", msg));
 }
 
 /* An error from a store or bus call: 503 when a service is away, 500 otherwise. */
@@ -320,23 +319,11 @@ static json_t *app_json(api *a, const char *app, ferry_err *err)
 
 /* ------------------------------------------------------------------ creating an app */
 
-static answer create_app(api *a, const req *rq)
+/* Creates the app of spec (parsed by api_parse from body, which is kept as the app's spec). */
+static answer create_app(api *a, const ferry_spec *spec, const char *body)
 {
     ferry_err err = {0};
-    ferry_spec_problems problems = {0};
-    ferry_spec *spec = NULL;
     answer out;
-    if (ferry_spec_parse(rq->body != NULL ? rq->body : "", rq->len, &spec, &problems, &err) !=
-        FERRY_OK) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < problems.count; i++)
-            json_array_append_new(list, json_pack("{s:s,s:s}", "path", problems.items[i].path,
-                                                  "message", problems.items[i].message));
-        out = reply(422, json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "invalid_spec", "message",
-                                   err.msg, "problems", list));
-        ferry_spec_problems_cleanup(&problems);
-        return out;
-    }
     char created[24];
     int64_t now = ferry_wall_ms();
     (void)snprintf(created, sizeof(created), "%" PRId64, now);
@@ -348,12 +335,11 @@ static answer create_app(api *a, const req *rq)
     }
     if (envs_list.oom) {
         ferry_buf_cleanup(&envs_list);
-        ferry_spec_free(spec);
         return error_answer(500, "internal", "out of memory");
     }
     const char *envs = envs_list.p != NULL ? envs_list.p : "";
     bool fresh = false;
-    ferry_rc rc = ferry_state_app_create(a->store, spec->app, rq->body, envs, now, &fresh, &err);
+    ferry_rc rc = ferry_state_app_create(a->store, spec->app, body, envs, now, &fresh, &err);
     if (rc != FERRY_OK) {
         out = failure_answer(&err);
         goto done;
@@ -408,7 +394,6 @@ static answer create_app(api *a, const req *rq)
     out = reply(201, json_pack("{s:s,s:o}", "app", spec->app, "migrations", ids));
 done:
     ferry_buf_cleanup(&envs_list);
-    ferry_spec_free(spec);
     return out;
 }
 
@@ -478,50 +463,24 @@ static answer delete_app(api *a, const char *app)
 /* Which environments a command applies to by default. */
 typedef enum env_default { ENV_ALL, ENV_PRODUCTION, ENV_FAILED } env_default;
 
-static answer command(api *a, const char *app, fm_verb cmd, const req *rq)
+/* Runs the command p (api_parse read its verb and arguments) on the app p->id. */
+static answer command(api *a, const api_parsed *p)
 {
     ferry_err err = {0};
-    json_t *body = NULL;
     json_t *envs = NULL;
     answer out;
-    if (rq->len > 0) {
-        json_error_t jerr;
-        body = json_loadb(rq->body, rq->len, 0, &jerr);
-        if (body == NULL || !json_is_object(body)) {
-            json_decref(body);
-            return error_answer(400, "bad_request", "the body is not a JSON object: %s", jerr.text);
-        }
-    }
-    json_t *jenv = json_object_get(body, "env");
-    json_t *jstep = json_object_get(body, "step");
-    json_t *jint_ = json_object_get(body, "interrupt");
-    static const char *const flags[] = {"interrupt", "overwrite", "force", "confirm"};
-    bool flag_ok = true;
-    for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
-        json_t *v = json_object_get(body, flags[f]);
-        flag_ok = flag_ok && (v == NULL || json_is_boolean(v));
-    }
-    if ((jenv != NULL && !json_is_string(jenv) && !json_is_null(jenv)) ||
-        (jstep != NULL && !json_is_string(jstep) && !json_is_null(jstep)) || !flag_ok) {
-        json_decref(body);
-        return error_answer(400, "bad_request",
-                            "env and step are strings; interrupt, overwrite, force and confirm "
-                            "are true or false");
-    }
+    const char *app = p->id;
+    fm_verb cmd = p->verb;
     fm_verb_args args = {.actor = a->cfg.instance,
-                         .replay_step = json_string_value(jstep),
-                         .overwrite = json_is_true(json_object_get(body, "overwrite")),
-                         .force = json_is_true(json_object_get(body, "force")),
-                         .confirm = json_is_true(json_object_get(body, "confirm"))};
-    if (cmd == FM_VERB_STOP && json_is_true(jint_))
-        cmd = FM_VERB_INTERRUPT;
-    const char *want_env = json_string_value(jenv);
+                         .replay_step = p->step,
+                         .overwrite = p->overwrite,
+                         .force = p->force,
+                         .confirm = p->confirm};
+    const char *want_env = p->env;
 
     envs = app_envs(a, app, NULL, &err);
-    if (envs == NULL) {
-        json_decref(body);
+    if (envs == NULL)
         return failure_answer(&err);
-    }
     env_default def = ENV_ALL;
     if (cmd == FM_VERB_MIGRATE || cmd == FM_VERB_ROLLBACK || cmd == FM_VERB_TEST_START ||
         cmd == FM_VERB_TEST_STOP)
@@ -609,13 +568,11 @@ static answer command(api *a, const char *app, fm_verb cmd, const req *rq)
     }
     out = reply(202, json_pack("{s:o,s:o}", "migrations", done, "refused", refused));
     json_decref(envs);
-    json_decref(body);
     return out;
 fail:
     json_decref(done);
     json_decref(refused);
     json_decref(envs);
-    json_decref(body);
     return out;
 }
 
@@ -676,19 +633,6 @@ static answer app_steps(api *a, const char *app)
     return reply(200, json_pack("{s:o}", "steps", list));
 }
 
-static int64_t count_param(struct MHD_Connection *conn, int64_t def, int64_t max)
-{
-    const char *c = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count");
-    if (c == NULL)
-        return def;
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(c, &end, 10);
-    if (errno != 0 || end == c || *end != '\0' || n < 1)
-        return -1;
-    return n > max ? max : n;
-}
-
 /* Stream entries, newest first -> JSON objects, oldest first. */
 static json_t *entries_json(const ferry_store_entries *r, bool dead_letters, api *a)
 {
@@ -719,12 +663,9 @@ static json_t *entries_json(const ferry_store_entries *r, bool dead_letters, api
     return list;
 }
 
-static answer history(api *a, struct MHD_Connection *conn, const char *mig)
+static answer history(api *a, const char *mig, int64_t count)
 {
     ferry_err err = {0};
-    int64_t count = count_param(conn, 100, 10000);
-    if (count < 0)
-        return error_answer(400, "bad_request", "count: a number from 1 to 10000");
     ferry_store_entries *r = NULL;
     ferry_rc rc = ferry_state_history(a->store, mig, (size_t)count, &r, &err);
     if (rc == FERRY_ERR_INVALID)
@@ -795,12 +736,9 @@ static answer workers(api *a)
     return reply(200, json_pack("{s:o}", "workers", list));
 }
 
-static answer dead_letters(api *a, struct MHD_Connection *conn)
+static answer dead_letters(api *a, int64_t count)
 {
     ferry_err err = {0};
-    int64_t count = count_param(conn, 100, 10000);
-    if (count < 0)
-        return error_answer(400, "bad_request", "count: a number from 1 to 10000");
     ferry_store_entries *r = NULL;
     if (ferry_state_dead_letters(a->store, (size_t)count, &r, &err) != FERRY_OK)
         return failure_answer(&err);
@@ -854,99 +792,92 @@ static answer dead_letter_replay(api *a, const char *id)
 
 static bool token_ok(const api *a, struct MHD_Connection *conn)
 {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    size_t n = strlen(a->token), m = strlen(h);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++) /* constant time in the token's length */
-        diff |= (unsigned char)(a->token[i] ^ (i < m ? h[i] : 0));
-    return diff == 0;
+    return api_token_ok(a->token,
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
 }
 
+/* What the health thread saw last: answered at once, whatever Redis and Kafka do. */
+static answer health(api *a)
+{
+    int64_t at = atomic_load(&a->checked_at), age = ferry_wall_ms() - at;
+    bool fresh = at > 0 && age <= 3 * HEALTH_EVERY_MS + HEALTH_KAFKA_MS;
+    bool redis = fresh && atomic_load(&a->redis_ok), kafka = fresh && atomic_load(&a->kafka_ok);
+    return reply(redis && kafka ? 200 : 503,
+                 json_pack("{s:b,s:b,s:b,s:I}", "ok", redis && kafka, "redis", redis, "kafka",
+                           kafka, "checked_ms_ago", (json_int_t)(at > 0 ? age : -1)));
+}
+
+/* Parses the request (api_parse.c: routing, token, body) and runs what it asks. */
 static answer route(api *a, struct MHD_Connection *conn, const char *method, const char *url,
                     const req *rq)
 {
-    char path[512];
-    char *seg[SEGMENTS] = {0};
-    size_t n = 0;
-    if (strlen(url) >= sizeof(path))
-        return error_answer(404, "not_found", "no such endpoint");
-    (void)snprintf(path, sizeof(path), "%s", url);
-    for (char *p = path; *p != '\0' && n < SEGMENTS;) {
-        while (*p == '/')
-            p++;
-        if (*p == '\0')
-            break;
-        seg[n++] = p;
-        p += strcspn(p, "/");
-        if (*p == '/')
-            *p++ = '\0';
+    api_request in = {.method = method,
+                      .url = url,
+                      .authorization =
+                          MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+                      .token = a->token,
+                      .count = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count"),
+                      .body = rq->body,
+                      .len = rq->len,
+                      .too_large = rq->too_large};
+    api_parsed p;
+    json_t *error = NULL;
+    unsigned status = api_parse(&in, &p, &error);
+    if (status != 0) {
+        api_parsed_cleanup(&p);
+        return reply(status, error);
     }
-    bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-    bool del = strcmp(method, "DELETE") == 0;
-    if (n < 2 || strcmp(seg[0], "v1") != 0)
-        return error_answer(404, "not_found", "no such endpoint: %s", url);
-
-    if (n == 2 && strcmp(seg[1], "health") == 0) {
-        /* What the health thread saw last: answered at once, whatever Redis and Kafka do. */
-        int64_t at = atomic_load(&a->checked_at), age = ferry_wall_ms() - at;
-        bool fresh = at > 0 && age <= 3 * HEALTH_EVERY_MS + HEALTH_KAFKA_MS;
-        bool redis = fresh && atomic_load(&a->redis_ok), kafka = fresh && atomic_load(&a->kafka_ok);
-        return reply(redis && kafka ? 200 : 503,
-                     json_pack("{s:b,s:b,s:b,s:I}", "ok", redis && kafka, "redis", redis, "kafka",
-                               kafka, "checked_ms_ago", (json_int_t)(at > 0 ? age : -1)));
-    }
-    if (!token_ok(a, conn)) /* checked at the first call already; kept as the rule's home */
-        return error_answer(401, "unauthorized", "missing or wrong bearer token");
-    if (rq->too_large)
-        return error_answer(413, "too_large", "the body is larger than %d bytes", BODY_MAX);
-
     ferry_err err = {0};
-    if (strcmp(seg[1], "apps") == 0) {
-        if (n == 2 && post)
-            return create_app(a, rq);
-        if (n == 2 && get)
-            return list_apps(a);
-        if (n == 3 && get) {
-            json_t *j = app_json(a, seg[2], &err);
-            return j != NULL ? reply(200, j) : failure_answer(&err);
-        }
-        if (n == 3 && del)
-            return delete_app(a, seg[2]);
-        if (n == 4 && get && strcmp(seg[3], "steps") == 0)
-            return app_steps(a, seg[2]);
-        static const struct {
-            const char *name;
-            fm_verb cmd;
-        } verbs[] = {{"replicate", FM_VERB_REPLICATE},   {"stop", FM_VERB_STOP},
-                     {"test-start", FM_VERB_TEST_START}, {"test-stop", FM_VERB_TEST_STOP},
-                     {"migrate", FM_VERB_MIGRATE},       {"rollback", FM_VERB_ROLLBACK},
-                     {"replay", FM_VERB_REPLAY}};
-        for (size_t i = 0; n == 4 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-            if (strcmp(seg[3], verbs[i].name) == 0)
-                return post ? command(a, seg[2], verbs[i].cmd, rq)
-                            : error_answer(405, "method_not_allowed", "%s needs POST", url);
-        }
-    } else if (strcmp(seg[1], "migrations") == 0) {
-        if (n == 2 && get)
-            return list_migrations(a);
-        if (n == 3 && get) {
-            json_t *j = load_migration(a, seg[2], true, &err);
-            return j != NULL ? reply(200, j) : failure_answer(&err);
-        }
-        if (n == 4 && get && strcmp(seg[3], "history") == 0)
-            return history(a, conn, seg[2]);
-    } else if (strcmp(seg[1], "workers") == 0 && n == 2 && get) {
-        return workers(a);
-    } else if (strcmp(seg[1], "dead-letters") == 0) {
-        if (n == 2 && get)
-            return dead_letters(a, conn);
-        if (n == 4 && post && strcmp(seg[3], "replay") == 0)
-            return dead_letter_replay(a, seg[2]);
+    json_t *j = NULL;
+    answer out;
+    switch (p.route) {
+    case API_HEALTH:
+        out = health(a);
+        break;
+    case API_APP_CREATE:
+        out = create_app(a, p.spec, rq->body != NULL ? rq->body : "");
+        break;
+    case API_APPS_LIST:
+        out = list_apps(a);
+        break;
+    case API_APP_GET:
+        j = app_json(a, p.id, &err);
+        out = j != NULL ? reply(200, j) : failure_answer(&err);
+        break;
+    case API_APP_DELETE:
+        out = delete_app(a, p.id);
+        break;
+    case API_APP_STEPS:
+        out = app_steps(a, p.id);
+        break;
+    case API_APP_COMMAND:
+        out = command(a, &p);
+        break;
+    case API_MIGRATIONS_LIST:
+        out = list_migrations(a);
+        break;
+    case API_MIGRATION_GET:
+        j = load_migration(a, p.id, true, &err);
+        out = j != NULL ? reply(200, j) : failure_answer(&err);
+        break;
+    case API_MIGRATION_HISTORY:
+        out = history(a, p.id, p.count);
+        break;
+    case API_WORKERS:
+        out = workers(a);
+        break;
+    case API_DEAD_LETTERS:
+        out = dead_letters(a, p.count);
+        break;
+    case API_DEAD_LETTER_REPLAY:
+        out = dead_letter_replay(a, p.id);
+        break;
+    default:
+        out = error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
+        break;
     }
-    return error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
+    api_parsed_cleanup(&p);
+    return out;
 }
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *method, const char *url,
@@ -972,8 +903,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         answer early = {0};
         if (!health && !token_ok(a, conn))
             early = error_answer(401, "unauthorized", "missing or wrong bearer token");
-        else if (cl != NULL && strtoull(cl, NULL, 10) > BODY_MAX)
-            early = error_answer(413, "too_large", "the body is larger than %d bytes", BODY_MAX);
+        else if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX)
+            early =
+                error_answer(413, "too_large", "the body is larger than %d bytes", API_BODY_MAX);
         if (early.status == 0)
             return MHD_YES;
         rq->answered = true;
@@ -985,7 +917,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (*upload_data_size > 0) {
         size_t add = *upload_data_size;
-        if (!rq->too_large && rq->len + add <= BODY_MAX) {
+        if (!rq->too_large && rq->len + add <= API_BODY_MAX) {
             char *grown = realloc(rq->body, rq->len + add + 1);
             if (grown == NULL)
                 return MHD_NO;
@@ -1008,8 +940,13 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *meth
 {
     char *text = ans.json != NULL ? json_dumps(ans.json, JSON_COMPACT) : NULL;
     json_decref(ans.json);
-    if (text == NULL)
-        return MHD_NO;
+    if (text == NULL) { /* out of memory, or a value JSON cannot hold: still an answer */
+        ans.status = 500;
+        text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not "
+                      "be written\"}}");
+        if (text == NULL)
+            return MHD_NO;
+    }
     size_t len = strlen(text);
     /* libmicrohttpd frees text with free() once sent. */
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
     # build
     build-essential cmake pkg-config clang-format
+    # the fuzz targets (make fuzz): clang, libFuzzer's runtime, llvm-symbolizer for the traces
+    clang libclang-rt-14-dev llvm-14
     protobuf-c-compiler libprotobuf-c-dev
     librdkafka-dev libpq-dev libcurl4-openssl-dev libhiredis-dev libcunit1-dev
     libjansson-dev libxml2-dev libssl-dev libmicrohttpd-dev

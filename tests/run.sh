@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (make test): format check, normal and sanitizer builds, the local stack up,
-# ctest (unit and integration) in both builds, the stack down again if this run started it.
+# The test command (make test): format check, normal and sanitizer builds, a brief run of every
+# fuzz target, the local stack up, ctest (unit and integration) in both builds, the stack down
+# again if this run started it.
 # Exits non-zero on any failure. A service that is down makes its integration test fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ echo "== build (RelWithDebInfo)"
 make --no-print-directory build
 echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer)"
 make --no-print-directory build-asan
+
+echo "== fuzz: each libFuzzer target for 15 s (make fuzz-smoke, docs/fuzzing.md)"
+make --no-print-directory fuzz-smoke
 
 if ! "$stack" status >/dev/null 2>&1; then
     started_stack=1
