@@ -104,7 +104,8 @@ static void url_not_utf8_still_answered(void)
         404);
     CU_ASSERT_PTR_NOT_NULL_FATAL(error);
     CU_ASSERT_STRING_EQUAL(error_code(error), "not_found");
-    CU_ASSERT_PTR_NOT_NULL(strstr(error_message(error), "/v1/dead-letters/?" "?/x/y"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error_message(error), "/v1/dead-letters/?"
+                                                        "?/x/y"));
     json_decref(error);
     api_parsed_cleanup(&p);
 }
