@@ -170,15 +170,16 @@ int main(int argc, char **argv)
         ferry_log(FERRY_LOG_WARN, NULL,
                   "Redis runs without AOF persistence: a Redis crash can lose migrations' state");
     topic_names topics;
+    ferry_bus_config bc = {.brokers = brokers, .client_id = "ferry-coordinator"};
+    ferry_bus_config_transport(&bc, cfg);
     if (name_topics(cfg, &topics, &err) != FERRY_OK ||
         ferry_bus_create_topics(
-            brokers, topics.list, N_TOPICS, (int)ferry_cfg_int(cfg, "kafka.partitions"), -1,
+            &bc, topics.list, N_TOPICS, (int)ferry_cfg_int(cfg, "kafka.partitions"), -1,
             (int)ferry_cfg_int(cfg, "coordinator.topics_timeout"), &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "cannot create Kafka topics: %s", err.msg);
         status = EXIT_UNAVAILABLE;
         goto out;
     }
-    ferry_bus_config bc = {.brokers = brokers, .client_id = "ferry-coordinator"};
     if (ferry_bus_producer_new(&bc, &producer, &err) != FERRY_OK) {
         ferry_log(FERRY_LOG_ERROR, NULL, "Kafka producer: %s", err.msg);
         goto out;
@@ -214,7 +215,7 @@ int main(int argc, char **argv)
         status = err.code == FERRY_ERR_CONFIG ? EXIT_CONFIG : 1;
         goto out;
     }
-    dlq_cfg dcfg = {.brokers = brokers,
+    dlq_cfg dcfg = {.bus = &bc,
                     .session_timeout_ms = (int)ferry_cfg_int(cfg, "kafka.session_timeout"),
                     .topic_prefix = prefix,
                     .redis_url = redis_url,

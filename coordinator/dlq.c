@@ -210,8 +210,10 @@ ferry_rc dlq_start(const dlq_cfg *cfg, dlq **out, ferry_err *err)
         rc = ferry_err_set(err, FERRY_ERR_CONFIG, "topic prefix too long");
         goto fail;
     }
-    ferry_bus_config bc = {
-        .brokers = cfg->brokers, .client_id = "ferry-coordinator-dlq", .group_id = group};
+    ferry_bus_config bc = *cfg->bus;
+    bc.client_id = "ferry-coordinator-dlq";
+    bc.group_id = group;
+    bc.timeout_ms = 0;
     rc = ferry_bus_consumer_new(&bc, &d->consumer, err);
     if (rc != FERRY_OK)
         goto fail;

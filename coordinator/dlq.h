@@ -13,10 +13,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "ferry/bus.h"
 #include "ferry/error.h"
 
 typedef struct dlq_cfg {
-    const char *brokers;
+    const ferry_bus_config *bus; /* brokers and transport (the consumer's own fields are set) */
     int session_timeout_ms;
     const char *topic_prefix;
     const char *redis_url;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "ferry.pb-c.h"
+#include "ferry/config.h"
 #include "ferry/log.h"
 
 #define BUS_DEFAULT_TIMEOUT_MS 30000
@@ -178,7 +179,8 @@ static void on_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 
 /* Appends "; last broker error: ..." to err's message when one was seen within the last
  * timeout (plus a margin): older ones say nothing about this failure. For a timeout that
- * follows a connection error, the broker was unreachable: the code becomes UNAVAILABLE. */
+ * follows a connection error, the broker was unreachable: the code becomes UNAVAILABLE; after
+ * a failed SASL authentication it becomes AUTH. */
 static ferry_rc add_broker_context(bus_client *client, ferry_err *err)
 {
     char last[256] = "";
@@ -194,8 +196,10 @@ static ferry_rc add_broker_context(bus_client *client, ferry_err *err)
         return err ? err->code : FERRY_ERR_INTERNAL;
     size_t n = strlen(err->msg);
     (void)snprintf(err->msg + n, sizeof(err->msg) - n, "; last broker error: %s", last);
-    if (err->code == FERRY_ERR_TIMEOUT && rc_from_kafka(last_err) == FERRY_ERR_UNAVAILABLE)
-        err->code = FERRY_ERR_UNAVAILABLE;
+    ferry_rc cause = rc_from_kafka(last_err);
+    if (err->code == FERRY_ERR_TIMEOUT &&
+        (cause == FERRY_ERR_UNAVAILABLE || cause == FERRY_ERR_AUTH))
+        err->code = cause; /* the broker was unreachable, or refused our credentials */
     return err->code;
 }
 
@@ -205,14 +209,70 @@ static ferry_rc client_init(bus_client *client, const ferry_bus_config *cfg)
     return pthread_mutex_init(&client->lock, NULL) == 0 ? FERRY_OK : FERRY_ERR_NOMEM;
 }
 
-/* Sets one librdkafka property. Only non-secret settings exist (PLAINTEXT): the value is
- * quoted in the error. A secret setting added later needs its own path that does not. */
+/* Sets one librdkafka property that is not a secret: the value is quoted in the error. Secrets
+ * go through conf_set_secret(). */
 static ferry_rc conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, ferry_err *err)
 {
     char errstr[256];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
         return ferry_err_set(err, FERRY_ERR_CONFIG, "kafka setting %s=%s: %s", name, value, errstr);
     return FERRY_OK;
+}
+
+/* Sets a secret property: the error names the property, never the value. */
+static ferry_rc conf_set_secret(rd_kafka_conf_t *conf, const char *name, const char *value,
+                                ferry_err *err)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+        return ferry_err_set(err, FERRY_ERR_CONFIG, "kafka setting %s: refused", name);
+    return FERRY_OK;
+}
+
+/* The transport: TLS and SASL as cfg says (all unset: PLAINTEXT). */
+static ferry_rc conf_transport(rd_kafka_conf_t *conf, const ferry_bus_config *cfg, ferry_err *err)
+{
+    const char *proto = cfg->security_protocol != NULL ? cfg->security_protocol : "plaintext";
+    bool sasl = strncmp(proto, "sasl_", 5) == 0;
+    bool tls = strcmp(proto, "ssl") == 0 || strcmp(proto, "sasl_ssl") == 0;
+    if (!sasl && !tls && strcmp(proto, "plaintext") != 0)
+        return ferry_err_set(err, FERRY_ERR_CONFIG,
+                             "kafka: security protocol '%s' is not plaintext, ssl, sasl_plaintext "
+                             "or sasl_ssl",
+                             proto);
+    ferry_rc rc = conf_set(conf, "security.protocol", proto, err);
+    if (rc == FERRY_OK && sasl) {
+        if (cfg->sasl_username == NULL || cfg->sasl_username[0] == '\0' ||
+            cfg->sasl_password == NULL || cfg->sasl_password[0] == '\0')
+            return ferry_err_set(err, FERRY_ERR_CONFIG,
+                                 "kafka: %s needs a SASL user name and password "
+                                 "(FERRY_KAFKA_SASL_USERNAME, FERRY_KAFKA_SASL_PASSWORD)",
+                                 proto);
+        rc = conf_set(conf, "sasl.mechanism",
+                      cfg->sasl_mechanism != NULL ? cfg->sasl_mechanism : "SCRAM-SHA-256", err);
+        if (rc == FERRY_OK)
+            rc = conf_set(conf, "sasl.username", cfg->sasl_username, err);
+        if (rc == FERRY_OK)
+            rc = conf_set_secret(conf, "sasl.password", cfg->sasl_password, err);
+    }
+    if (rc == FERRY_OK && tls && cfg->ssl_ca != NULL && cfg->ssl_ca[0] != '\0')
+        rc = conf_set(conf, "ssl.ca.location", cfg->ssl_ca, err);
+    if (rc == FERRY_OK && tls && cfg->ssl_cert != NULL && cfg->ssl_cert[0] != '\0')
+        rc = conf_set(conf, "ssl.certificate.location", cfg->ssl_cert, err);
+    if (rc == FERRY_OK && tls && cfg->ssl_key != NULL && cfg->ssl_key[0] != '\0')
+        rc = conf_set(conf, "ssl.key.location", cfg->ssl_key, err);
+    return rc;
+}
+
+void ferry_bus_config_transport(ferry_bus_config *bc, const struct ferry_cfg *cfg)
+{
+    bc->security_protocol = ferry_cfg_str(cfg, "kafka.security_protocol");
+    bc->sasl_mechanism = ferry_cfg_str(cfg, "kafka.sasl_mechanism");
+    bc->sasl_username = ferry_cfg_str(cfg, "kafka.sasl_username");
+    bc->sasl_password = ferry_cfg_str(cfg, "kafka.sasl_password");
+    bc->ssl_ca = ferry_cfg_str(cfg, "kafka.ssl_ca");
+    bc->ssl_cert = ferry_cfg_str(cfg, "kafka.ssl_cert");
+    bc->ssl_key = ferry_cfg_str(cfg, "kafka.ssl_key");
 }
 
 static ferry_rc conf_set_int(rd_kafka_conf_t *conf, const char *name, int value, ferry_err *err)
@@ -239,6 +299,9 @@ static ferry_rc conf_common(const ferry_bus_config *cfg, bus_client *client, con
         goto out;
     /* Brokers close idle connections (connections.max.idle.ms); that is not worth a line. */
     rc = conf_set(conf, "log.connection.close", "false", err);
+    if (rc != FERRY_OK)
+        goto out;
+    rc = conf_transport(conf, cfg, err);
     if (rc != FERRY_OK)
         goto out;
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -1029,8 +1092,9 @@ void ferry_bus_consumer_free(ferry_bus_consumer *consumer)
 
 /* ---- Topics ------------------------------------------------------------------------------- */
 
-ferry_rc ferry_bus_create_topics(const char *brokers, const char *const *names, size_t count,
-                                 int partitions, int replication, int timeout_ms, ferry_err *err)
+ferry_rc ferry_bus_create_topics(const ferry_bus_config *base, const char *const *names,
+                                 size_t count, int partitions, int replication, int timeout_ms,
+                                 ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     bus_client client = {0};
@@ -1051,7 +1115,12 @@ ferry_rc ferry_bus_create_topics(const char *brokers, const char *const *names, 
             return ferry_err_set(err, FERRY_ERR_INVALID, "kafka create topics: invalid topic '%s'",
                                  names[i] ? names[i] : "(null)");
     }
-    ferry_bus_config cfg = {.brokers = brokers, .timeout_ms = timeout_ms};
+    if (base == NULL)
+        return ferry_err_set(err, FERRY_ERR_CONFIG, "kafka: no configuration");
+    ferry_bus_config cfg = *base;
+    cfg.client_id = NULL;
+    cfg.group_id = NULL;
+    cfg.timeout_ms = timeout_ms;
     rc = ferry_bus_config_check(&cfg, false, err);
     if (rc != FERRY_OK)
         return rc;

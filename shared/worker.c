@@ -992,7 +992,9 @@ static int worker_open(worker *w)
     ferry_rc rc;
     const char *brokers = ferry_cfg_str(w->cfg, "kafka.brokers");
     const char *topics[] = {w->topic, w->dlq};
-    rc = ferry_bus_create_topics(brokers, topics, 2, (int)ferry_cfg_int(w->cfg, "kafka.partitions"),
+    ferry_bus_config base = {.brokers = brokers};
+    ferry_bus_config_transport(&base, w->cfg);
+    rc = ferry_bus_create_topics(&base, topics, 2, (int)ferry_cfg_int(w->cfg, "kafka.partitions"),
                                  -1, TOPICS_TIMEOUT, &err);
     if (rc != FERRY_OK) {
         ferry_log_kv(FERRY_LOG_ERROR, NULL, "cannot create the topics", "error", err.msg, NULL);
@@ -1014,18 +1016,16 @@ static int worker_open(worker *w)
             goto redis_failed;
     }
 
-    ferry_bus_config pcfg = {
-        .brokers = brokers, .client_id = w->def->name, .timeout_ms = BUS_TIMEOUT_MS};
+    ferry_bus_config pcfg = base;
+    pcfg.client_id = w->def->name;
+    pcfg.timeout_ms = BUS_TIMEOUT_MS;
     rc = ferry_bus_producer_new(&pcfg, &w->producer, &err);
     if (rc == FERRY_OK) {
         /* A worker killed with -9 holds its partitions until the session times out: keep that
          * short, so a retried step on them waits seconds, not librdkafka's 45 s. */
-        ferry_bus_config ccfg = {.brokers = brokers,
-                                 .client_id = w->def->name,
-                                 .group_id = w->group,
-                                 .timeout_ms = BUS_TIMEOUT_MS,
-                                 .session_timeout_ms =
-                                     (int)ferry_cfg_int(w->cfg, "kafka.session_timeout")};
+        ferry_bus_config ccfg = pcfg;
+        ccfg.group_id = w->group;
+        ccfg.session_timeout_ms = (int)ferry_cfg_int(w->cfg, "kafka.session_timeout");
         rc = ferry_bus_consumer_new(&ccfg, &w->consumer, &err);
     }
     if (rc == FERRY_OK) {

@@ -280,12 +280,12 @@ static int bench_open(bench *b, const ferry_cfg *cfg, ferry_err *err)
         return EXIT_CONFIG;
     }
     const char *topics[] = {b->topic};
-    if (ferry_bus_create_topics(brokers, topics, 1, b->partitions, -1, 30000, err) != FERRY_OK)
-        return EXIT_SERVICE;
-
     ferry_bus_config pcfg = {.brokers = brokers,
                              .client_id = "bench-orchestration-baseline",
                              .timeout_ms = BUS_TIMEOUT_MS};
+    if (ferry_bus_create_topics(&pcfg, topics, 1, b->partitions, -1, 30000, err) != FERRY_OK)
+        return EXIT_SERVICE;
+
     ferry_bus_config ccfg = pcfg;
     ccfg.group_id = b->group;
     if (ferry_bus_producer_new(&pcfg, &b->producer, err) != FERRY_OK ||

@@ -1,6 +1,7 @@
 /* Integration tests for bus.c against the local stack's Kafka (deploy/local/stack): topic
  * creation, a StepCommand through a consumer group with commits, dead letters, pause/resume,
- * and bounded errors for an unreachable broker. */
+ * bounded errors for an unreachable broker, and the SASL/SCRAM listener (right and wrong
+ * password; the password never in an error). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,19 +112,20 @@ static void create_topics_twice(void)
     const char *three[] = {steps_topic, garbage_topic, pause_topic};
     const char *one[] = {dlq_topic};
     int64_t start = ferry_mono_ms();
-    ferry_rc rc = ferry_bus_create_topics(brokers, three, 3, 3, 1, 30000, &err);
+    ferry_bus_config base = {.brokers = brokers};
+    ferry_rc rc = ferry_bus_create_topics(&base, three, 3, 3, 1, 30000, &err);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
     printf("\n  create 3 topics: %lld ms\n", (long long)(ferry_mono_ms() - start));
-    rc = ferry_bus_create_topics(brokers, one, 1, 1, -1, 30000, &err);
+    rc = ferry_bus_create_topics(&base, one, 1, 1, -1, 30000, &err);
     CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
     /* Again: a topic that exists is success. */
-    rc = ferry_bus_create_topics(brokers, three, 3, 3, 1, 30000, &err);
+    rc = ferry_bus_create_topics(&base, three, 3, 3, 1, 30000, &err);
     if (rc != FERRY_OK)
         fprintf(stderr, "create again: %s\n", err.msg);
     CU_ASSERT_EQUAL(rc, FERRY_OK);
     /* A replication factor the one-node cluster cannot give is a clear, non-retryable error. */
     const char *extra[] = {ferry_test_unique("ferry.test.rf3")};
-    rc = ferry_bus_create_topics(brokers, extra, 1, 1, 3, 30000, &err);
+    rc = ferry_bus_create_topics(&base, extra, 1, 1, 3, 30000, &err);
     CU_ASSERT_EQUAL(rc, FERRY_ERR_INVALID);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, extra[0]));
     printf("  replication 3 on one broker: %s\n", err.msg);
@@ -565,7 +567,7 @@ static void unreachable_broker_fails_in_bounded_time(void)
 
     const char *names[] = {"ferry.test.unreachable"};
     start = ferry_mono_ms();
-    rc = ferry_bus_create_topics(UNREACHABLE, names, 1, 3, 1, TIMEOUT, &err);
+    rc = ferry_bus_create_topics(&cfg, names, 1, 3, 1, TIMEOUT, &err);
     took = ferry_mono_ms() - start;
     printf("  create topics, unreachable: %lld ms, %s: %s\n", (long long)took, ferry_rc_str(rc),
            err.msg);
@@ -597,12 +599,73 @@ static void unreachable_broker_fails_in_bounded_time(void)
     CU_ASSERT_TRUE(took < TIMEOUT + SLACK);
 }
 
+/* The stack's second listener authenticates with SASL/SCRAM (docs/security-transports.md): with
+ * the right password, topics are created and a message goes through a group; with a wrong one
+ * the producer fails with AUTH and its error names neither password. */
+static void sasl_scram_listener(void)
+{
+    const char *sasl_brokers = getenv("FERRY_STACK_KAFKA_SASL_BROKERS");
+    const char *user = getenv("FERRY_STACK_KAFKA_SASL_USER");
+    const char *password = getenv("FERRY_STACK_KAFKA_SASL_PASSWORD");
+    CU_ASSERT_FATAL(sasl_brokers != NULL && user != NULL && password != NULL &&
+                    password[0] != '\0'); /* from `stack env` */
+    ferry_err err;
+    ferry_bus_config cfg = {.brokers = sasl_brokers,
+                            .client_id = "ferry-test-bus-sasl",
+                            .timeout_ms = 15000,
+                            .security_protocol = "sasl_plaintext",
+                            .sasl_mechanism = "SCRAM-SHA-256",
+                            .sasl_username = user,
+                            .sasl_password = password};
+    char topic[128];
+    (void)snprintf(topic, sizeof(topic), "%s", ferry_test_unique("ferry.test.sasl"));
+    const char *topics[] = {topic};
+    CU_ASSERT_EQUAL_FATAL(ferry_bus_create_topics(&cfg, topics, 1, 1, -1, 30000, &err), FERRY_OK);
+
+    ferry_bus_producer *producer = NULL;
+    CU_ASSERT_EQUAL_FATAL(ferry_bus_producer_new(&cfg, &producer, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(ferry_bus_publish(producer, topic, "k", 1, "over scram", 10, &err), FERRY_OK);
+    ferry_bus_producer_free(producer);
+
+    ferry_bus_config ccfg = cfg;
+    ccfg.group_id = ferry_test_unique("ferry.test.sasl.group");
+    ferry_bus_consumer *consumer = NULL;
+    CU_ASSERT_EQUAL_FATAL(ferry_bus_consumer_new(&ccfg, &consumer, &err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(ferry_bus_subscribe(consumer, topics, 1, &err), FERRY_OK);
+    ferry_bus_msg *msg = poll_one(consumer, WAIT_MS);
+    CU_ASSERT_TRUE(msg != NULL && msg->len == 10 && memcmp(msg->payload, "over scram", 10) == 0);
+    ferry_bus_msg_free(msg);
+    (void)ferry_bus_consumer_close(consumer, &err);
+    ferry_bus_consumer_free(consumer);
+
+    /* A wrong password: refused in bounded time, AUTH, and no password in the message. */
+    static const char wrong[] = "not-the-password-4711";
+    cfg.sasl_password = wrong;
+    cfg.timeout_ms = 5000;
+    producer = NULL;
+    ferry_rc rc = ferry_bus_producer_new(&cfg, &producer, &err);
+    if (rc == FERRY_OK) {
+        rc = ferry_bus_publish(producer, topic, "k", 1, "nope", 4, &err);
+        ferry_bus_producer_free(producer);
+    }
+    printf("\n  wrong SCRAM password: %s (%s)", ferry_rc_str(rc), err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_ERR_AUTH);
+    CU_ASSERT_PTR_NULL(strstr(err.msg, wrong));
+    CU_ASSERT_PTR_NULL(strstr(err.msg, password));
+
+    /* SASL without a password is a configuration error that names the settings. */
+    cfg.sasl_password = NULL;
+    CU_ASSERT_EQUAL(ferry_bus_producer_new(&cfg, &producer, &err), FERRY_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "FERRY_KAFKA_SASL_PASSWORD"));
+}
+
 static const ferry_test_case bus_cases[] = {
     {"create topics twice", create_topics_twice},
     {"step command through a group", step_command_through_a_group},
     {"garbage goes to the dead letter topic", garbage_goes_to_the_dead_letter_topic},
     {"pause survives rebalances, resume continues", pause_survives_rebalances_and_resume_continues},
     {"unreachable broker fails in bounded time", unreachable_broker_fails_in_bounded_time},
+    {"the SASL/SCRAM listener: right and wrong password", sasl_scram_listener},
     {NULL, NULL},
 };
 

@@ -417,6 +417,52 @@ static void wrong_password_is_auth_error(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NOAUTH"));
 }
 
+/* The stack's ACL user for Ferry (docs/security-transports.md): what Ferry does works under it
+ * (open: AUTH user password, SELECT, CLIENT SETNAME; INFO; the state module's scripts), and
+ * anything else is refused with NOPERM (PERMISSION): admin commands, keys outside ferry:*. A
+ * wrong password is AUTH, without the password in the message. */
+static void ferry_acl_user(void)
+{
+    const char *url = getenv("FERRY_STACK_REDIS_FERRY_URL");
+    const char *password = getenv("FERRY_STACK_REDIS_FERRY_PASSWORD");
+    CU_ASSERT_FATAL(url != NULL && password != NULL && password[0] != '\0'); /* `stack env` */
+    ferry_store *store = NULL;
+    ferry_err err;
+    CU_ASSERT_EQUAL_FATAL(ferry_store_open(url, password, 2000, &store, &err), FERRY_OK);
+    bool aof = false;
+    CU_ASSERT_EQUAL(ferry_store_aof_enabled(store, &aof, &err), FERRY_OK);
+
+    char app[64];
+    (void)snprintf(app, sizeof(app), "%s", ferry_test_unique("acl"));
+    bool created = false;
+    CU_ASSERT_EQUAL(ferry_state_app_create(store, app, "{}", "production", 1000, &created, &err),
+                    FERRY_OK);
+    CU_ASSERT_TRUE(created);
+    ferry_state_app got;
+    CU_ASSERT_EQUAL(ferry_state_app_get(store, app, &got, &err), FERRY_OK);
+    ferry_state_app_cleanup(&got);
+    CU_ASSERT_EQUAL(ferry_state_app_delete(store, app, NULL, 0, NULL, 0, &err), FERRY_OK);
+
+    const char *flush[] = {"FLUSHALL"};
+    CU_ASSERT_EQUAL(ferry_store_command(store, false, 1, flush, NULL, NULL, &err),
+                    FERRY_ERR_PERMISSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NOPERM"));
+    const char *config[] = {"CONFIG", "SET", "appendonly", "no"};
+    CU_ASSERT_EQUAL(ferry_store_command(store, false, 4, config, NULL, NULL, &err),
+                    FERRY_ERR_PERMISSION);
+    const char *outside[] = {"SET", "not-ferry:acl", "1"};
+    CU_ASSERT_EQUAL(ferry_store_command(store, false, 3, outside, NULL, NULL, &err),
+                    FERRY_ERR_PERMISSION);
+    ferry_store_close(store);
+
+    const char *wrong = "not-the-acl-password-31";
+    store = NULL;
+    CU_ASSERT_EQUAL(ferry_store_open(url, wrong, 2000, &store, &err), FERRY_ERR_AUTH);
+    CU_ASSERT_PTR_NULL(store);
+    CU_ASSERT_PTR_NULL(strstr(err.msg, wrong));
+    CU_ASSERT_PTR_NULL(strstr(err.msg, password));
+}
+
 /* A loopback port nobody listens on (bound, then released). */
 static int free_port(void)
 {
@@ -722,6 +768,7 @@ static const ferry_test_case store_cases[] = {
     {"transitions apply, refuse, and record events", transitions_apply_refuse_and_record_events},
     {"a change is never half applied", change_is_never_half_applied},
     {"wrong or missing password: AUTH", wrong_password_is_auth_error},
+    {"Ferry's ACL user: its commands work, the rest is NOPERM", ferry_acl_user},
     {"unreachable: UNAVAILABLE; silent: TIMEOUT", unreachable_and_silent_servers},
     {"reconnects after CLIENT KILL", reconnects_after_client_kill},
     {"NOSCRIPT after SCRIPT FLUSH is recovered", noscript_is_recovered},

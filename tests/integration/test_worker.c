@@ -414,7 +414,8 @@ static int suite_setup(void)
 
     ferry_err err;
     const char *topics[] = {topic, dlq};
-    if (ferry_bus_create_topics(brokers, topics, 2, PARTITIONS, -1, 30000, &err) != FERRY_OK ||
+    const ferry_bus_config tcfg = {.brokers = brokers};
+    if (ferry_bus_create_topics(&tcfg, topics, 2, PARTITIONS, -1, 30000, &err) != FERRY_OK ||
         ferry_store_open(ferry_cfg_str(cfg, "redis.url"), ferry_cfg_str(cfg, "redis.password"),
                          5000, &store, &err) != FERRY_OK) {
         fprintf(stderr, "setup: %s\n", err.msg);

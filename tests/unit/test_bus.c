@@ -84,18 +84,42 @@ static void create_topics_checks_arguments_first(void)
     ferry_err err;
     const char *good[] = {"ferry.steps.dns"};
     const char *bad[] = {"ferry.steps.dns", "no spaces allowed"};
-    CU_ASSERT_EQUAL(ferry_bus_create_topics("127.0.0.1:1", bad, 2, 3, 1, 1000, &err),
+    const ferry_bus_config unreachable = {.brokers = "127.0.0.1:1"};
+    CU_ASSERT_EQUAL(ferry_bus_create_topics(&unreachable, bad, 2, 3, 1, 1000, &err),
                     FERRY_ERR_INVALID);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no spaces allowed"));
-    CU_ASSERT_EQUAL(ferry_bus_create_topics("127.0.0.1:1", good, 1, 0, 1, 1000, &err),
+    CU_ASSERT_EQUAL(ferry_bus_create_topics(&unreachable, good, 1, 0, 1, 1000, &err),
                     FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_bus_create_topics("127.0.0.1:1", good, 1, 3, 0, 1000, &err),
+    CU_ASSERT_EQUAL(ferry_bus_create_topics(&unreachable, good, 1, 3, 0, 1000, &err),
                     FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_bus_create_topics("127.0.0.1:1", good, 1, 3, 1, 0, &err),
+    CU_ASSERT_EQUAL(ferry_bus_create_topics(&unreachable, good, 1, 3, 1, 0, &err),
                     FERRY_ERR_INVALID);
-    CU_ASSERT_EQUAL(ferry_bus_create_topics("127.0.0.1:1", good, 0, 3, 1, 1000, &err),
+    CU_ASSERT_EQUAL(ferry_bus_create_topics(&unreachable, good, 0, 3, 1, 1000, &err),
                     FERRY_ERR_INVALID);
     CU_ASSERT_EQUAL(ferry_bus_create_topics(NULL, good, 1, 3, 1, 1000, &err), FERRY_ERR_CONFIG);
+}
+
+/* The transport settings are checked when a handle is made: an unknown protocol, SASL without
+ * its user or password; the error names the settings, never a password. */
+static void transport_settings_checked(void)
+{
+    ferry_err err;
+    ferry_bus_producer *p = NULL;
+    ferry_bus_config bad = {.brokers = "127.0.0.1:1", .security_protocol = "ssl3"};
+    CU_ASSERT_EQUAL(ferry_bus_producer_new(&bad, &p, &err), FERRY_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ssl3"));
+    ferry_bus_config no_user = {.brokers = "127.0.0.1:1",
+                                .security_protocol = "sasl_ssl",
+                                .sasl_password = "hunter2-secret"};
+    CU_ASSERT_EQUAL(ferry_bus_producer_new(&no_user, &p, &err), FERRY_ERR_CONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "FERRY_KAFKA_SASL_USERNAME"));
+    CU_ASSERT_PTR_NULL(strstr(err.msg, "hunter2"));
+    ferry_bus_config ok = {.brokers = "127.0.0.1:1",
+                           .security_protocol = "sasl_plaintext",
+                           .sasl_username = "ferry",
+                           .sasl_password = "hunter2-secret"};
+    CU_ASSERT_EQUAL(ferry_bus_producer_new(&ok, &p, &err), FERRY_OK); /* connects lazily */
+    ferry_bus_producer_free(p);
 }
 
 static void calls_on_no_handle_are_invalid(void)
@@ -179,6 +203,7 @@ static const ferry_test_case bus_cases[] = {
     {"constructors refuse a bad config", constructors_refuse_bad_config},
     {"topic names", topic_names},
     {"create topics checks arguments first", create_topics_checks_arguments_first},
+    {"transport settings are checked; no password in errors", transport_settings_checked},
     {"calls on no handle are invalid", calls_on_no_handle_are_invalid},
     {"dead letter round trip", dead_letter_round_trip},
     {"dead letter without key or payload", dead_letter_without_key_or_payload},

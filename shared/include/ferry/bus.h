@@ -28,7 +28,21 @@ typedef struct ferry_bus_config {
     int timeout_ms;           /* bound for one delivery, one commit, one close; 0: 30000 */
     int session_timeout_ms;   /* consumers: group session timeout; 0: librdkafka's 45000 */
     int max_poll_interval_ms; /* consumers: longest gap between polls; 0: librdkafka's 300000 */
+    /* The transport (docs/security-transports.md); all NULL: PLAINTEXT. */
+    const char *security_protocol; /* "plaintext", "ssl", "sasl_plaintext", "sasl_ssl" */
+    const char *sasl_mechanism;    /* "SCRAM-SHA-256" (default), "SCRAM-SHA-512", "PLAIN" */
+    const char *sasl_username;
+    const char *sasl_password; /* a secret: never in a message or a log line */
+    const char *ssl_ca;        /* CA file to verify the brokers; NULL: the system's */
+    const char *ssl_cert;      /* client certificate file (mutual TLS); NULL: none */
+    const char *ssl_key;       /* its private key file */
 } ferry_bus_config;
+
+struct ferry_cfg;
+
+/* Fills the transport fields of bc from the loaded settings (kafka.security_protocol,
+ * kafka.sasl_*, kafka.ssl_*); strings borrowed from cfg. */
+void ferry_bus_config_transport(ferry_bus_config *bc, const struct ferry_cfg *cfg);
 
 /* Checks a configuration without connecting: FERRY_ERR_CONFIG naming the first problem.
  * need_group: the configuration is for a consumer. */
@@ -161,10 +175,12 @@ void ferry_bus_consumer_free(ferry_bus_consumer *consumer);
 /*
  * Creates topics through the Admin API with `partitions` partitions and `replication` replicas
  * each (-1 for either: the broker's default). A topic that already exists counts as created
- * (its partition count is not checked). Waits at most timeout_ms. names are borrowed.
+ * (its partition count is not checked). Waits at most timeout_ms. base gives the brokers and
+ * the transport (its other fields are not used); names are borrowed.
  */
-ferry_rc ferry_bus_create_topics(const char *brokers, const char *const *names, size_t count,
-                                 int partitions, int replication, int timeout_ms, ferry_err *err);
+ferry_rc ferry_bus_create_topics(const ferry_bus_config *base, const char *const *names,
+                                 size_t count, int partitions, int replication, int timeout_ms,
+                                 ferry_err *err);
 
 /*
  * Encodes a Ferry__V1__DeadLetter for original (topic, partition, offset, key, payload) with
