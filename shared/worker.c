@@ -456,7 +456,11 @@ static void *executor_main(void *arg)
         ferry_err err;
         ferry_err_clear(&err);
         int64_t began = ferry_mono_ms();
-        ferry_rc rc = w->def->execute(ctx, ctx->cmd, w->def->ud, &err);
+        /* A process paused between the claim and here may wake past its lease: then it does
+         * not start the step at all (step_finish records nothing). */
+        ferry_rc rc = ferry_step_stopping(ctx)
+                          ? ferry_err_set(&err, FERRY_ERR_CANCELLED, "stopped before it started")
+                          : w->def->execute(ctx, ctx->cmd, w->def->ud, &err);
         (void)pthread_mutex_lock(&w->mu);
         ctx->finishing = true;
         (void)pthread_mutex_unlock(&w->mu);

@@ -854,9 +854,11 @@ static void test_stalled_records_nothing(void)
            ferry_mono_ms() < until)
         ferry_sleep_ms(50);
     CU_ASSERT_EQUAL(log_count(p, "lease over", "step=stall-1 ", (const char *)NULL), 1);
+    /* Paused before its executor began, the attempt never runs; paused while running, its last
+     * action came before the pause. */
     int64_t start = 0, end = 0;
-    CU_ASSERT_EQUAL(runs_of("stall-1", 1, &start, &end), 1);
-    CU_ASSERT_TRUE(end <= paused);
+    int runs = runs_of("stall-1", 1, &start, &end);
+    CU_ASSERT_TRUE(runs == 0 || (runs == 1 && end <= paused));
     printf("\n  woken %lld ms after the pause; last action %lld ms before it",
            (long long)(woken - paused), (long long)(paused - end));
     CU_ASSERT_STRING_EQUAL(field("stall-1", "state", buf, sizeof(buf)), "running");

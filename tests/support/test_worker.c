@@ -184,11 +184,10 @@ static ferry_rc rc_by_name(const char *text)
 }
 
 /* Reports progress for ms milliseconds (0: none), stopping early when told to. *acted: when it
- * last went on working or completed. */
+ * last went on working or completed (left as it is when it stops before its first tick). */
 static ferry_rc run_for(ferry_step_ctx *ctx, long ms, bool forever, int64_t *acted)
 {
     int64_t start = ferry_wall_ms();
-    *acted = start; /* starting is its first action */
     for (;;) {
         int64_t spent = ferry_wall_ms() - start;
         ferry_step_progress p = {.done = (uint64_t)spent,
@@ -230,6 +229,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
         running = true;
         rc = FERRY_OK;
     } else if (number_after(behavior, "ok", &n)) {
+        acted = start; /* the attempt began: a stop before the first tick acted no further */
         rc = run_for(ctx, n, false, &acted);
         if (rc != FERRY_OK)
             (void)ferry_err_set(err, rc, "test behaviour %s: stopped early", behavior);
@@ -245,6 +245,7 @@ static ferry_rc run(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, void
             (void)ferry_err_set(err, rc, "test behaviour %s: attempt %u fails", behavior,
                                 cmd->attempt);
     } else if (strcmp(behavior, "hang") == 0) {
+        acted = start;
         rc = run_for(ctx, 0, true, &acted);
         (void)ferry_err_set(err, rc, "test behaviour hang: stopped");
     } else if (strcmp(behavior, "crash") == 0 ||
