@@ -231,11 +231,25 @@ static ferry_rc analyze_one(dr_conn *src, dr_conn *tgt, size_t item, void *ud, f
     return dr_conn_exec(tgt, sql, err);
 }
 
-/* Exports a snapshot on src (which then holds it open in its transaction). */
-static ferry_rc export_snapshot(dr_conn *src, char *out, size_t outsz, ferry_err *err)
+/* Exports a snapshot on src (which then holds it open in its transaction); with imported, src
+ * takes that snapshot (a replication slot's) instead, and the copy reads under it. */
+static ferry_rc export_snapshot(dr_conn *src, const char *imported, char *out, size_t outsz,
+                                ferry_err *err)
 {
     dr_rows *rows = NULL;
     ferry_rc rc = dr_conn_exec(src, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err);
+    if (rc == FERRY_OK && imported != NULL) {
+        if (strspn(imported, "0123456789ABCDEF-") == strlen(imported)) {
+            char sql[120];
+            (void)snprintf(sql, sizeof(sql), "SET TRANSACTION SNAPSHOT '%s'", imported);
+            rc = dr_conn_exec(src, sql, err);
+        } else {
+            rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "source: unexpected snapshot id");
+        }
+        if (rc == FERRY_OK)
+            (void)snprintf(out, outsz, "%s", imported);
+        return rc;
+    }
     if (rc == FERRY_OK)
         rc = dr_conn_query(src, "SELECT pg_export_snapshot()", 0, NULL, &rows, err);
     if (rc == FERRY_OK)
@@ -296,7 +310,7 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
     progress(opts, "prepare", report);
     rc = dr_target_check_free(tgt, err);
     if (rc == FERRY_OK)
-        rc = export_snapshot(src, snapshot, sizeof(snapshot), err);
+        rc = export_snapshot(src, opts->import_snapshot, snapshot, sizeof(snapshot), err);
     if (rc == FERRY_OK)
         rc = dr_target_check_overwrite(tgt, opts->overwrite, err);
     if (rc == FERRY_OK)
@@ -377,8 +391,12 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err)
         rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
         goto out;
     }
-    /* The very last transaction: the target holds exactly the source's objects. */
-    rc = dr_target_unmark(tgt, opts, marked, err);
+    /* The very last transaction: the target holds exactly the source's objects; or, for the
+     * logical method, it holds them as of the slot's start, and the stream goes on from there. */
+    if (opts->replication_slot != NULL)
+        rc = dr_target_replicating(tgt, opts, marked, err);
+    else
+        rc = dr_target_unmark(tgt, opts, marked, err);
     if (rc == FERRY_OK)
         rc = dr_conn_exec(src, "COMMIT", err);
 out:
@@ -409,7 +427,7 @@ ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
     bool binary = false;
     ferry_rc rc = open_pair(opts, NULL, &src, &tgt, &binary, err);
     if (rc == FERRY_OK)
-        rc = export_snapshot(src, snapshot, sizeof(snapshot), err);
+        rc = export_snapshot(src, NULL, snapshot, sizeof(snapshot), err);
     if (rc == FERRY_OK)
         rc = dr_tables_list(src, &tables, err);
     if (rc == FERRY_OK)

@@ -33,6 +33,12 @@ typedef struct dr_options {
     bool verify;            /* copy: verify against the copy's own snapshot at the end */
     bool overwrite;         /* copy: replace a target holding data Ferry did not write */
     const char *started_by; /* recorded on the target: "migration/step#attempt" or "ferryctl" */
+    /* copy for the logical method (dr_logical_start): read the source under this exported
+     * snapshot (a replication slot's) instead of taking one, and end by recording the slot's
+     * starting point on the target, which stays marked incomplete until the cutover. */
+    const char *import_snapshot;
+    const char *replication_slot;
+    uint64_t replication_lsn;
     dr_stop stop;
     void (*progress)(void *ud, const dr_progress *progress); /* NULL: none; any thread */
     void *progress_ud;

@@ -4,10 +4,12 @@
  *
  *     ferry-dump-restore copy   --source CONNINFO --target CONNINFO [options]
  *     ferry-dump-restore verify --source CONNINFO --target CONNINFO [options]
+ *     ferry-dump-restore logical-check|logical-start|logical-stream|logical-drop ... [options]
  *
  * This file parses and reports; dr.h does the work.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "dr.h"
+#include "logical.h"
 #include "ferry/config.h"
 #include "ferry/log.h"
 #include "ferry/opts.h"
@@ -168,10 +171,10 @@ out:
 
 /* One operation's command line. */
 typedef struct cli_args {
-    const char *op; /* copy or verify */
-    const char *source, *target, *src_secret, *tgt_secret, *pg_bin;
+    const char *op; /* copy, verify, logical-... */
+    const char *source, *target, *src_secret, *tgt_secret, *pg_bin, *slot;
     int64_t jobs, split;
-    bool verify, overwrite, as_json, help;
+    bool verify, overwrite, as_json, help, caught_up;
 } cli_args;
 
 static void usage(FILE *out, const ferry_opt *table)
@@ -187,6 +190,12 @@ static void usage(FILE *out, const ferry_opt *table)
                   "        (docs/dump-restore.md)\n"
                   "verify  compares rows, schema, sequences and large objects; exit 1 on a\n"
                   "        difference\n"
+                  "logical-check   says whether the source allows the logical method\n"
+                  "logical-start   creates the publication and slot --slot and copies under\n"
+                  "                its snapshot (docs/logical-replication.md)\n"
+                  "logical-stream  applies the slot's changes to the target until stopped\n"
+                  "                (SIGINT, SIGTERM) or, with --until-caught-up, caught up\n"
+                  "logical-drop    drops the slot and publication on the source\n"
                   "\n"
                   "CONNINFO is a libpq URL or keyword string without a password. Passwords come\n"
                   "from FERRY_SECRET_<NAME> (or _FILE) for --source-secret/--target-secret NAME,\n"
@@ -196,10 +205,80 @@ static void usage(FILE *out, const ferry_opt *table)
     ferry_opts_usage(table, out);
 }
 
+static volatile sig_atomic_t cli_stop_requested;
+
+static void cli_on_signal(int sig)
+{
+    (void)sig;
+    cli_stop_requested = 1;
+}
+
 static bool cli_stopping(void *ud)
 {
     (void)ud;
-    return false; /* SIGINT ends the process; the target stays marked incomplete */
+    /* copy and verify: SIGINT ends the process, the target stays marked incomplete; a stream
+     * ends at the next message, keeping what the target committed. */
+    return cli_stop_requested != 0;
+}
+
+static void cli_stream_progress(void *ud, const dr_stream_report *r)
+{
+    (void)ud;
+    char held[24], at[24];
+    dr_po_lsn_format(r->committed_lsn, held);
+    dr_po_lsn_format(r->source_lsn, at);
+    (void)fprintf(stderr,
+                  "ferry-dump-restore: applied %s of %s, lag %" PRIu64 " bytes %.1f s, %" PRIu64
+                  " transactions, slot keeps %" PRIu64 " bytes\n",
+                  held, at, r->lag_bytes, (double)r->lag_ms / 1000.0, r->stats.transactions,
+                  r->slot_retained_bytes);
+}
+
+/* logical-check, -stream and -drop; returns the exit code. */
+static int cli_logical(const cli_args *a, const dr_options *opts, ferry_err *err)
+{
+    ferry_rc rc;
+    if (strcmp(a->op, "logical-check") == 0) {
+        rc = dr_logical_check(opts, err);
+        if (rc == FERRY_OK)
+            (void)printf("logical-check: the source allows the logical method\n");
+    } else if (strcmp(a->op, "logical-drop") == 0) {
+        rc = dr_logical_drop(opts, a->slot, err);
+        if (rc == FERRY_OK)
+            (void)printf("logical-drop: slot and publication %s are gone\n", a->slot);
+    } else {
+        struct sigaction sa = {.sa_handler = cli_on_signal};
+        (void)sigaction(SIGINT, &sa, NULL);
+        (void)sigaction(SIGTERM, &sa, NULL);
+        dr_stream_options so = {.slot = a->slot,
+                                .until_current = a->caught_up,
+                                .progress = a->as_json ? NULL : cli_stream_progress};
+        dr_stream_report r;
+        rc = dr_logical_stream(opts, &so, &r, err);
+        if (rc == FERRY_ERR_CANCELLED)
+            rc = FERRY_OK; /* asked to stop: what the target committed is kept */
+        char from[24], to[24];
+        dr_po_lsn_format(r.start_lsn, from);
+        dr_po_lsn_format(r.committed_lsn, to);
+        if (a->as_json)
+            (void)printf("{\"ok\": %s, \"start_lsn\": \"%s\", \"committed_lsn\": \"%s\", "
+                         "\"transactions\": %" PRIu64 ", \"inserts\": %" PRIu64
+                         ", \"updates\": %" PRIu64 ", \"deletes\": %" PRIu64
+                         ", \"truncates\": %" PRIu64 ", \"skipped\": %" PRIu64
+                         ", \"lag_bytes\": %" PRIu64 ", \"duration_ms\": %" PRId64 "}\n",
+                         rc == FERRY_OK ? "true" : "false", from, to, r.stats.transactions,
+                         r.stats.inserts, r.stats.updates, r.stats.deletes, r.stats.truncates,
+                         r.stats.skipped, r.lag_bytes, r.ms_total);
+        else if (rc == FERRY_OK)
+            (void)printf("logical-stream: applied %s to %s, %" PRIu64 " transactions in %.1f s\n",
+                         from, to, r.stats.transactions, (double)r.ms_total / 1000.0);
+    }
+    if (rc != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-dump-restore: %s failed (%s): %s\n", a->op, ferry_rc_str(rc),
+                      err->msg);
+        return EXIT_FAILED;
+    }
+    return 0;
 }
 
 static void cli_progress(void *ud, const dr_progress *p)
@@ -247,8 +326,26 @@ static int cli_run(const cli_args *a)
                        .stop = {.stopping = cli_stopping},
                        .progress = a->as_json ? NULL : cli_progress,
                        .progress_ud = &tty};
-    ferry_rc rc =
-        strcmp(op, "copy") == 0 ? dr_copy(&opts, &report, &err) : dr_verify(&opts, &report, &err);
+    bool logical = strncmp(op, "logical-", 8) == 0;
+    if (a->target == NULL && strcmp(op, "logical-check") != 0 && strcmp(op, "logical-drop") != 0) {
+        (void)fprintf(stderr, "ferry-dump-restore: %s: --target is required\n", op);
+        status = EXIT_USAGE;
+        goto out;
+    }
+    if (logical && strcmp(op, "logical-check") != 0 && !dr_logical_slot_name_ok(a->slot)) {
+        (void)fprintf(stderr, "ferry-dump-restore: --slot: lowercase letters, digits and "
+                              "underscores, at most 63\n");
+        status = EXIT_USAGE;
+        goto out;
+    }
+    if (logical && strcmp(op, "logical-start") != 0) {
+        status = cli_logical(a, &opts, &err);
+        goto out;
+    }
+    ferry_rc rc = strcmp(op, "copy") == 0 ? dr_copy(&opts, &report, &err)
+                  : strcmp(op, "logical-start") == 0
+                      ? dr_logical_start(&opts, a->slot, &report, &err)
+                      : dr_verify(&opts, &report, &err);
     if (tty && !a->as_json)
         (void)fputc('\n', stderr);
     json_t *j = report_json(&report);
@@ -288,13 +385,13 @@ out:
 
 static int cli_main(int argc, char **argv)
 {
-    cli_args a = {.op = argv[1]};
+    cli_args a = {.op = argv[1], .slot = "ferry"};
     /* clang-format off */
     const ferry_opt table[] = {
         {.name = "source", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.source,
          .arg = "CONNINFO", .help = "the source database"},
-        {.name = "target", .kind = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .dest = &a.target,
-         .arg = "CONNINFO", .help = "the target database"},
+        {.name = "target", .kind = FERRY_OPT_STRING, .dest = &a.target,
+         .arg = "CONNINFO", .help = "the target database (all but logical-check and -drop)"},
         {.name = "source-secret", .kind = FERRY_OPT_STRING, .dest = &a.src_secret, .arg = "NAME",
          .help = "the source's password is FERRY_SECRET_<NAME> (or _FILE)"},
         {.name = "target-secret", .kind = FERRY_OPT_STRING, .dest = &a.tgt_secret, .arg = "NAME",
@@ -311,6 +408,11 @@ static int cli_main(int argc, char **argv)
         {.name = "overwrite", .kind = FERRY_OPT_FLAG, .dest = &a.overwrite,
          .help = "(copy) replace a target holding data Ferry did not write\n"
                  "(without it such a target is refused, nothing changed)"},
+        {.name = "slot", .kind = FERRY_OPT_STRING, .dest = &a.slot, .arg = "NAME",
+         .help = "(logical-*) the replication slot and publication (default ferry)"},
+        {.name = "until-caught-up", .kind = FERRY_OPT_FLAG, .dest = &a.caught_up,
+         .help = "(logical-stream) stop once the target holds what the source\n"
+                 "had committed when the stream started"},
         {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
          .help = "print the report as JSON instead of a summary"},
         {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,
@@ -325,7 +427,10 @@ static int cli_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "copy") == 0 || strcmp(argv[1], "verify") == 0))
+    if (argc >= 2 &&
+        (strcmp(argv[1], "copy") == 0 || strcmp(argv[1], "verify") == 0 ||
+         strcmp(argv[1], "logical-check") == 0 || strcmp(argv[1], "logical-start") == 0 ||
+         strcmp(argv[1], "logical-stream") == 0 || strcmp(argv[1], "logical-drop") == 0))
         return cli_main(argc, argv);
     ferry_worker_def def = {.kind = FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE,
                             .component = FERRY_COMP_DUMP_RESTORE,

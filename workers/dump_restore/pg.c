@@ -5,6 +5,9 @@
 
 #include <libpq-fe.h>
 #include <libpq/libpq-fs.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +137,9 @@ static void quiet_notice(void *ud, const char *message)
     (void)message;
 }
 
-ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out, ferry_err *err)
+/* replication: NULL for a normal connection, "database" for a logical walsender one. */
+static ferry_rc conn_open(const dr_endpoint *ep, const char *app_name, const char *replication,
+                          dr_conn **out, ferry_err *err)
 {
     *out = NULL;
     dr_conn *conn = calloc(1, sizeof(*conn));
@@ -142,11 +147,14 @@ ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out
         return ferry_err_set(err, FERRY_ERR_NOMEM, "%s: out of memory", ep->label);
     (void)snprintf(conn->label, sizeof(conn->label), "%s", ep->label);
     /* dbname first: the array entries after it override what its connection string says. */
-    const char *keys[] = {"dbname",     "password",        "application_name",
-                          "keepalives", "keepalives_idle", "connect_timeout",
-                          NULL};
-    const char *vals[] = {
-        ep->conninfo, ep->password != NULL ? ep->password : "", app_name, "1", "30", "10", NULL};
+    const char *keys[] = {"dbname",          "password",        "application_name", "keepalives",
+                          "keepalives_idle", "connect_timeout", "replication",      NULL};
+    const char *vals[] = {ep->conninfo, ep->password != NULL ? ep->password : "",
+                          app_name,     "1",
+                          "30",         "10",
+                          replication,  NULL};
+    if (replication == NULL)
+        keys[6] = NULL;
     conn->pg = PQconnectdbParams(keys, vals, 1);
     if (conn->pg == NULL) {
         free(conn);
@@ -169,6 +177,17 @@ ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out
     conn->cancel = PQgetCancel(conn->pg);
     *out = conn;
     return FERRY_OK;
+}
+
+ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out, ferry_err *err)
+{
+    return conn_open(ep, app_name, NULL, out, err);
+}
+
+ferry_rc dr_conn_open_replication(const dr_endpoint *ep, const char *app_name, dr_conn **out,
+                                  ferry_err *err)
+{
+    return conn_open(ep, app_name, "database", out, err);
 }
 
 void dr_conn_close(dr_conn *conn)
@@ -214,15 +233,41 @@ ferry_rc dr_conn_exec(dr_conn *conn, const char *sql, ferry_err *err)
     return rc;
 }
 
+ferry_rc dr_conn_prepare(dr_conn *conn, const char *name, const char *sql, int n_params,
+                         ferry_err *err)
+{
+    PGresult *res = PQprepare(conn->pg, name, sql, n_params, NULL);
+    ferry_rc rc = FERRY_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_fail(conn, res, "prepare", err);
+    PQclear(res);
+    return rc;
+}
+
+ferry_rc dr_conn_exec_prepared(dr_conn *conn, const char *name, int n_params,
+                               const char *const *params, uint64_t *affected, ferry_err *err)
+{
+    PGresult *res = PQexecPrepared(conn->pg, name, n_params, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    ferry_rc rc = FERRY_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = pg_fail(conn, res, "apply", err);
+    else if (affected != NULL)
+        *affected = strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------------------------------ */
 
-ferry_rc dr_conn_query(dr_conn *conn, const char *sql, int n_params, const char *const *params,
-                       dr_rows **out, ferry_err *err)
+static ferry_rc query(dr_conn *conn, const char *sql, int n_params, const char *const *params,
+                      bool simple, dr_rows **out, ferry_err *err)
 {
     ferry_rc rc = FERRY_OK;
     dr_rows *rows = NULL;
     *out = NULL;
-    PGresult *res = PQexecParams(conn->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+    PGresult *res = simple ? PQexec(conn->pg, sql)
+                           : PQexecParams(conn->pg, sql, n_params, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pg_fail(conn, res, "query", err);
         goto out;
@@ -256,6 +301,17 @@ out:
     dr_rows_free(rows);
     PQclear(res);
     return rc;
+}
+
+ferry_rc dr_conn_query(dr_conn *conn, const char *sql, int n_params, const char *const *params,
+                       dr_rows **out, ferry_err *err)
+{
+    return query(conn, sql, n_params, params, false, out, err);
+}
+
+ferry_rc dr_conn_query_simple(dr_conn *conn, const char *sql, dr_rows **out, ferry_err *err)
+{
+    return query(conn, sql, 0, NULL, true, out, err);
 }
 
 size_t dr_rows_count(const dr_rows *rows)
@@ -379,6 +435,72 @@ out:
         }
     }
     return rc;
+}
+
+/* ---- replication streams -------------------------------------------------------------------- */
+
+ferry_rc dr_conn_stream_start(dr_conn *conn, const char *sql, ferry_err *err)
+{
+    PGresult *res = PQexec(conn->pg, sql);
+    ferry_rc rc = FERRY_OK;
+    if (PQresultStatus(res) != PGRES_COPY_BOTH)
+        rc = pg_fail(conn, res, "start replication", err);
+    PQclear(res);
+    return rc;
+}
+
+ferry_rc dr_conn_stream_read(dr_conn *conn, int timeout_ms, uint8_t **buf, size_t *len,
+                             ferry_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    for (int waited = 0;; waited = 1) {
+        char *data = NULL;
+        int n = PQgetCopyData(conn->pg, &data, 1);
+        if (n > 0) {
+            *buf = (uint8_t *)data;
+            *len = (size_t)n;
+            return FERRY_OK;
+        }
+        if (n == -1) {
+            /* The server ended the stream: its result says why. */
+            PGresult *res = PQgetResult(conn->pg);
+            ferry_rc rc;
+            if (res != NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
+                rc = pg_fail(conn, res, "replication stream ended", err);
+            else /* the server ended the copy (CopyDone): it is shutting down */
+                rc = ferry_err_set(err, FERRY_ERR_UNAVAILABLE,
+                                   "%s: the server ended the replication stream (shutting down "
+                                   "or restarting); resume later",
+                                   conn->label);
+            PQclear(res);
+            drain(conn);
+            return rc;
+        }
+        if (n < -1)
+            return pg_fail(conn, NULL, "replication stream", err);
+        if (waited)
+            return FERRY_OK; /* nothing within timeout_ms */
+        struct pollfd pfd = {.fd = PQsocket(conn->pg), .events = POLLIN};
+        int p = poll(&pfd, 1, timeout_ms);
+        if (p < 0 && errno != EINTR)
+            return ferry_err_set_errno(err, FERRY_ERR_IO, errno, "%s: poll", conn->label);
+        if (p > 0 && PQconsumeInput(conn->pg) == 0)
+            return pg_fail(conn, NULL, "replication stream", err);
+    }
+}
+
+void dr_conn_stream_release(uint8_t *buf)
+{
+    if (buf != NULL)
+        PQfreemem(buf);
+}
+
+ferry_rc dr_conn_stream_send(dr_conn *conn, const uint8_t *data, size_t len, ferry_err *err)
+{
+    if (PQputCopyData(conn->pg, (const char *)data, (int)len) != 1 || PQflush(conn->pg) != 0)
+        return pg_fail(conn, NULL, "replication stream", err);
+    return FERRY_OK;
 }
 
 /* ---- large objects --------------------------------------------------------------------------- */

@@ -30,6 +30,11 @@ typedef struct dr_conn dr_conn;
  * many connections), else FERRY_ERR_UNAVAILABLE. */
 ferry_rc dr_conn_open(const dr_endpoint *ep, const char *app_name, dr_conn **out, ferry_err *err);
 
+/* Opens a logical replication connection (replication=database) to ep's database: it runs
+ * replication commands (CREATE_REPLICATION_SLOT, START_REPLICATION) and simple SQL. */
+ferry_rc dr_conn_open_replication(const dr_endpoint *ep, const char *app_name, dr_conn **out,
+                                  ferry_err *err);
+
 /* Closes the connection (a transaction still open is rolled back by the server). Accepts NULL. */
 void dr_conn_close(dr_conn *conn);
 
@@ -53,6 +58,19 @@ typedef struct dr_rows dr_rows;
 /* Runs a query with text parameters ($1...; params may be NULL when n_params is 0). */
 ferry_rc dr_conn_query(dr_conn *conn, const char *sql, int n_params, const char *const *params,
                        dr_rows **out, ferry_err *err);
+
+/* The same, without parameters, by the simple query protocol: what a replication connection
+ * takes (CREATE_REPLICATION_SLOT). */
+ferry_rc dr_conn_query_simple(dr_conn *conn, const char *sql, dr_rows **out, ferry_err *err);
+
+/* Prepares sql (text parameters $1..$n_params, types inferred) as statement name. */
+ferry_rc dr_conn_prepare(dr_conn *conn, const char *name, const char *sql, int n_params,
+                         ferry_err *err);
+
+/* Runs a prepared statement; *affected (may be NULL) gets the rows it inserted, updated or
+ * deleted. */
+ferry_rc dr_conn_exec_prepared(dr_conn *conn, const char *name, int n_params,
+                               const char *const *params, uint64_t *affected, ferry_err *err);
 
 size_t dr_rows_count(const dr_rows *rows);
 /* The value at (row, col), NULL for SQL NULL or out of range; borrowed until dr_rows_free(). */
@@ -79,6 +97,21 @@ ferry_rc dr_conn_copy(dr_conn *src, const char *out_sql, dr_conn *dst, const cha
  * a transaction (src's snapshot decides what is read). *bytes gets the object's size.
  */
 ferry_rc dr_conn_lo_copy(dr_conn *src, dr_conn *dst, uint32_t oid, uint64_t *bytes, ferry_err *err);
+
+/* A replication stream (CopyBoth) on a connection from dr_conn_open_replication(). */
+
+/* Runs START_REPLICATION (sql); the connection then streams until it is closed. */
+ferry_rc dr_conn_stream_start(dr_conn *conn, const char *sql, ferry_err *err);
+
+/* The next message of the stream, waiting up to timeout_ms: *buf (release with
+ * dr_conn_stream_release()) and *len, or *buf NULL when none came in time. The stream's end
+ * (the server stopped it) is an error naming the server's reason. */
+ferry_rc dr_conn_stream_read(dr_conn *conn, int timeout_ms, uint8_t **buf, size_t *len,
+                             ferry_err *err);
+void dr_conn_stream_release(uint8_t *buf);
+
+/* Sends one message (a standby status update) on the stream. */
+ferry_rc dr_conn_stream_send(dr_conn *conn, const uint8_t *data, size_t len, ferry_err *err);
 
 /* Classifies an error text from a PostgreSQL tool or libpq without a SQLSTATE (pg_restore's
  * stderr, a failed connection): auth, permission, disk full, missing extension, ... */

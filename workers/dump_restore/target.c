@@ -11,6 +11,7 @@
 #include "dr_sql_embedded.h"
 #include "ferry/buf.h"
 #include "ferry/clock.h"
+#include "pgoutput.h"
 #include "ferry/log.h"
 
 ferry_rc dr_target_check_free(dr_conn *tgt, ferry_err *err)
@@ -127,13 +128,14 @@ ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, char started[DR_MA
     return rc;
 }
 
-ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *started, ferry_err *err)
+/* Locks the mark and checks it is still the one this copy wrote; the caller's transaction is
+ * open. */
+static ferry_rc mark_still_ours(dr_conn *tgt, const dr_options *opts, const char *started,
+                                ferry_err *err)
 {
     const char *by = opts->started_by != NULL ? opts->started_by : "ferry";
     dr_rows *owner = NULL;
-    ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
-    if (rc == FERRY_OK)
-        rc = dr_conn_query(tgt, dr_sql_mark_owner, 0, NULL, &owner, err);
+    ferry_rc rc = dr_conn_query(tgt, dr_sql_mark_owner, 0, NULL, &owner, err);
     if (rc == FERRY_OK && dr_rows_count(owner) == 0)
         rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
                            "the target's mark (_ferry.copy_status) vanished while the copy ran: "
@@ -146,23 +148,66 @@ ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *star
                            "another copy (%s) has taken the target over since this one (%s) "
                            "started: this copy's result is not kept",
                            dr_rows_get(owner, 0, 0), by);
-    if (rc == FERRY_OK)
-        rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    dr_rows_free(owner);
+    return rc;
+}
+
+/* Ends the open transaction: COMMIT after success, else ROLLBACK; adds what to the message of
+ * errors other than CONFLICT. */
+static ferry_rc end_transaction(dr_conn *tgt, ferry_rc rc, const char *what, ferry_err *err)
+{
     if (rc == FERRY_OK)
         rc = dr_conn_exec(tgt, "COMMIT", err);
-    dr_rows_free(owner);
     if (rc != FERRY_OK) {
         ferry_err ignored;
         (void)dr_conn_exec(tgt, "ROLLBACK", &ignored);
     }
-    if (rc == FERRY_ERR_CONFLICT)
+    if (rc == FERRY_OK || rc == FERRY_ERR_CONFLICT)
         return rc;
-    if (rc != FERRY_OK) {
-        char msg[sizeof(err->msg)];
-        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
-        (void)ferry_err_set(err, rc, "dropping the mark of an unfinished copy (_ferry): %s", msg);
+    char msg[sizeof(err->msg)];
+    (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+    return ferry_err_set(err, rc, "%s: %s", what, msg);
+}
+
+ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *started, ferry_err *err)
+{
+    ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK)
+        rc = mark_still_ours(tgt, opts, started, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    return end_transaction(tgt, rc, "dropping the mark of an unfinished copy (_ferry)", err);
+}
+
+ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char *started,
+                               ferry_err *err)
+{
+    char lsn[24];
+    dr_po_lsn_format(opts->replication_lsn, lsn);
+    const char *params[] = {opts->replication_slot, lsn};
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK)
+        rc = mark_still_ours(tgt, opts, started, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, dr_sql_replication_position, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "DELETE FROM _ferry.replication", err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(tgt,
+                           "INSERT INTO _ferry.replication (slot, publication, lsn) "
+                           "VALUES ($1, $1, $2::pg_lsn) RETURNING 1",
+                           2, params, &rows, err);
+    if (rc == FERRY_OK) {
+        /* The schema brought the source's publication along; it is Ferry's, not the app's. */
+        ferry_buf b = {0};
+        ferry_buf_addf(&b, "DROP PUBLICATION IF EXISTS \"%s\"", opts->replication_slot);
+        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
+                   : dr_conn_exec(tgt, b.p, err);
+        ferry_buf_cleanup(&b);
     }
-    return rc;
+    dr_rows_free(rows);
+    return end_transaction(tgt, rc, "recording where the replication starts (_ferry)", err);
 }
 
 ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err)

@@ -39,6 +39,13 @@ ferry_rc dr_target_mark(dr_conn *tgt, const dr_options *opts, char started[DR_MA
 ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *started,
                           ferry_err *err);
 
+/* The logical method's end of a copy, instead of dropping the mark (same ownership rule as
+ * dr_target_unmark): records where the stream starts (_ferry.replication: opts->replication_slot
+ * at opts->replication_lsn) and drops the copy of Ferry's publication the schema brought. The
+ * target stays marked incomplete. */
+ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char *started,
+                               ferry_err *err);
+
 /* Drops every schema of the target but the system's and Ferry's, recreates public as initdb
  * makes it, and unlinks every large object, in one transaction. */
 ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err);

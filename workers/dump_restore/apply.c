@@ -1,0 +1,603 @@
+/*
+ * apply.c - a logical replication stream's changes applied to the target (see apply.h).
+ */
+#include "apply.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dr_sql_embedded.h"
+#include "ferry/buf.h"
+
+/* The first built-in type oid that is not fixed across servers (FirstNormalObjectId). */
+#define FIRST_NORMAL_OID 16384u
+
+/* A table the stream has described, with its names quoted for SQL. */
+typedef struct rel_entry {
+    dr_po_relation rel;
+    char *qname;  /* "schema"."table" */
+    char **qcols; /* "column", rel.n of them */
+} rel_entry;
+
+/* A prepared statement, by its text. */
+typedef struct stmt_entry {
+    char *sql;
+    char name[24];
+} stmt_entry;
+
+struct dr_apply {
+    dr_conn *tgt;
+    char *slot;
+    uint64_t skip_before; /* a transaction whose commit is before this is already applied */
+    bool skipping;        /* inside such a transaction */
+    bool in_source_txn;   /* between a Begin and its Commit */
+    bool target_txn_open; /* BEGIN sent on the target */
+    uint64_t committed_lsn, pending_lsn;
+    int64_t committed_time_us, pending_time_us;
+    uint64_t pending_txns, pending_changes;
+    rel_entry *rels;
+    size_t n_rels, cap_rels;
+    stmt_entry *stmts; /* open addressing, cap_stmts a power of two */
+    size_t n_stmts, cap_stmts;
+    unsigned next_stmt;
+    ferry_buf sql, arena;
+    const char **params;
+    dr_apply_stats stats;
+};
+
+/* ---- names ----------------------------------------------------------------------------------- */
+
+static void add_ident(ferry_buf *b, const char *name)
+{
+    ferry_buf_add(b, "\"");
+    for (const char *p = name; *p != '\0'; p++) {
+        if (*p == '"')
+            ferry_buf_add(b, "\"\"");
+        else
+            ferry_buf_addn(b, p, 1);
+    }
+    ferry_buf_add(b, "\"");
+}
+
+static char *quote_ident(const char *name)
+{
+    ferry_buf b = {0};
+    add_ident(&b, name);
+    return ferry_buf_take(&b);
+}
+
+static void rel_entry_cleanup(rel_entry *e)
+{
+    for (uint16_t i = 0; e->qcols != NULL && i < e->rel.n; i++)
+        free(e->qcols[i]);
+    free(e->qcols);
+    free(e->qname);
+    dr_po_relation_cleanup(&e->rel);
+}
+
+static rel_entry *rel_find(dr_apply *a, uint32_t relid)
+{
+    for (size_t i = 0; i < a->n_rels; i++)
+        if (a->rels[i].rel.relid == relid)
+            return &a->rels[i];
+    return NULL;
+}
+
+/* ---- life ------------------------------------------------------------------------------------ */
+
+ferry_rc dr_apply_new(dr_conn *tgt, const char *slot, uint64_t start_lsn, dr_apply **out,
+                      ferry_err *err)
+{
+    *out = NULL;
+    dr_apply *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    a->tgt = tgt;
+    a->slot = strdup(slot);
+    a->params = calloc(DR_PO_MAX_COLS * 2, sizeof(char *));
+    a->cap_stmts = 256;
+    a->stmts = calloc(a->cap_stmts, sizeof(stmt_entry));
+    if (a->slot == NULL || a->params == NULL || a->stmts == NULL) {
+        dr_apply_free(a);
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    }
+    a->skip_before = start_lsn;
+    a->committed_lsn = start_lsn;
+    ferry_rc rc = dr_conn_exec(tgt, dr_sql_session, err);
+    if (rc == FERRY_OK) {
+        rc = dr_conn_exec(tgt, "SET session_replication_role = replica", err);
+        if (rc == FERRY_ERR_PERMISSION)
+            rc = ferry_err_set(err, rc,
+                               "target: applying changes needs session_replication_role (so that "
+                               "triggers and foreign keys do not act twice): GRANT SET ON "
+                               "PARAMETER session_replication_role TO the target's user "
+                               "(PostgreSQL 15), or use a superuser");
+    }
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, "SET synchronous_commit = on", err);
+    if (rc != FERRY_OK) {
+        dr_apply_free(a);
+        return rc;
+    }
+    *out = a;
+    return FERRY_OK;
+}
+
+void dr_apply_free(dr_apply *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n_rels; i++)
+        rel_entry_cleanup(&a->rels[i]);
+    free(a->rels);
+    for (size_t i = 0; a->stmts != NULL && i < a->cap_stmts; i++)
+        free(a->stmts[i].sql);
+    free(a->stmts);
+    ferry_buf_cleanup(&a->sql);
+    ferry_buf_cleanup(&a->arena);
+    free(a->params);
+    free(a->slot);
+    free(a);
+}
+
+/* ---- relations ------------------------------------------------------------------------------- */
+
+/* What differs between two descriptions of one table; NULL when nothing does. */
+static const char *relation_change(const dr_po_relation *was, const dr_po_relation *now)
+{
+    if (strcmp(was->nspname, now->nspname) != 0 || strcmp(was->relname, now->relname) != 0)
+        return "it was renamed";
+    if (was->replident != now->replident)
+        return "its replica identity changed";
+    if (was->n != now->n)
+        return "columns were added or dropped";
+    for (uint16_t i = 0; i < now->n; i++) {
+        if (strcmp(was->cols[i].name, now->cols[i].name) != 0)
+            return "a column was renamed, added or dropped";
+        if (was->cols[i].type_oid != now->cols[i].type_oid ||
+            was->cols[i].typmod != now->cols[i].typmod)
+            return "a column's type changed";
+        if (was->cols[i].flags != now->cols[i].flags)
+            return "its key changed";
+    }
+    return NULL;
+}
+
+/* The target's table must take the stream's rows as they come. */
+static ferry_rc relation_check_target(dr_apply *a, const dr_po_relation *rel, ferry_err *err)
+{
+    const char *params[] = {rel->nspname, rel->relname};
+    dr_rows *cols = NULL;
+    ferry_rc rc = dr_conn_query(a->tgt, dr_sql_replication_columns, 2, params, &cols, err);
+    if (rc != FERRY_OK)
+        return rc;
+    size_t n = dr_rows_count(cols);
+    if (n == 0)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "DDL on the source during replication: table %s.%s is not on the "
+                           "target (created after the copy began); start the environment over",
+                           rel->nspname, rel->relname);
+    else if (n != rel->n)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "DDL on the source during replication: table %s.%s has %u columns "
+                           "on the source and %zu on the target; start the environment over",
+                           rel->nspname, rel->relname, (unsigned)rel->n, n);
+    for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+        const dr_po_column *c = &rel->cols[i];
+        const char *name = dr_rows_get(cols, i, 0);
+        uint32_t type = (uint32_t)strtoul(dr_rows_get(cols, i, 1), NULL, 10);
+        if (strcmp(name, c->name) != 0 || (c->type_oid < FIRST_NORMAL_OID && type != c->type_oid))
+            rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                               "DDL on the source during replication: column %zu of %s.%s is "
+                               "\"%s\" on the source and \"%s\" (%s) on the target; start the "
+                               "environment over",
+                               i + 1, rel->nspname, rel->relname, c->name, name,
+                               dr_rows_get(cols, i, 2));
+    }
+    dr_rows_free(cols);
+    return rc;
+}
+
+static ferry_rc relation_take(dr_apply *a, dr_po_msg *msg, ferry_err *err)
+{
+    dr_po_relation *rel = &msg->relation;
+    rel_entry *e = rel_find(a, rel->relid);
+    if (e != NULL) {
+        const char *what = relation_change(&e->rel, rel);
+        if (what != NULL)
+            return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                                 "DDL on the source during replication: table %s.%s changed (%s); "
+                                 "start the environment over",
+                                 e->rel.nspname, e->rel.relname, what);
+        return FERRY_OK; /* described again, unchanged (a new session, a cache flush) */
+    }
+    ferry_rc rc = relation_check_target(a, rel, err);
+    if (rc != FERRY_OK)
+        return rc;
+    if (a->n_rels == a->cap_rels) {
+        size_t cap = a->cap_rels > 0 ? a->cap_rels * 2 : 32;
+        rel_entry *p = realloc(a->rels, cap * sizeof(*p));
+        if (p == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        a->rels = p;
+        a->cap_rels = cap;
+    }
+    e = &a->rels[a->n_rels];
+    memset(e, 0, sizeof(*e));
+    ferry_buf q = {0};
+    add_ident(&q, rel->nspname);
+    ferry_buf_add(&q, ".");
+    add_ident(&q, rel->relname);
+    e->qname = ferry_buf_take(&q);
+    e->qcols = calloc(rel->n > 0 ? rel->n : 1, sizeof(char *));
+    bool oom = e->qname == NULL || e->qcols == NULL;
+    for (uint16_t i = 0; !oom && i < rel->n; i++) {
+        e->qcols[i] = quote_ident(rel->cols[i].name);
+        oom = e->qcols[i] == NULL;
+    }
+    e->rel = *rel;
+    memset(rel, 0, sizeof(*rel)); /* taken */
+    if (oom) {
+        rel_entry_cleanup(e);
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    }
+    a->n_rels++;
+    return FERRY_OK;
+}
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s != '\0'; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static ferry_rc stmts_grow(dr_apply *a, ferry_err *err)
+{
+    size_t cap = a->cap_stmts * 2;
+    stmt_entry *t = calloc(cap, sizeof(*t));
+    if (t == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < a->cap_stmts; i++) {
+        if (a->stmts[i].sql == NULL)
+            continue;
+        size_t j = (size_t)hash_str(a->stmts[i].sql) & (cap - 1);
+        while (t[j].sql != NULL)
+            j = (j + 1) & (cap - 1);
+        t[j] = a->stmts[i];
+    }
+    free(a->stmts);
+    a->stmts = t;
+    a->cap_stmts = cap;
+    return FERRY_OK;
+}
+
+/* Runs a->sql with n parameters (a->params) as a prepared statement, preparing it once. */
+static ferry_rc run(dr_apply *a, int n, uint64_t *affected, ferry_err *err)
+{
+    if (a->sql.oom || a->arena.oom)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    if ((a->n_stmts + 1) * 2 > a->cap_stmts) {
+        ferry_rc rc = stmts_grow(a, err);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    size_t j = (size_t)hash_str(a->sql.p) & (a->cap_stmts - 1);
+    while (a->stmts[j].sql != NULL && strcmp(a->stmts[j].sql, a->sql.p) != 0)
+        j = (j + 1) & (a->cap_stmts - 1);
+    stmt_entry *s = &a->stmts[j];
+    if (s->sql == NULL) {
+        char name[24];
+        (void)snprintf(name, sizeof(name), "ferry_apply_%u", a->next_stmt++);
+        ferry_rc rc = dr_conn_prepare(a->tgt, name, a->sql.p, n, err);
+        if (rc != FERRY_OK)
+            return rc;
+        s->sql = strdup(a->sql.p);
+        if (s->sql == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        memcpy(s->name, name, sizeof(name));
+        a->n_stmts++;
+    }
+    return dr_conn_exec_prepared(a->tgt, s->name, n, a->params, affected, err);
+}
+
+/* Appends value v as parameter $(n+1): its text, NUL-terminated, in the arena; NULL for SQL
+ * NULL. Offsets are kept in params until params_fix() turns them into pointers (the arena may
+ * move while it grows). */
+static void param_add(dr_apply *a, int n, const dr_po_value *v)
+{
+    if (v->kind == DR_PO_NULL) {
+        a->params[n] = NULL;
+        return;
+    }
+    a->params[n] = (const char *)(uintptr_t)(a->arena.len + 1); /* +1: 0 means NULL */
+    ferry_buf_addn(&a->arena, v->data, v->len);
+    ferry_buf_addn(&a->arena, "", 1);
+}
+
+static void params_fix(dr_apply *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (a->params[i] != NULL)
+            a->params[i] = a->arena.p + ((uintptr_t)a->params[i] - 1);
+}
+
+/* The WHERE clause finding the row a change is about: the key's columns from old (or from the
+ * new row when the key did not change); with a whole old row (REPLICA IDENTITY FULL), every
+ * column, and one row of any duplicates. Adds the parameters after the first n; returns the
+ * new count. */
+static int add_where(dr_apply *a, const rel_entry *e, const dr_po_tuple *key, bool full, int n)
+{
+    const char *sep = "";
+    if (full) {
+        ferry_buf_addf(&a->sql, " WHERE ctid = (SELECT ctid FROM %s WHERE ", e->qname);
+    } else {
+        ferry_buf_add(&a->sql, " WHERE ");
+    }
+    for (uint16_t i = 0; i < key->n && i < e->rel.n; i++) {
+        const dr_po_value *v = &key->values[i];
+        if ((e->rel.cols[i].flags & 1) == 0 || v->kind == DR_PO_UNCHANGED)
+            continue;
+        if (!full && v->kind == DR_PO_NULL)
+            continue; /* a key column is never NULL; pgoutput sends the others as NULL */
+        ferry_buf_addf(&a->sql, "%s%s %s $%d", sep, e->qcols[i],
+                       full ? "IS NOT DISTINCT FROM" : "=", n + 1);
+        param_add(a, n++, v);
+        sep = " AND ";
+    }
+    if (sep[0] == '\0')
+        ferry_buf_add(&a->sql, "false");
+    if (full)
+        ferry_buf_add(&a->sql, " LIMIT 1)");
+    return n;
+}
+
+static ferry_rc change_fail(const rel_entry *e, const char *what, ferry_rc rc, ferry_err *err)
+{
+    if (rc == FERRY_ERR_INVALID && strstr(err->msg, "SQLSTATE 23") != NULL) {
+        char msg[sizeof(err->msg)];
+        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "the target is not the source's copy: the %s of a row of %s "
+                             "conflicts there (%s)",
+                             what, e->qname, msg);
+    }
+    return rc;
+}
+
+static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
+{
+    const dr_po_tuple *t = &msg->new_tuple;
+    int n = 0;
+    ferry_buf_addf(&a->sql, "INSERT INTO %s (", e->qname);
+    for (uint16_t i = 0; i < t->n && i < e->rel.n; i++)
+        ferry_buf_addf(&a->sql, "%s%s", i > 0 ? ", " : "", e->qcols[i]);
+    ferry_buf_add(&a->sql, ") VALUES (");
+    for (uint16_t i = 0; i < t->n && i < e->rel.n; i++) {
+        ferry_buf_addf(&a->sql, "%s$%d", i > 0 ? ", " : "", n + 1);
+        param_add(a, n++, &t->values[i]);
+    }
+    ferry_buf_add(&a->sql, ")");
+    params_fix(a, n);
+    ferry_rc rc = run(a, n, NULL, err);
+    a->stats.inserts++;
+    return change_fail(e, "insert", rc, err);
+}
+
+static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
+{
+    const dr_po_tuple *t = &msg->new_tuple;
+    int n = 0;
+    bool any = false;
+    ferry_buf_addf(&a->sql, "UPDATE %s SET ", e->qname);
+    for (uint16_t i = 0; i < t->n && i < e->rel.n; i++) {
+        /* An unchanged TOASTed value was not resent: the target's is the same; leave it. */
+        if (t->values[i].kind == DR_PO_UNCHANGED)
+            continue;
+        ferry_buf_addf(&a->sql, "%s%s = $%d", any ? ", " : "", e->qcols[i], n + 1);
+        param_add(a, n++, &t->values[i]);
+        any = true;
+    }
+    if (!any)
+        return FERRY_OK; /* only unchanged TOASTed values: nothing to write */
+    const dr_po_tuple *key = msg->old_kind != 0 ? &msg->old_tuple : t;
+    n = add_where(a, e, key, msg->old_kind == 'O', n);
+    params_fix(a, n);
+    uint64_t affected = 0;
+    ferry_rc rc = run(a, n, &affected, err);
+    a->stats.updates++;
+    if (rc == FERRY_OK && affected != 1)
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "the target is not the source's copy: an update of %s found %" PRIu64
+                             " rows with its key there, not 1",
+                             e->qname, affected);
+    return change_fail(e, "update", rc, err);
+}
+
+static ferry_rc apply_delete(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
+{
+    ferry_buf_addf(&a->sql, "DELETE FROM %s", e->qname);
+    int n = add_where(a, e, &msg->old_tuple, msg->old_kind == 'O', 0);
+    params_fix(a, n);
+    uint64_t affected = 0;
+    ferry_rc rc = run(a, n, &affected, err);
+    a->stats.deletes++;
+    if (rc == FERRY_OK && affected != 1)
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "the target is not the source's copy: a delete from %s found %" PRIu64
+                             " rows with its key there, not 1",
+                             e->qname, affected);
+    return rc;
+}
+
+static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err)
+{
+    ferry_buf_add(&a->sql, "TRUNCATE ONLY ");
+    for (uint32_t i = 0; i < msg->n_relids; i++) {
+        const rel_entry *e = rel_find(a, msg->relids[i]);
+        if (e == NULL)
+            return ferry_err_set(err, FERRY_ERR_PROTOCOL,
+                                 "pgoutput: a truncate of relation %" PRIu32
+                                 " the stream never described",
+                                 msg->relids[i]);
+        ferry_buf_addf(&a->sql, "%s%s", i > 0 ? ", " : "", e->qname);
+    }
+    if (msg->truncate_options & 2)
+        ferry_buf_add(&a->sql, " RESTART IDENTITY");
+    if (msg->truncate_options & 1)
+        ferry_buf_add(&a->sql, " CASCADE");
+    if (a->sql.oom)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    a->stats.truncates++;
+    return dr_conn_exec(a->tgt, a->sql.p, err);
+}
+
+/* ---- the stream ------------------------------------------------------------------------------ */
+
+static ferry_rc change(dr_apply *a, dr_po_msg *msg, ferry_err *err)
+{
+    if (!a->in_source_txn)
+        return ferry_err_set(err, FERRY_ERR_PROTOCOL, "pgoutput: a change outside a transaction");
+    if (a->skipping) {
+        a->stats.skipped++;
+        return FERRY_OK;
+    }
+    if (!a->target_txn_open) {
+        ferry_rc rc = dr_conn_exec(a->tgt, "BEGIN", err);
+        if (rc != FERRY_OK)
+            return rc;
+        a->target_txn_open = true;
+    }
+    ferry_buf_reset(&a->sql);
+    ferry_buf_reset(&a->arena);
+    a->pending_changes++;
+    if (msg->kind == DR_PO_TRUNCATE)
+        return apply_truncate(a, msg, err);
+    const rel_entry *e = rel_find(a, msg->relid);
+    if (e == NULL)
+        return ferry_err_set(
+            err, FERRY_ERR_PROTOCOL,
+            "pgoutput: a change of relation %" PRIu32 " the stream never described", msg->relid);
+    switch (msg->kind) {
+    case DR_PO_INSERT:
+        return apply_insert(a, e, msg, err);
+    case DR_PO_UPDATE:
+        return apply_update(a, e, msg, err);
+    default:
+        return apply_delete(a, e, msg, err);
+    }
+}
+
+ferry_rc dr_apply_message(dr_apply *a, dr_po_msg *msg, ferry_err *err)
+{
+    switch (msg->kind) {
+    case DR_PO_BEGIN:
+        if (a->in_source_txn)
+            return ferry_err_set(err, FERRY_ERR_PROTOCOL, "pgoutput: a Begin inside a transaction");
+        a->in_source_txn = true;
+        /* Its commit is at msg->lsn: one before the recorded position is on the target. */
+        a->skipping = msg->lsn < a->skip_before;
+        return FERRY_OK;
+    case DR_PO_COMMIT:
+        if (!a->in_source_txn)
+            return ferry_err_set(err, FERRY_ERR_PROTOCOL, "pgoutput: a Commit without a Begin");
+        a->in_source_txn = false;
+        if (a->skipping) {
+            a->skipping = false;
+            return FERRY_OK;
+        }
+        a->pending_lsn = msg->end_lsn;
+        a->pending_time_us = msg->time_us;
+        a->pending_txns++;
+        a->stats.transactions++;
+        return FERRY_OK;
+    case DR_PO_RELATION:
+        return relation_take(a, msg, err);
+    case DR_PO_INSERT:
+    case DR_PO_UPDATE:
+    case DR_PO_DELETE:
+    case DR_PO_TRUNCATE:
+        return change(a, msg, err);
+    case DR_PO_ORIGIN:
+    case DR_PO_TYPE:
+    case DR_PO_MESSAGE:
+        return FERRY_OK; /* nothing to apply: types are checked by name with their tables */
+    }
+    return ferry_err_set(err, FERRY_ERR_PROTOCOL, "pgoutput: unexpected message '%c'",
+                         (char)msg->kind);
+}
+
+ferry_rc dr_apply_flush(dr_apply *a, ferry_err *err)
+{
+    if (a->pending_txns == 0)
+        return FERRY_OK;
+    ferry_rc rc = FERRY_OK;
+    if (!a->target_txn_open) {
+        /* Transactions without a change for the target (other tables, or all skipped). */
+        rc = dr_conn_exec(a->tgt, "BEGIN", err);
+        if (rc != FERRY_OK)
+            return rc;
+        a->target_txn_open = true;
+    }
+    char lsn[24], at[32];
+    dr_po_lsn_format(a->pending_lsn, lsn);
+    (void)snprintf(at, sizeof(at), "%" PRId64, a->pending_time_us);
+    const char *params[] = {a->slot, lsn, at};
+    dr_rows *rows = NULL;
+    rc = dr_conn_query(a->tgt,
+                       "UPDATE _ferry.replication SET lsn = $2::pg_lsn, applied_at = now(), "
+                       "source_commit_at = timestamptz '2000-01-01 00:00:00+00' + "
+                       "$3::bigint * interval '1 microsecond' WHERE slot = $1 RETURNING 1",
+                       3, params, &rows, err);
+    if (rc == FERRY_OK && dr_rows_count(rows) != 1)
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "target: the replication's position (_ferry.replication, slot %s) "
+                           "vanished: something else changed the target",
+                           a->slot);
+    dr_rows_free(rows);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(a->tgt, "COMMIT", err);
+    a->target_txn_open = false;
+    if (rc != FERRY_OK)
+        return rc; /* the connection rolls back; nothing is recorded as committed */
+    a->committed_lsn = a->pending_lsn;
+    a->committed_time_us = a->pending_time_us;
+    a->skip_before = a->committed_lsn;
+    a->pending_txns = a->pending_changes = 0;
+    return FERRY_OK;
+}
+
+uint64_t dr_apply_committed_lsn(const dr_apply *a)
+{
+    return a->committed_lsn;
+}
+
+int64_t dr_apply_committed_time_us(const dr_apply *a)
+{
+    return a->committed_time_us;
+}
+
+bool dr_apply_in_transaction(const dr_apply *a)
+{
+    return a->in_source_txn;
+}
+
+uint64_t dr_apply_pending_transactions(const dr_apply *a)
+{
+    return a->pending_txns;
+}
+
+uint64_t dr_apply_pending_changes(const dr_apply *a)
+{
+    return a->pending_changes;
+}
+
+const dr_apply_stats *dr_apply_stats_get(const dr_apply *a)
+{
+    return &a->stats;
+}

@@ -1,0 +1,470 @@
+/*
+ * logical.c - the logical method's start, stream and end (see logical.h).
+ */
+#include "logical.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dr_sql_embedded.h"
+#include "ferry/buf.h"
+#include "ferry/clock.h"
+#include "pgoutput.h"
+
+#define BATCH_CHANGES    5000 /* changes per target transaction at most */
+#define BATCH_MS         200  /* a batch is committed at least this often */
+#define STATUS_MS        5000 /* a status update at least this often */
+#define PROGRESS_MS      1000
+#define TABLES_NAMED_MAX 5 /* tables named in an error; the rest are counted */
+
+bool dr_logical_slot_name_ok(const char *slot)
+{
+    size_t n = slot != NULL ? strlen(slot) : 0;
+    if (n == 0 || n > DR_SLOT_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((slot[i] >= 'a' && slot[i] <= 'z') || (slot[i] >= '0' && slot[i] <= '9') ||
+              slot[i] == '_'))
+            return false;
+    return true;
+}
+
+static bool stopping(const dr_options *opts)
+{
+    return opts->stop.stopping != NULL && opts->stop.stopping(opts->stop.ud);
+}
+
+/* ---- the source's readiness ------------------------------------------------------------------ */
+
+/* Checks on an open source connection; *tables (caller frees) gets replication_tables.sql. */
+static ferry_rc check_source(dr_conn *src, dr_rows **tables, ferry_err *err)
+{
+    dr_rows *r = NULL;
+    ferry_buf names = {0};
+    *tables = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_source, 0, NULL, &r, err);
+    if (rc != FERRY_OK)
+        goto out;
+    if (strcmp(dr_rows_get(r, 0, 0), "logical") != 0) {
+        rc = ferry_err_set(err, FERRY_ERR_UNSUPPORTED,
+                           "source: wal_level is %s; the logical method needs wal_level = "
+                           "logical (set in postgresql.conf, then restart the server)",
+                           dr_rows_get(r, 0, 0));
+        goto out;
+    }
+    if (strcmp(dr_rows_get(r, 0, 1), "t") != 0) {
+        rc = ferry_err_set(err, FERRY_ERR_PERMISSION,
+                           "source: the user may not replicate; ALTER ROLE ... REPLICATION (or "
+                           "use dump_restore)");
+        goto out;
+    }
+    if (strtol(dr_rows_get(r, 0, 2), NULL, 10) <= strtol(dr_rows_get(r, 0, 3), NULL, 10) ||
+        strtol(dr_rows_get(r, 0, 4), NULL, 10) == 0) {
+        rc = ferry_err_set(err, FERRY_ERR_UNSUPPORTED,
+                           "source: no free replication slot or WAL sender (max_replication_slots "
+                           "%s, %s in use; max_wal_senders %s)",
+                           dr_rows_get(r, 0, 2), dr_rows_get(r, 0, 3), dr_rows_get(r, 0, 4));
+        goto out;
+    }
+    rc = dr_conn_query(src, dr_sql_replication_tables, 0, NULL, tables, err);
+    if (rc != FERRY_OK)
+        goto out;
+    size_t missing = 0;
+    for (size_t i = 0; i < dr_rows_count(*tables); i++) {
+        if (strcmp(dr_rows_get(*tables, i, 2), "p") != 0 ||
+            strcmp(dr_rows_get(*tables, i, 1), "t") == 0)
+            continue;
+        if (missing < TABLES_NAMED_MAX)
+            ferry_buf_addf(&names, "%s%s", missing > 0 ? ", " : "", dr_rows_get(*tables, i, 0));
+        missing++;
+    }
+    if (missing > 0)
+        rc = ferry_err_set(err, FERRY_ERR_CONFIG,
+                           "source: %zu table%s without a replica identity (%s%s): their updates "
+                           "and deletes cannot be replicated; give each a primary key, or "
+                           "ALTER TABLE ... REPLICA IDENTITY FULL, or use dump_restore",
+                           missing, missing == 1 ? "" : "s", names.p != NULL ? names.p : "",
+                           missing > TABLES_NAMED_MAX ? ", ..." : "");
+out:
+    if (rc != FERRY_OK) {
+        dr_rows_free(*tables);
+        *tables = NULL;
+    }
+    ferry_buf_cleanup(&names);
+    dr_rows_free(r);
+    return rc;
+}
+
+ferry_rc dr_logical_check(const dr_options *opts, ferry_err *err)
+{
+    dr_conn *src = NULL;
+    dr_rows *tables = NULL;
+    ferry_rc rc = dr_conn_open(&opts->source, DR_APP_NAME, &src, err);
+    if (rc == FERRY_OK)
+        rc = check_source(src, &tables, err);
+    dr_rows_free(tables);
+    dr_conn_close(src);
+    return rc;
+}
+
+/* ---- slot and publication -------------------------------------------------------------------- */
+
+/* Drops the slot (ending a stream still on it) and the publication, if they exist. */
+static ferry_rc drop_on(dr_conn *src, const char *slot, ferry_err *err)
+{
+    const char *params[] = {slot};
+    dr_rows *r = NULL;
+    ferry_rc rc = dr_conn_query(src,
+                                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                                "WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                                1, params, &r, err);
+    dr_rows_free(r);
+    r = NULL;
+    /* A stream just ended lets go of its slot a moment later. */
+    for (int tries = 0; rc == FERRY_OK; tries++) {
+        rc = dr_conn_query(src,
+                           "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           "WHERE slot_name = $1",
+                           1, params, &r, err);
+        dr_rows_free(r);
+        r = NULL;
+        if (rc != FERRY_ERR_BUSY || tries >= 50)
+            break;
+        ferry_sleep_ms(100);
+    }
+    if (rc == FERRY_OK) {
+        ferry_buf b = {0};
+        ferry_buf_add(&b, "DROP PUBLICATION IF EXISTS \"");
+        ferry_buf_add(&b, slot); /* dr_logical_slot_name_ok: no quote in it */
+        ferry_buf_add(&b, "\"");
+        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
+                   : dr_conn_exec(src, b.p, err);
+        ferry_buf_cleanup(&b);
+    }
+    return rc;
+}
+
+ferry_rc dr_logical_drop(const dr_options *opts, const char *slot, ferry_err *err)
+{
+    if (!dr_logical_slot_name_ok(slot))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
+    dr_conn *src = NULL;
+    ferry_rc rc = dr_conn_open(&opts->source, DR_APP_NAME, &src, err);
+    if (rc == FERRY_OK)
+        rc = drop_on(src, slot, err);
+    dr_conn_close(src);
+    return rc;
+}
+
+/* CREATE PUBLICATION for the permanent tables. */
+static ferry_rc create_publication(dr_conn *src, const char *slot, const dr_rows *tables,
+                                   ferry_err *err)
+{
+    ferry_buf b = {0};
+    ferry_buf_addf(&b, "CREATE PUBLICATION \"%s\"", slot);
+    const char *sep = " FOR TABLE ";
+    for (size_t i = 0; i < dr_rows_count(tables); i++) {
+        if (strcmp(dr_rows_get(tables, i, 2), "p") != 0)
+            continue; /* unlogged: copied at the cutover */
+        ferry_buf_addf(&b, "%sONLY %s", sep, dr_rows_get(tables, i, 0));
+        sep = ", ";
+    }
+    ferry_rc rc =
+        b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory") : dr_conn_exec(src, b.p, err);
+    ferry_buf_cleanup(&b);
+    return rc;
+}
+
+ferry_rc dr_logical_start(const dr_options *opts, const char *slot, dr_report *report,
+                          ferry_err *err)
+{
+    dr_conn *src = NULL, *repl = NULL;
+    dr_rows *tables = NULL, *created = NULL;
+    uint64_t start = 0;
+    if (!dr_logical_slot_name_ok(slot))
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "bad replication slot name: lowercase letters, digits and "
+                             "underscores, at most 63");
+    ferry_rc rc = dr_conn_open(&opts->source, DR_APP_NAME, &src, err);
+    if (rc == FERRY_OK)
+        rc = check_source(src, &tables, err);
+    if (rc == FERRY_OK)
+        rc = drop_on(src, slot, err); /* an earlier start's, unfinished */
+    /* The publication first: decoding reads it as of each change's position. */
+    if (rc == FERRY_OK)
+        rc = create_publication(src, slot, tables, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_open_replication(&opts->source, DR_APP_NAME, &repl, err);
+    if (rc == FERRY_OK) {
+        char sql[160];
+        (void)snprintf(sql, sizeof(sql),
+                       "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput EXPORT_SNAPSHOT", slot);
+        rc = dr_conn_query_simple(repl, sql, &created, err);
+    }
+    if (rc == FERRY_OK &&
+        (dr_rows_count(created) != 1 || dr_po_lsn_parse(dr_rows_get(created, 0, 1), &start) != 0 ||
+         dr_rows_get(created, 0, 2) == NULL))
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL,
+                           "source: CREATE_REPLICATION_SLOT answered something unexpected");
+    if (rc != FERRY_OK)
+        goto out;
+    /* The slot's snapshot stays valid while repl stays idle: for the whole copy. */
+    dr_options copy = *opts;
+    copy.import_snapshot = dr_rows_get(created, 0, 2);
+    copy.replication_slot = slot;
+    copy.replication_lsn = start;
+    rc = dr_copy(&copy, report, err);
+out:
+    if (rc != FERRY_OK && src != NULL) {
+        /* Leave nothing that holds WAL behind (best effort: the server may be gone); a new start
+         * makes them again. */
+        ferry_err ignored;
+        dr_conn_close(repl);
+        repl = NULL;
+        (void)drop_on(src, slot, &ignored);
+    }
+    dr_rows_free(tables);
+    dr_rows_free(created);
+    dr_conn_close(repl);
+    dr_conn_close(src);
+    return rc;
+}
+
+/* ---- the stream ------------------------------------------------------------------------------ */
+
+/* The target's record of the stream: its position. */
+static ferry_rc read_position(dr_conn *tgt, const char *slot, uint64_t *lsn, ferry_err *err)
+{
+    dr_rows *r = NULL;
+    const char *params[] = {slot};
+    ferry_rc rc = dr_conn_query(tgt, "SELECT to_regclass('_ferry.replication') IS NOT NULL", 0,
+                                NULL, &r, err);
+    bool have = rc == FERRY_OK && strcmp(dr_rows_get(r, 0, 0), "t") == 0;
+    dr_rows_free(r);
+    r = NULL;
+    if (rc == FERRY_OK && have)
+        rc = dr_conn_query(tgt, "SELECT lsn::text FROM _ferry.replication WHERE slot = $1", 1,
+                           params, &r, err);
+    if (rc == FERRY_OK && (!have || dr_rows_count(r) != 1))
+        rc = ferry_err_set(err, FERRY_ERR_NOT_FOUND,
+                           "target: no logical replication (slot %s) has started into it: its "
+                           "initial copy comes first",
+                           slot);
+    if (rc == FERRY_OK && dr_po_lsn_parse(dr_rows_get(r, 0, 0), lsn) != 0)
+        rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "target: a bad position in _ferry.replication");
+    dr_rows_free(r);
+    return rc;
+}
+
+/* The slot's state on the source: *retained WAL bytes, *current the source's WAL position. */
+static ferry_rc read_slot(dr_conn *src, const char *slot, uint64_t *retained, uint64_t *current,
+                          ferry_err *err)
+{
+    dr_rows *r = NULL;
+    const char *params[] = {slot};
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_slot, 1, params, &r, err);
+    if (rc == FERRY_OK && dr_rows_count(r) != 1)
+        rc = ferry_err_set(err, FERRY_ERR_NOT_FOUND,
+                           "source: the replication slot %s is gone (dropped outside Ferry?): the "
+                           "target can no longer be kept in step; start the environment over",
+                           slot);
+    if (rc == FERRY_OK && strcmp(dr_rows_get(r, 0, 3), "lost") == 0)
+        rc = ferry_err_set(err, FERRY_ERR_NOT_FOUND,
+                           "source: the replication slot %s lost WAL it needed "
+                           "(max_slot_wal_keep_size): start the environment over",
+                           slot);
+    if (rc == FERRY_OK) {
+        const char *kept = dr_rows_get(r, 0, 1);
+        *retained = kept != NULL ? strtoull(kept, NULL, 10) : 0;
+        if (dr_po_lsn_parse(dr_rows_get(r, 0, 4), current) != 0)
+            rc = ferry_err_set(err, FERRY_ERR_PROTOCOL, "source: a bad WAL position");
+    }
+    dr_rows_free(r);
+    return rc;
+}
+
+static ferry_rc send_status(dr_conn *repl, uint64_t flushed, ferry_err *err)
+{
+    uint8_t msg[34];
+    size_t n = dr_po_status_encode(msg, flushed, flushed, flushed, dr_po_now_us(), 0);
+    return dr_conn_stream_send(repl, msg, n, err);
+}
+
+/* The streaming connection: text output pinned as the copy's, so values read back the same. */
+static ferry_rc open_stream(const dr_options *opts, const char *slot, uint64_t start,
+                            dr_conn **repl, ferry_err *err)
+{
+    static const char *const settings[] = {
+        "SET DateStyle = 'ISO, YMD'", "SET IntervalStyle = 'postgres'", "SET TimeZone = 'UTC'",
+        "SET extra_float_digits = 3", "SET bytea_output = 'hex'"};
+    ferry_rc rc = dr_conn_open_replication(&opts->source, DR_APP_NAME, repl, err);
+    for (size_t i = 0; rc == FERRY_OK && i < sizeof(settings) / sizeof(settings[0]); i++)
+        rc = dr_conn_exec(*repl, settings[i], err);
+    if (rc == FERRY_OK) {
+        char sql[300], lsn[24];
+        dr_po_lsn_format(start, lsn);
+        (void)snprintf(sql, sizeof(sql),
+                       "START_REPLICATION SLOT \"%s\" LOGICAL %s (proto_version '1', "
+                       "publication_names '\"%s\"')",
+                       slot, lsn, slot);
+        rc = dr_conn_stream_start(*repl, sql, err);
+    }
+    return rc;
+}
+
+ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopts,
+                           dr_stream_report *report, ferry_err *err)
+{
+    int64_t t0 = ferry_mono_ms();
+    dr_conn *src = NULL, *tgt = NULL, *repl = NULL;
+    dr_apply *apply = NULL;
+    dr_po_msg *msg = NULL;
+    uint8_t *buf = NULL;
+    const char *slot = sopts->slot;
+    uint64_t start = 0, until = sopts->until_lsn, idle_confirmed = 0;
+    int64_t batch_start = 0, last_status = 0, last_progress = 0, oldest_pending_us = 0;
+    memset(report, 0, sizeof(*report));
+    if (!dr_logical_slot_name_ok(slot))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
+
+    ferry_rc rc = dr_conn_open(&opts->target, DR_APP_NAME, &tgt, err);
+    if (rc == FERRY_OK)
+        rc = read_position(tgt, slot, &start, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_open(&opts->source, DR_APP_NAME, &src, err);
+    if (rc == FERRY_OK)
+        rc = read_slot(src, slot, &report->slot_retained_bytes, &report->source_lsn, err);
+    if (rc != FERRY_OK)
+        goto out;
+    report->start_lsn = report->committed_lsn = start;
+    if (sopts->until_current)
+        until = report->source_lsn;
+    msg = dr_po_msg_new();
+    if (msg == NULL) {
+        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = dr_apply_new(tgt, slot, start, &apply, err);
+    if (rc == FERRY_OK)
+        rc = open_stream(opts, slot, start, &repl, err);
+    if (rc != FERRY_OK)
+        goto out;
+
+    for (;;) {
+        int64_t now = ferry_mono_ms();
+        bool idle = !dr_apply_in_transaction(apply) && dr_apply_pending_transactions(apply) == 0;
+        if (idle && until > 0 &&
+            (dr_apply_committed_lsn(apply) >= until || idle_confirmed >= until))
+            break; /* the target holds everything before until */
+        if (stopping(opts)) {
+            rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
+            break;
+        }
+        /* Commit the batch when it is big or old enough, or when nothing more is coming. */
+        size_t len = 0;
+        int wait = dr_apply_pending_transactions(apply) > 0 ? 20 : 500;
+        rc = dr_conn_stream_read(repl, wait, &buf, &len, err);
+        if (rc != FERRY_OK)
+            break;
+        bool flush = !dr_apply_in_transaction(apply) && dr_apply_pending_transactions(apply) > 0 &&
+                     (buf == NULL || dr_apply_pending_changes(apply) >= BATCH_CHANGES ||
+                      now - batch_start >= BATCH_MS);
+        if (flush) {
+            rc = dr_apply_flush(apply, err);
+            if (rc == FERRY_OK)
+                rc = send_status(repl, dr_apply_committed_lsn(apply), err);
+            if (rc != FERRY_OK)
+                break;
+            oldest_pending_us = 0;
+            last_status = now;
+        }
+        if (buf != NULL) {
+            dr_po_frame frame;
+            rc = dr_po_frame_decode(buf, len, &frame, err);
+            if (rc == FERRY_OK && frame.kind == DR_PO_FRAME_KEEPALIVE) {
+                /* Everything before wal_end has been sent: when it is all applied, the slot
+                 * may move on past WAL the target needs nothing from. */
+                uint64_t confirm = dr_apply_committed_lsn(apply);
+                if (idle && frame.wal_end > confirm) {
+                    idle_confirmed = frame.wal_end;
+                    confirm = frame.wal_end;
+                }
+                if (frame.reply_requested || now - last_status >= STATUS_MS) {
+                    rc = send_status(repl, confirm, err);
+                    last_status = now;
+                }
+            } else if (rc == FERRY_OK) {
+                rc = dr_po_decode(msg, frame.data, frame.len, err);
+                if (rc == FERRY_OK && msg->kind == DR_PO_BEGIN) {
+                    if (dr_apply_pending_transactions(apply) == 0)
+                        batch_start = now;
+                    if (oldest_pending_us == 0)
+                        oldest_pending_us = msg->time_us;
+                }
+                if (rc == FERRY_OK)
+                    rc = dr_apply_message(apply, msg, err);
+            }
+            dr_conn_stream_release(buf);
+            buf = NULL;
+            if (rc != FERRY_OK)
+                break;
+        }
+        if (now - last_status >= STATUS_MS) {
+            rc = send_status(repl,
+                             idle ? (idle_confirmed > dr_apply_committed_lsn(apply)
+                                         ? idle_confirmed
+                                         : dr_apply_committed_lsn(apply))
+                                  : dr_apply_committed_lsn(apply),
+                             err);
+            last_status = now;
+            if (rc != FERRY_OK)
+                break;
+        }
+        if (now - last_progress >= PROGRESS_MS) {
+            last_progress = now;
+            rc = read_slot(src, slot, &report->slot_retained_bytes, &report->source_lsn, err);
+            if (rc != FERRY_OK)
+                break;
+            uint64_t held = dr_apply_committed_lsn(apply);
+            if (idle && idle_confirmed > held)
+                held = idle_confirmed;
+            report->committed_lsn = dr_apply_committed_lsn(apply);
+            report->lag_bytes = report->source_lsn > held ? report->source_lsn - held : 0;
+            report->lag_ms =
+                oldest_pending_us > 0 ? (dr_po_now_us() - oldest_pending_us) / 1000 : 0;
+            report->stats = *dr_apply_stats_get(apply);
+            if (sopts->progress != NULL)
+                sopts->progress(sopts->progress_ud, report);
+        }
+    }
+    /* Stopped or failed: keep what whole transactions were applied, drop a partial one. */
+    if (rc == FERRY_OK || rc == FERRY_ERR_CANCELLED) {
+        ferry_err flush_err = {0};
+        ferry_rc frc = FERRY_OK;
+        if (!dr_apply_in_transaction(apply))
+            frc = dr_apply_flush(apply, &flush_err);
+        if (frc == FERRY_OK)
+            frc = send_status(repl, dr_apply_committed_lsn(apply), &flush_err);
+        if (frc != FERRY_OK && rc == FERRY_OK) {
+            rc = frc;
+            *err = flush_err;
+        }
+    }
+out:
+    if (apply != NULL) {
+        report->committed_lsn = dr_apply_committed_lsn(apply);
+        report->stats = *dr_apply_stats_get(apply);
+        if (report->source_lsn <= report->committed_lsn)
+            report->lag_bytes = 0;
+    }
+    dr_conn_stream_release(buf);
+    dr_apply_free(apply);
+    dr_po_msg_free(msg);
+    dr_conn_close(repl);
+    dr_conn_close(tgt);
+    dr_conn_close(src);
+    report->ms_total = ferry_mono_ms() - t0;
+    return rc;
+}
