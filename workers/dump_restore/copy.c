@@ -416,6 +416,107 @@ out:
     return rc;
 }
 
+/* Replaces the target's unlogged tables' rows with the source's (their changes are not in the
+ * WAL, so no stream carries them). */
+static ferry_rc copy_unlogged(dr_conn *src, dr_conn *tgt, dr_report *report, ferry_err *err)
+{
+    dr_rows *rels = NULL;
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_tables, 0, NULL, &rels, err);
+    for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(rels); i++) {
+        if (strcmp(dr_rows_get(rels, i, 2), "u") != 0)
+            continue;
+        const char *q = dr_rows_get(rels, i, 0);
+        ferry_buf out = {0}, in = {0}, trunc = {0};
+        ferry_buf_addf(&out, "COPY %s TO STDOUT", q);
+        ferry_buf_addf(&in, "COPY %s FROM STDIN", q);
+        ferry_buf_addf(&trunc, "TRUNCATE ONLY %s", q);
+        dr_copy_counters counters = {0};
+        uint64_t rows = 0;
+        if (out.oom || in.oom || trunc.oom)
+            rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        if (rc == FERRY_OK)
+            rc = dr_conn_exec(tgt, "BEGIN", err);
+        if (rc == FERRY_OK)
+            rc = dr_conn_exec(tgt, trunc.p, err);
+        if (rc == FERRY_OK)
+            rc = dr_conn_copy(src, out.p, tgt, in.p, &counters, &rows, err);
+        if (rc == FERRY_OK)
+            rc = dr_conn_exec(tgt, "COMMIT", err);
+        report->rows += rows;
+        report->bytes += atomic_load(&counters.bytes);
+        ferry_buf_cleanup(&out);
+        ferry_buf_cleanup(&in);
+        ferry_buf_cleanup(&trunc);
+    }
+    dr_rows_free(rels);
+    return rc;
+}
+
+ferry_rc dr_copy_complete_replicated(const dr_options *opts, dr_report *report, ferry_err *err)
+{
+    int64_t t0 = ferry_mono_ms(), t = t0;
+    dr_conn *src = NULL, *tgt = NULL;
+    dr_pool *pool = NULL;
+    dr_tables tables = {0};
+    dr_rows *seqs = NULL;
+    char snapshot[80];
+    bool binary = false;
+    ferry_rc rc = open_pair(opts, NULL, &src, &tgt, &binary, err);
+    if (rc == FERRY_OK)
+        rc = export_snapshot(src, NULL, snapshot, sizeof(snapshot), err);
+    if (rc != FERRY_OK)
+        goto out;
+    report->binary = binary;
+
+    /* What the stream does not carry: sequences, large objects (all replaced), unlogged tables,
+     * materialized views. */
+    progress(opts, "sequences", report);
+    rc = copy_sequences(src, tgt, &seqs, report, err);
+    if (rc == FERRY_OK) {
+        progress(opts, "large objects", report);
+        rc = dr_conn_exec(tgt, "BEGIN; SELECT lo_unlink(oid) FROM pg_largeobject_metadata; COMMIT",
+                          err);
+    }
+    if (rc == FERRY_OK)
+        rc = copy_large_objects(src, tgt, opts, report, err);
+    if (rc == FERRY_OK) {
+        progress(opts, "unlogged tables", report);
+        rc = copy_unlogged(src, tgt, report, err);
+    }
+    if (rc == FERRY_OK) {
+        progress(opts, "materialized views", report);
+        rc = refresh_matviews(src, tgt, report, err);
+    }
+    report->ms_data = ferry_mono_ms() - t;
+    if (rc != FERRY_OK)
+        goto out;
+
+    /* The proof, under the snapshot: every row, the schema, sequences, large objects. */
+    progress(opts, "verify", report);
+    rc = dr_tables_list(src, &tables, err);
+    if (rc == FERRY_OK)
+        rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
+    if (rc == FERRY_OK) {
+        report->tables = tables.n;
+        rc = verify_all(pool, &tables, src, tgt, seqs, binary, opts, report, err);
+    }
+    if (rc == FERRY_OK && stopping(opts))
+        rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
+    /* The very last transaction: the target holds exactly the source's objects. */
+    if (rc == FERRY_OK)
+        rc = dr_target_replication_done(tgt, opts->replication_slot, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(src, "COMMIT", err);
+out:
+    dr_rows_free(seqs);
+    dr_pool_close(pool);
+    dr_tables_cleanup(&tables);
+    dr_conn_close(src);
+    dr_conn_close(tgt);
+    report->ms_total = ferry_mono_ms() - t0;
+    return rc;
+}
+
 ferry_rc dr_verify(const dr_options *opts, dr_report *report, ferry_err *err)
 {
     int64_t t0 = ferry_mono_ms();

@@ -80,6 +80,16 @@ ferry_rc dr_report_difference(dr_report *report, json_t *difference);
 ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err);
 
 /*
+ * The logical method's last part, once the stream has brought the target up to the source's
+ * position (the source app stopped): brings over what logical replication does not carry
+ * (sequences' states, large objects, unlogged tables' rows, materialized views' contents),
+ * verifies the target against the source under one snapshot as a copy's verify does, and drops
+ * the mark (checking it is opts->replication_slot's) in the last transaction. A difference is
+ * FERRY_ERR_CONFLICT, and the target stays marked.
+ */
+ferry_rc dr_copy_complete_replicated(const dr_options *opts, dr_report *report, ferry_err *err);
+
+/*
  * Compares source (one snapshot) and target: every table's row count and content checksum,
  * the catalog object by object (sql/verify_schema.sql), every sequence's state and every large
  * object; a target still marked incomplete differs too. Differences are listed in report; they

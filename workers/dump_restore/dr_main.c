@@ -4,7 +4,7 @@
  *
  *     ferry-dump-restore copy   --source CONNINFO --target CONNINFO [options]
  *     ferry-dump-restore verify --source CONNINFO --target CONNINFO [options]
- *     ferry-dump-restore logical-check|logical-start|logical-stream|logical-drop ... [options]
+ *     ferry-dump-restore logical-check|-start|-stream|-finish|-drop ... [options]
  *
  * This file parses and reports; dr.h does the work.
  */
@@ -195,6 +195,9 @@ static void usage(FILE *out, const ferry_opt *table)
                   "                its snapshot (docs/logical-replication.md)\n"
                   "logical-stream  applies the slot's changes to the target until stopped\n"
                   "                (SIGINT, SIGTERM) or, with --until-caught-up, caught up\n"
+                  "logical-finish  (source app stopped) catches up, brings sequences, large\n"
+                  "                objects and unlogged tables over, verifies, drops the\n"
+                  "                mark, the slot and the publication\n"
                   "logical-drop    drops the slot and publication on the source\n"
                   "\n"
                   "CONNINFO is a libpq URL or keyword string without a password. Passwords come\n"
@@ -338,7 +341,7 @@ static int cli_run(const cli_args *a)
         status = EXIT_USAGE;
         goto out;
     }
-    if (logical && strcmp(op, "logical-start") != 0) {
+    if (logical && strcmp(op, "logical-start") != 0 && strcmp(op, "logical-finish") != 0) {
         status = cli_logical(a, &opts, &err);
         goto out;
     }

@@ -111,6 +111,18 @@ ferry_rc dr_logical_check(const dr_options *opts, ferry_err *err)
 
 /* ---- slot and publication -------------------------------------------------------------------- */
 
+static ferry_rc drop_publication(dr_conn *src, const char *slot, ferry_err *err)
+{
+    ferry_buf b = {0};
+    ferry_buf_add(&b, "DROP PUBLICATION IF EXISTS \"");
+    ferry_buf_add(&b, slot); /* dr_logical_slot_name_ok: no quote in it */
+    ferry_buf_add(&b, "\"");
+    ferry_rc rc =
+        b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory") : dr_conn_exec(src, b.p, err);
+    ferry_buf_cleanup(&b);
+    return rc;
+}
+
 /* Drops the slot (ending a stream still on it) and the publication, if they exist. */
 static ferry_rc drop_on(dr_conn *src, const char *slot, ferry_err *err)
 {
@@ -134,15 +146,8 @@ static ferry_rc drop_on(dr_conn *src, const char *slot, ferry_err *err)
             break;
         ferry_sleep_ms(100);
     }
-    if (rc == FERRY_OK) {
-        ferry_buf b = {0};
-        ferry_buf_add(&b, "DROP PUBLICATION IF EXISTS \"");
-        ferry_buf_add(&b, slot); /* dr_logical_slot_name_ok: no quote in it */
-        ferry_buf_add(&b, "\"");
-        rc = b.oom ? ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory")
-                   : dr_conn_exec(src, b.p, err);
-        ferry_buf_cleanup(&b);
-    }
+    if (rc == FERRY_OK)
+        rc = drop_publication(src, slot, err);
     return rc;
 }
 
@@ -467,4 +472,43 @@ out:
     dr_conn_close(src);
     report->ms_total = ferry_mono_ms() - t0;
     return rc;
+}
+
+ferry_rc dr_logical_finish(const dr_options *opts, const char *slot, dr_report *report,
+                           dr_stream_report *stream, ferry_err *err)
+{
+    dr_conn *tgt = NULL;
+    dr_rows *r = NULL;
+    memset(stream, 0, sizeof(*stream));
+    if (!dr_logical_slot_name_ok(slot))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
+    /* A finish that completed the target and failed to drop the slot: only that is left. */
+    ferry_rc rc = dr_conn_open(&opts->target, DR_APP_NAME, &tgt, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(tgt, "SELECT to_regnamespace('_ferry') IS NULL", 0, NULL, &r, err);
+    bool done = rc == FERRY_OK && strcmp(dr_rows_get(r, 0, 0), "t") == 0;
+    dr_rows_free(r);
+    dr_conn_close(tgt);
+    if (rc != FERRY_OK)
+        return rc;
+    if (!done) {
+        dr_stream_options so = {.slot = slot, .until_current = true};
+        rc = dr_logical_stream(opts, &so, stream, err);
+        if (rc != FERRY_OK)
+            return rc;
+        /* Caught up: the publication has served, and the verify must not find it on the source
+         * only (the target's copy of it was dropped at the start). */
+        rc = dr_conn_open(&opts->source, DR_APP_NAME, &tgt, err);
+        if (rc == FERRY_OK)
+            rc = drop_publication(tgt, slot, err);
+        dr_conn_close(tgt);
+        if (rc != FERRY_OK)
+            return rc;
+        dr_options o = *opts;
+        o.replication_slot = slot;
+        rc = dr_copy_complete_replicated(&o, report, err);
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return dr_logical_drop(opts, slot, err);
 }

@@ -77,6 +77,16 @@ typedef struct dr_stream_options {
 ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopts,
                            dr_stream_report *report, ferry_err *err);
 
+/*
+ * The cutover's database part, the source app stopped: streams until the target holds
+ * everything the source committed (stream as dr_logical_stream's), then completes the target
+ * (dr_copy_complete_replicated: sequences, large objects, unlogged tables, materialized views,
+ * the verify, the mark dropped) and drops the slot and publication. Run again after it
+ * completed the target, it only drops what is left on the source.
+ */
+ferry_rc dr_logical_finish(const dr_options *opts, const char *slot, dr_report *report,
+                           dr_stream_report *stream, ferry_err *err);
+
 /* Drops the slot and the publication on the source, if they exist (a slot a stream still
  * uses is ended first). Idempotent. */
 ferry_rc dr_logical_drop(const dr_options *opts, const char *slot, ferry_err *err);

@@ -210,6 +210,25 @@ ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char 
     return end_transaction(tgt, rc, "recording where the replication starts (_ferry)", err);
 }
 
+ferry_rc dr_target_replication_done(dr_conn *tgt, const char *slot, ferry_err *err)
+{
+    dr_rows *rows = NULL;
+    ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(tgt, "SELECT slot FROM _ferry.replication FOR UPDATE", 0, NULL, &rows,
+                           err);
+    if (rc == FERRY_ERR_INVALID || (rc == FERRY_OK && (dr_rows_count(rows) != 1 ||
+                                                       strcmp(dr_rows_get(rows, 0, 0), slot) != 0)))
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "the target's mark does not record the replication %s: another copy "
+                           "or replication has taken the target over",
+                           slot);
+    dr_rows_free(rows);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(tgt, dr_sql_mark_drop, err);
+    return end_transaction(tgt, rc, "dropping the mark of an unfinished copy (_ferry)", err);
+}
+
 ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err)
 {
     dr_rows *rows = NULL;

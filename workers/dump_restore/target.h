@@ -46,6 +46,10 @@ ferry_rc dr_target_unmark(dr_conn *tgt, const dr_options *opts, const char *star
 ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char *started,
                                ferry_err *err);
 
+/* The logical method's last transaction: drops the mark if the replication recorded there is
+ * slot's (FERRY_ERR_CONFLICT otherwise: another replication or copy took the target over). */
+ferry_rc dr_target_replication_done(dr_conn *tgt, const char *slot, ferry_err *err);
+
 /* Drops every schema of the target but the system's and Ferry's, recreates public as initdb
  * makes it, and unlinks every large object, in one transaction. */
 ferry_rc dr_target_clear(dr_conn *tgt, ferry_err *err);
