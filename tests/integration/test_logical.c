@@ -401,6 +401,46 @@ static void ddl_on_the_source_stops_the_stream(void)
     CU_ASSERT_EQUAL(target_count("small"), 602);
 }
 
+static void table_created_on_the_source_stops_the_stream(void)
+{
+    ferry_err err = {0};
+    recreate("source", src_db);
+    recreate("target", tgt_db);
+    source_sql("CREATE TABLE small (id serial PRIMARY KEY, v text)");
+    CU_ASSERT_EQUAL_FATAL(start(&err), FERRY_OK);
+    source_sql("CREATE TABLE later (id int PRIMARY KEY); INSERT INTO later VALUES (1)");
+    dr_stream_report r;
+    CU_ASSERT_EQUAL(catch_up(&r, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "DDL on the source"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "public.later"));
+}
+
+static void wal_over_the_limit_drops_the_slot(void)
+{
+    ferry_err err = {0};
+    /* The previous test's slot: the source writes about 8 MB of WAL the slot must keep. */
+    source_sql("DROP TABLE later");
+    source_sql("INSERT INTO small (v) SELECT repeat('w', 500) FROM generate_series(1, 15000)");
+    dr_options o = options();
+    dr_stream_options so = {
+        .slot = slot, .until_current = true, .max_retained_bytes = 2 * 1024 * 1024};
+    dr_stream_report r;
+    CU_ASSERT_EQUAL(dr_logical_stream(&o, &so, &r, &err), FERRY_ERR_NO_SPACE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "over the limit of 2 MB"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "falls back to dump_restore"));
+    CU_ASSERT(r.slot_dropped);
+    CU_ASSERT(r.slot_retained_bytes > 2 * 1024 * 1024);
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
+    char v[64], sql[300];
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
+                   "(SELECT count(*) FROM pg_publication)",
+                   slot);
+    value(s, sql, v, sizeof(v));
+    CU_ASSERT_STRING_EQUAL(v, "0");
+    PQfinish(s);
+}
+
 static void slot_dropped_behind_ferrys_back(void)
 {
     ferry_err err = {0};
@@ -508,6 +548,9 @@ static const ferry_test_case cases[] = {
     {"a source server restart, then the stream resumes", source_restart_then_resume},
     {"DDL on the source stops the stream, naming the table", ddl_on_the_source_stops_the_stream},
     {"a slot dropped behind Ferry's back is a clear failure", slot_dropped_behind_ferrys_back},
+    {"a table created on the source stops the stream, naming it",
+     table_created_on_the_source_stops_the_stream},
+    {"WAL kept over the limit: the slot is dropped, fall back", wal_over_the_limit_drops_the_slot},
     {"tables without a replica identity are named", table_without_replica_identity_is_named},
     {NULL, NULL},
 };

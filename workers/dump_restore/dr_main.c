@@ -173,7 +173,7 @@ out:
 typedef struct cli_args {
     const char *op; /* copy, verify, logical-... */
     const char *source, *target, *src_secret, *tgt_secret, *pg_bin, *slot;
-    int64_t jobs, split;
+    int64_t jobs, split, max_wal;
     bool verify, overwrite, as_json, help, caught_up;
 } cli_args;
 
@@ -255,6 +255,7 @@ static int cli_logical(const cli_args *a, const dr_options *opts, ferry_err *err
         (void)sigaction(SIGTERM, &sa, NULL);
         dr_stream_options so = {.slot = a->slot,
                                 .until_current = a->caught_up,
+                                .max_retained_bytes = a->max_wal,
                                 .progress = a->as_json ? NULL : cli_stream_progress};
         dr_stream_report r;
         rc = dr_logical_stream(opts, &so, &r, err);
@@ -416,6 +417,10 @@ static int cli_main(int argc, char **argv)
         {.name = "until-caught-up", .kind = FERRY_OPT_FLAG, .dest = &a.caught_up,
          .help = "(logical-stream) stop once the target holds what the source\n"
                  "had committed when the stream started"},
+        {.name = "max-retained-wal", .kind = FERRY_OPT_SIZE, .dest = &a.max_wal, .min = 0,
+         .max = INT64_MAX, .def = "0",
+         .help = "(logical-stream) drop the slot and fail once it keeps more\n"
+                 "WAL than SIZE on the source (0: no limit)"},
         {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
          .help = "print the report as JSON instead of a summary"},
         {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,

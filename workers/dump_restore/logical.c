@@ -17,7 +17,8 @@
 #define BATCH_MS         200  /* a batch is committed at least this often */
 #define STATUS_MS        5000 /* a status update at least this often */
 #define PROGRESS_MS      1000
-#define TABLES_NAMED_MAX 5 /* tables named in an error; the rest are counted */
+#define SCHEMA_CHECK_MS  10000 /* how often the source is checked for tables created since */
+#define TABLES_NAMED_MAX 5     /* tables named in an error; the rest are counted */
 
 bool dr_logical_slot_name_ok(const char *slot)
 {
@@ -290,6 +291,49 @@ static ferry_rc read_slot(dr_conn *src, const char *slot, uint64_t *retained, ui
     return rc;
 }
 
+/* A table created on the source since the publication was made: DDL. */
+static ferry_rc check_unpublished(dr_conn *src, const char *slot, ferry_err *err)
+{
+    dr_rows *r = NULL;
+    const char *params[] = {slot};
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_unpublished, 1, params, &r, err);
+    size_t n = dr_rows_count(r);
+    if (rc == FERRY_OK && n > 0) {
+        ferry_buf names = {0};
+        for (size_t i = 0; i < n && i < TABLES_NAMED_MAX; i++)
+            ferry_buf_addf(&names, "%s%s", i > 0 ? ", " : "", dr_rows_get(r, i, 0));
+        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
+                           "DDL on the source during replication: table%s %s%s created since the "
+                           "replication started, so not replicated; start the environment over",
+                           n == 1 ? "" : "s", names.p != NULL ? names.p : "",
+                           n > TABLES_NAMED_MAX ? ", ..." : "");
+        ferry_buf_cleanup(&names);
+    }
+    dr_rows_free(r);
+    return rc;
+}
+
+/* Over the WAL limit: the stream's connection is closed, then the slot and the publication are
+ * dropped, and the error says why. */
+static ferry_rc over_limit(dr_conn **repl, dr_conn *src, const dr_stream_options *sopts,
+                           dr_stream_report *report, ferry_err *err)
+{
+    dr_conn_close(*repl);
+    *repl = NULL;
+    ferry_err drop_err = {0};
+    ferry_rc rc = drop_on(src, sopts->slot, &drop_err);
+    report->slot_dropped = rc == FERRY_OK;
+    return ferry_err_set(err, FERRY_ERR_NO_SPACE,
+                         "source: the replication slot %s kept %" PRIu64
+                         " MB of WAL, over the limit of %" PRId64 " MB; %s to protect the "
+                         "source's disk: this environment falls back to dump_restore%s%s",
+                         sopts->slot, report->slot_retained_bytes / (1024 * 1024),
+                         sopts->max_retained_bytes / (1024 * 1024),
+                         rc == FERRY_OK ? "Ferry dropped the slot and the publication"
+                                        : "dropping the slot failed",
+                         rc == FERRY_OK ? "" : ": ", rc == FERRY_OK ? "" : drop_err.msg);
+}
+
 static ferry_rc send_status(dr_conn *repl, uint64_t flushed, ferry_err *err)
 {
     uint8_t msg[34];
@@ -330,6 +374,7 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
     const char *slot = sopts->slot;
     uint64_t start = 0, until = sopts->until_lsn, idle_confirmed = 0;
     int64_t batch_start = 0, last_status = 0, last_progress = 0, oldest_pending_us = 0;
+    int64_t last_schema_check = 0;
     memset(report, 0, sizeof(*report));
     if (!dr_logical_slot_name_ok(slot))
         return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
@@ -430,6 +475,13 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
         if (now - last_progress >= PROGRESS_MS) {
             last_progress = now;
             rc = read_slot(src, slot, &report->slot_retained_bytes, &report->source_lsn, err);
+            if (rc == FERRY_OK && sopts->max_retained_bytes > 0 &&
+                report->slot_retained_bytes > (uint64_t)sopts->max_retained_bytes)
+                rc = over_limit(&repl, src, sopts, report, err);
+            if (rc == FERRY_OK && now - last_schema_check >= SCHEMA_CHECK_MS) {
+                last_schema_check = now;
+                rc = check_unpublished(src, slot, err);
+            }
             if (rc != FERRY_OK)
                 break;
             uint64_t held = dr_apply_committed_lsn(apply);
@@ -445,7 +497,7 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
         }
     }
     /* Stopped or failed: keep what whole transactions were applied, drop a partial one. */
-    if (rc == FERRY_OK || rc == FERRY_ERR_CANCELLED) {
+    if ((rc == FERRY_OK || rc == FERRY_ERR_CANCELLED) && repl != NULL) {
         ferry_err flush_err = {0};
         ferry_rc frc = FERRY_OK;
         if (!dr_apply_in_transaction(apply))

@@ -48,6 +48,7 @@ typedef struct dr_stream_report {
     uint64_t lag_bytes;           /* source_lsn minus what the target holds (0 when caught up) */
     int64_t lag_ms;               /* age of the oldest source commit not yet on the target */
     uint64_t slot_retained_bytes; /* WAL the slot keeps on the source */
+    bool slot_dropped;            /* over max_retained_bytes: the slot and publication are gone */
     dr_apply_stats stats;
     int64_t ms_total;
 } dr_stream_report;
@@ -60,6 +61,10 @@ typedef struct dr_stream_options {
     /* Stop once caught up with the source's WAL position as of the stream's start (what a
      * cutover needs after the source app stopped). */
     bool until_current;
+    /* The most WAL the slot may keep on the source (0: no limit). Over it, the slot and the
+     * publication are dropped to protect the source's disk, and the stream ends with
+     * FERRY_ERR_NO_SPACE: the environment falls back to dump_restore. */
+    int64_t max_retained_bytes;
     /* Called about once a second with the stream's figures; NULL: none. */
     void (*progress)(void *ud, const dr_stream_report *report);
     void *progress_ud;
@@ -72,7 +77,9 @@ typedef struct dr_stream_options {
  * target's record says where. Errors: FERRY_ERR_NOT_FOUND when the target holds no start of
  * this replication or the slot is gone from the source; FERRY_ERR_BUSY while another stream
  * still uses the slot; FERRY_ERR_CONFLICT on DDL on the source or a target that is not the
- * source's copy; FERRY_ERR_UNAVAILABLE when a server went away (resume later).
+ * source's copy (a table created on the source since the start is DDL too: its rows would not
+ * be replicated); FERRY_ERR_NO_SPACE over sopts->max_retained_bytes; FERRY_ERR_UNAVAILABLE
+ * when a server went away (resume later).
  */
 ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopts,
                            dr_stream_report *report, ferry_err *err);
