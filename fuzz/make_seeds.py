@@ -148,3 +148,37 @@ put("dns", "cname", b"\x02" + dns_msg(5, [(5, b"\x03app" + b"\xc0\x10")]))
 put("dns", "txt", b"\x03" + dns_msg(16, [(16, b"\x05hello\x05world")]))
 put("dns", "nxdomain", b"\x00" + dns_msg(1, [], rcode=3))
 put("dns", "pointer_loop", b"\x00" + dns_msg(1, []) [:12] + b"\xc0\x0c" + struct.pack(">HH", 1, 1))
+
+
+# ---- pgoutput: the logical replication stream (PostgreSQL's "Logical Replication Message
+# Formats"), as the walsender sends it and bare -------------------------------------------------
+def po_text(v):
+    v = v.encode()
+    return b"t" + struct.pack(">I", len(v)) + v
+
+
+def po_tuple(values):
+    out = struct.pack(">H", len(values))
+    for v in values:
+        out += b"n" if v is None else (b"u" if v == "<unchanged>" else po_text(v))
+    return out
+
+
+def xlogdata(msg, start=0x1000, end=0x2000):
+    return b"w" + struct.pack(">QQQ", start, end, 0) + msg
+
+
+relation = (b"R" + struct.pack(">I", 16385) + b"public\0orders\0" + b"d" + struct.pack(">H", 2)
+            + b"\x01id\0" + struct.pack(">Ii", 23, -1) + b"\x00note\0" + struct.pack(">Ii", 25, -1))
+put("pgoutput", "begin", xlogdata(b"B" + struct.pack(">QQI", 0x1234, 1, 7)))
+put("pgoutput", "commit", xlogdata(b"C\0" + struct.pack(">QQQ", 0x1234, 0x1260, 1)))
+put("pgoutput", "relation", xlogdata(relation))
+put("pgoutput", "insert", xlogdata(b"I" + struct.pack(">I", 16385) + b"N" + po_tuple(["1", None])))
+put("pgoutput", "update_key", xlogdata(b"U" + struct.pack(">I", 16385) + b"K" + po_tuple(["1", None])
+                                       + b"N" + po_tuple(["2", "<unchanged>"])))
+put("pgoutput", "delete_full", xlogdata(b"D" + struct.pack(">I", 16385) + b"O" + po_tuple(["1", "x"])))
+put("pgoutput", "truncate", xlogdata(b"T" + struct.pack(">IB", 2, 3) + struct.pack(">II", 16385, 16386)))
+put("pgoutput", "type", xlogdata(b"Y" + struct.pack(">I", 16400) + b"public\0mood\0"))
+put("pgoutput", "message", xlogdata(b"M\0" + struct.pack(">Q", 5) + b"ferry\0" + struct.pack(">I", 2) + b"hi"))
+put("pgoutput", "keepalive", b"k" + struct.pack(">QQB", 0x3000, 0, 1))
+put("pgoutput", "bare_relation", relation)
