@@ -388,6 +388,33 @@ static void source_restart_then_resume(void)
     CU_ASSERT(rows_same());
 }
 
+static void stalled_stream_is_taken_over(void)
+{
+    ferry_err err = {0};
+    /* A stream stopped (SIGSTOP, as a frozen worker) in the middle of a large transaction. */
+    pid_t pid = run_stream(false);
+    CU_ASSERT_FATAL(pid > 0);
+    source_sql("INSERT INTO big SELECT g, 'stalled' FROM generate_series(300001, 500000) g");
+    int64_t deadline = ferry_mono_ms() + 60000;
+    while (!apply_mid_transaction() && ferry_mono_ms() < deadline)
+        ferry_sleep_ms(10);
+    CU_ASSERT_EQUAL(kill(pid, SIGSTOP), 0);
+    CU_ASSERT_FATAL(apply_mid_transaction());
+    /* Another stream takes over: the stalled one's sessions end, everything arrives once. */
+    source_sql("INSERT INTO small (v) VALUES ('while stalled')");
+    dr_stream_report r;
+    ferry_rc rc = catch_up(&r, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "\ntakeover: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_OK);
+    CU_ASSERT_EQUAL(target_count("big"), 500000);
+    /* Woken, the stalled one finds its sessions gone and records nothing. */
+    CU_ASSERT_EQUAL(kill(pid, SIGCONT), 0);
+    CU_ASSERT_EQUAL(wait_exit(pid), 1);
+    CU_ASSERT_EQUAL(target_count("big"), 500000);
+    CU_ASSERT(rows_same());
+}
+
 static void ddl_on_the_source_stops_the_stream(void)
 {
     ferry_err err = {0};
@@ -398,7 +425,7 @@ static void ddl_on_the_source_stops_the_stream(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "DDL on the source"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "public.small"));
     /* Nothing of that transaction reached the target. */
-    CU_ASSERT_EQUAL(target_count("small"), 602);
+    CU_ASSERT_EQUAL(target_count("small"), 603);
 }
 
 static void table_created_on_the_source_stops_the_stream(void)
@@ -546,6 +573,7 @@ static const ferry_test_case cases[] = {
     {"a stream killed -9 mid-transaction resumes exactly once",
      killed_mid_transaction_resumes_exactly_once},
     {"a source server restart, then the stream resumes", source_restart_then_resume},
+    {"a stalled stream is taken over; woken, it records nothing", stalled_stream_is_taken_over},
     {"DDL on the source stops the stream, naming the table", ddl_on_the_source_stops_the_stream},
     {"a slot dropped behind Ferry's back is a clear failure", slot_dropped_behind_ferrys_back},
     {"a table created on the source stops the stream, naming it",

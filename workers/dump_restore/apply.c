@@ -544,21 +544,26 @@ ferry_rc dr_apply_flush(dr_apply *a, ferry_err *err)
             return rc;
         a->target_txn_open = true;
     }
-    char lsn[24], at[32];
+    char lsn[24], at[32], was[24];
     dr_po_lsn_format(a->pending_lsn, lsn);
+    dr_po_lsn_format(a->committed_lsn, was);
     (void)snprintf(at, sizeof(at), "%" PRId64, a->pending_time_us);
-    const char *params[] = {a->slot, lsn, at};
+    const char *params[] = {a->slot, lsn, at, was};
     dr_rows *rows = NULL;
+    /* Only from the position this stream started from or last wrote: another stream that took
+     * over (this one stalled past its lease) has moved it, and its changes stand, not ours. */
     rc = dr_conn_query(a->tgt,
                        "UPDATE _ferry.replication SET lsn = $2::pg_lsn, applied_at = now(), "
                        "source_commit_at = timestamptz '2000-01-01 00:00:00+00' + "
-                       "$3::bigint * interval '1 microsecond' WHERE slot = $1 RETURNING 1",
-                       3, params, &rows, err);
+                       "$3::bigint * interval '1 microsecond' "
+                       "WHERE slot = $1 AND lsn = $4::pg_lsn RETURNING 1",
+                       4, params, &rows, err);
     if (rc == FERRY_OK && dr_rows_count(rows) != 1)
         rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                           "target: the replication's position (_ferry.replication, slot %s) "
-                           "vanished: something else changed the target",
-                           a->slot);
+                           "target: the replication's position (_ferry.replication, slot %s) is "
+                           "no longer %s: another stream took over; this one's changes are not "
+                           "kept",
+                           a->slot, was);
     dr_rows_free(rows);
     if (rc == FERRY_OK)
         rc = dr_conn_exec(a->tgt, "COMMIT", err);

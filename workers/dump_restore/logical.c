@@ -264,6 +264,30 @@ static ferry_rc read_position(dr_conn *tgt, const char *slot, uint64_t *lsn, fer
     return rc;
 }
 
+/* Takes the slot over from a stream still on it (an older attempt, stalled or gone): ends its
+ * walsender and waits, up to 10 s, for the slot to be free. */
+static ferry_rc take_slot(dr_conn *src, const char *slot, ferry_err *err)
+{
+    const char *params[] = {slot};
+    for (int tries = 0;; tries++) {
+        dr_rows *r = NULL;
+        ferry_rc rc = dr_conn_query(src,
+                                    "SELECT pg_terminate_backend(active_pid) FROM "
+                                    "pg_replication_slots WHERE slot_name = $1 AND active",
+                                    1, params, &r, err);
+        size_t active = dr_rows_count(r);
+        dr_rows_free(r);
+        if (rc != FERRY_OK || active == 0)
+            return rc;
+        if (tries >= 100)
+            return ferry_err_set(err, FERRY_ERR_BUSY,
+                                 "source: the replication slot %s stays in use by another "
+                                 "stream",
+                                 slot);
+        ferry_sleep_ms(100);
+    }
+}
+
 /* The slot's state on the source: *retained WAL bytes, *current the source's WAL position. */
 static ferry_rc read_slot(dr_conn *src, const char *slot, uint64_t *retained, uint64_t *current,
                           ferry_err *err)
@@ -379,13 +403,22 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
     if (!dr_logical_slot_name_ok(slot))
         return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
 
+    /* A stream that an older one (stalled, or killed with its sessions not yet gone) still
+     * runs is taken over: its sessions on the target end, its walsender ends, and the position
+     * it would record no longer matches (dr_apply_flush). */
+    dr_rows *ended = NULL;
     ferry_rc rc = dr_conn_open(&opts->target, DR_APP_NAME, &tgt, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_query(tgt, dr_sql_target_leftovers, 0, NULL, &ended, err);
+    dr_rows_free(ended);
     if (rc == FERRY_OK)
         rc = read_position(tgt, slot, &start, err);
     if (rc == FERRY_OK)
         rc = dr_conn_open(&opts->source, DR_APP_NAME, &src, err);
     if (rc == FERRY_OK)
         rc = read_slot(src, slot, &report->slot_retained_bytes, &report->source_lsn, err);
+    if (rc == FERRY_OK)
+        rc = take_slot(src, slot, err);
     if (rc != FERRY_OK)
         goto out;
     report->start_lsn = report->committed_lsn = start;
