@@ -27,8 +27,22 @@ typedef struct stmt_entry {
     char name[24];
 } stmt_entry;
 
+/* What a statement sent down the pipeline must answer. */
+typedef enum expect_check {
+    EX_ANY,      /* success */
+    EX_ONE_ROW,  /* an update or delete: exactly one row */
+    EX_POSITION, /* the position's update: one row, else another stream took over */
+} expect_check;
+
+typedef struct expect {
+    uint8_t check; /* expect_check */
+    uint8_t what;  /* 'I', 'U', 'D', 'T' for changes; 0 for the rest */
+    int32_t rel;   /* index in rels, -1 none */
+} expect;
+
 struct dr_apply {
-    dr_conn *tgt;
+    dr_conn *tgt;  /* the apply's own connection, in pipeline mode */
+    dr_conn *meta; /* catalog checks while the pipeline runs */
     char *slot;
     uint64_t skip_before; /* a transaction whose commit is before this is already applied */
     bool skipping;        /* inside such a transaction */
@@ -44,6 +58,9 @@ struct dr_apply {
     unsigned next_stmt;
     ferry_buf sql, arena;
     const char **params;
+    expect *expects; /* sent and not yet answered: [head, n_expects) */
+    size_t head, n_expects, cap_expects;
+    bool sync_pending;
     dr_apply_stats stats;
 };
 
@@ -87,14 +104,15 @@ static rel_entry *rel_find(dr_apply *a, uint32_t relid)
 
 /* ---- life ------------------------------------------------------------------------------------ */
 
-ferry_rc dr_apply_new(dr_conn *tgt, const char *slot, uint64_t start_lsn, dr_apply **out,
-                      ferry_err *err)
+ferry_rc dr_apply_new(dr_conn *tgt, dr_conn *meta, const char *slot, uint64_t start_lsn,
+                      dr_apply **out, ferry_err *err)
 {
     *out = NULL;
     dr_apply *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     a->tgt = tgt;
+    a->meta = meta;
     a->slot = strdup(slot);
     a->params = calloc(DR_PO_MAX_COLS * 2, sizeof(char *));
     a->cap_stmts = 256;
@@ -117,6 +135,10 @@ ferry_rc dr_apply_new(dr_conn *tgt, const char *slot, uint64_t start_lsn, dr_app
     }
     if (rc == FERRY_OK)
         rc = dr_conn_exec(tgt, "SET synchronous_commit = on", err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_exec(meta, dr_sql_session, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_pipeline_enter(tgt, err);
     if (rc != FERRY_OK) {
         dr_apply_free(a);
         return rc;
@@ -137,6 +159,7 @@ void dr_apply_free(dr_apply *a)
     free(a->stmts);
     ferry_buf_cleanup(&a->sql);
     ferry_buf_cleanup(&a->arena);
+    free(a->expects);
     free(a->params);
     free(a->slot);
     free(a);
@@ -170,7 +193,7 @@ static ferry_rc relation_check_target(dr_apply *a, const dr_po_relation *rel, fe
 {
     const char *params[] = {rel->nspname, rel->relname};
     dr_rows *cols = NULL;
-    ferry_rc rc = dr_conn_query(a->tgt, dr_sql_replication_columns, 2, params, &cols, err);
+    ferry_rc rc = dr_conn_query(a->meta, dr_sql_replication_columns, 2, params, &cols, err);
     if (rc != FERRY_OK)
         return rc;
     size_t n = dr_rows_count(cols);
@@ -247,6 +270,124 @@ static ferry_rc relation_take(dr_apply *a, dr_po_msg *msg, ferry_err *err)
     return FERRY_OK;
 }
 
+/* ---- the pipeline ------------------------------------------------------------------------- */
+
+static const char *what_name(uint8_t what)
+{
+    switch (what) {
+    case 'I':
+        return "insert";
+    case 'U':
+        return "update";
+    case 'D':
+        return "delete";
+    case 'T':
+        return "truncate";
+    default:
+        return "statement";
+    }
+}
+
+/* An error a statement answered, said in the user's terms. */
+static ferry_rc statement_fail(dr_apply *a, const expect *e, ferry_rc rc, ferry_err *err)
+{
+    const char *table = e != NULL && e->rel >= 0 ? a->rels[e->rel].qname : "a table";
+    if (rc == FERRY_ERR_INVALID && strstr(err->msg, "SQLSTATE 23") != NULL && e != NULL &&
+        e->what != 0) {
+        char msg[sizeof(err->msg)];
+        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "the target is not the source's copy: the %s of a row of %s "
+                             "conflicts there (%s)",
+                             what_name(e->what), table, msg);
+    }
+    return rc;
+}
+
+/* The answer to e: affected rows where one is expected. */
+static ferry_rc check_result(dr_apply *a, const expect *e, uint64_t affected, ferry_err *err)
+{
+    if (e->check == EX_ONE_ROW && affected != 1)
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "the target is not the source's copy: %s %s %s %s found %" PRIu64
+                             " rows with its key there, not 1",
+                             e->what == 'U' ? "an" : "a", what_name(e->what),
+                             e->what == 'U' ? "of" : "from", a->rels[e->rel].qname, affected);
+    if (e->check == EX_POSITION && affected != 1) {
+        char was[24];
+        dr_po_lsn_format(a->committed_lsn, was);
+        return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                             "target: the replication's position (_ferry.replication, slot %s) "
+                             "is no longer %s: another stream took over; this one's changes are "
+                             "not kept",
+                             a->slot, was);
+    }
+    return FERRY_OK;
+}
+
+/* Reads the answers that have arrived (all of them, up to the batch's end, when wait). */
+static ferry_rc collect(dr_apply *a, bool wait, ferry_err *err)
+{
+    while (a->head < a->n_expects || a->sync_pending) {
+        dr_pipe_event ev;
+        uint64_t affected = 0;
+        const expect *e = a->head < a->n_expects ? &a->expects[a->head] : NULL;
+        ferry_rc rc = dr_conn_pipeline_next(a->tgt, wait, &ev, &affected, err);
+        if (rc != FERRY_OK)
+            return statement_fail(a, e, rc, err);
+        switch (ev) {
+        case DR_PIPE_NONE:
+            return FERRY_OK;
+        case DR_PIPE_RESULT:
+            if (e != NULL) {
+                rc = check_result(a, e, affected, err);
+                if (rc != FERRY_OK)
+                    return rc;
+            }
+            break;
+        case DR_PIPE_END:
+            if (e != NULL)
+                a->head++;
+            break;
+        case DR_PIPE_SYNC:
+            a->sync_pending = false;
+            a->head = a->n_expects = 0;
+            break;
+        case DR_PIPE_ABORTED:
+            return ferry_err_set(err, FERRY_ERR_PROTOCOL, "target: the apply's batch was aborted");
+        }
+    }
+    a->head = a->n_expects = 0;
+    return FERRY_OK;
+}
+
+static ferry_rc expect_push(dr_apply *a, expect_check check, uint8_t what, int32_t rel,
+                            ferry_err *err)
+{
+    if (a->n_expects == a->cap_expects) {
+        size_t cap = a->cap_expects > 0 ? a->cap_expects * 2 : 1024;
+        expect *p = realloc(a->expects, cap * sizeof(*p));
+        if (p == NULL)
+            return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        a->expects = p;
+        a->cap_expects = cap;
+    }
+    a->expects[a->n_expects++] = (expect){.check = check, .what = what, .rel = rel};
+    return FERRY_OK;
+}
+
+/* Sends a statement (prepared name, or sql) down the pipeline and reads what has arrived. */
+static ferry_rc send(dr_apply *a, const char *name, const char *sql, int n, expect_check check,
+                     uint8_t what, int32_t rel, ferry_err *err)
+{
+    ferry_rc rc = expect_push(a, check, what, rel, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_pipeline_send(a->tgt, name, sql, n, a->params, err);
+    if (rc == FERRY_OK)
+        rc = collect(a, false, err);
+    return rc;
+}
+
 /* ---- statements ------------------------------------------------------------------------------ */
 
 static uint64_t hash_str(const char *s)
@@ -277,8 +418,9 @@ static ferry_rc stmts_grow(dr_apply *a, ferry_err *err)
     return FERRY_OK;
 }
 
-/* Runs a->sql with n parameters (a->params) as a prepared statement, preparing it once. */
-static ferry_rc run(dr_apply *a, int n, uint64_t *affected, ferry_err *err)
+/* Sends a->sql with n parameters (a->params) as a prepared statement, preparing it once. */
+static ferry_rc run(dr_apply *a, int n, expect_check check, uint8_t what, const rel_entry *e,
+                    ferry_err *err)
 {
     if (a->sql.oom || a->arena.oom)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
@@ -287,6 +429,7 @@ static ferry_rc run(dr_apply *a, int n, uint64_t *affected, ferry_err *err)
         if (rc != FERRY_OK)
             return rc;
     }
+    int32_t rel = (int32_t)(e - a->rels);
     size_t j = (size_t)hash_str(a->sql.p) & (a->cap_stmts - 1);
     while (a->stmts[j].sql != NULL && strcmp(a->stmts[j].sql, a->sql.p) != 0)
         j = (j + 1) & (a->cap_stmts - 1);
@@ -294,7 +437,9 @@ static ferry_rc run(dr_apply *a, int n, uint64_t *affected, ferry_err *err)
     if (s->sql == NULL) {
         char name[24];
         (void)snprintf(name, sizeof(name), "ferry_apply_%u", a->next_stmt++);
-        ferry_rc rc = dr_conn_prepare(a->tgt, name, a->sql.p, n, err);
+        ferry_rc rc = expect_push(a, EX_ANY, what, rel, err);
+        if (rc == FERRY_OK)
+            rc = dr_conn_pipeline_prepare(a->tgt, name, a->sql.p, n, err);
         if (rc != FERRY_OK)
             return rc;
         s->sql = strdup(a->sql.p);
@@ -303,7 +448,7 @@ static ferry_rc run(dr_apply *a, int n, uint64_t *affected, ferry_err *err)
         memcpy(s->name, name, sizeof(name));
         a->n_stmts++;
     }
-    return dr_conn_exec_prepared(a->tgt, s->name, n, a->params, affected, err);
+    return send(a, s->name, NULL, n, check, what, rel, err);
 }
 
 /* Appends value v as parameter $(n+1): its text, NUL-terminated, in the arena; NULL for SQL
@@ -357,19 +502,6 @@ static int add_where(dr_apply *a, const rel_entry *e, const dr_po_tuple *key, bo
     return n;
 }
 
-static ferry_rc change_fail(const rel_entry *e, const char *what, ferry_rc rc, ferry_err *err)
-{
-    if (rc == FERRY_ERR_INVALID && strstr(err->msg, "SQLSTATE 23") != NULL) {
-        char msg[sizeof(err->msg)];
-        (void)snprintf(msg, sizeof(msg), "%s", err->msg);
-        return ferry_err_set(err, FERRY_ERR_CONFLICT,
-                             "the target is not the source's copy: the %s of a row of %s "
-                             "conflicts there (%s)",
-                             what, e->qname, msg);
-    }
-    return rc;
-}
-
 static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
 {
     const dr_po_tuple *t = &msg->new_tuple;
@@ -384,9 +516,8 @@ static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     }
     ferry_buf_add(&a->sql, ")");
     params_fix(a, n);
-    ferry_rc rc = run(a, n, NULL, err);
     a->stats.inserts++;
-    return change_fail(e, "insert", rc, err);
+    return run(a, n, EX_ANY, 'I', e, err);
 }
 
 static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
@@ -408,15 +539,8 @@ static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     const dr_po_tuple *key = msg->old_kind != 0 ? &msg->old_tuple : t;
     n = add_where(a, e, key, msg->old_kind == 'O', n);
     params_fix(a, n);
-    uint64_t affected = 0;
-    ferry_rc rc = run(a, n, &affected, err);
     a->stats.updates++;
-    if (rc == FERRY_OK && affected != 1)
-        return ferry_err_set(err, FERRY_ERR_CONFLICT,
-                             "the target is not the source's copy: an update of %s found %" PRIu64
-                             " rows with its key there, not 1",
-                             e->qname, affected);
-    return change_fail(e, "update", rc, err);
+    return run(a, n, EX_ONE_ROW, 'U', e, err);
 }
 
 static ferry_rc apply_delete(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
@@ -424,15 +548,8 @@ static ferry_rc apply_delete(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     ferry_buf_addf(&a->sql, "DELETE FROM %s", e->qname);
     int n = add_where(a, e, &msg->old_tuple, msg->old_kind == 'O', 0);
     params_fix(a, n);
-    uint64_t affected = 0;
-    ferry_rc rc = run(a, n, &affected, err);
     a->stats.deletes++;
-    if (rc == FERRY_OK && affected != 1)
-        return ferry_err_set(err, FERRY_ERR_CONFLICT,
-                             "the target is not the source's copy: a delete from %s found %" PRIu64
-                             " rows with its key there, not 1",
-                             e->qname, affected);
-    return rc;
+    return run(a, n, EX_ONE_ROW, 'D', e, err);
 }
 
 static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err)
@@ -454,7 +571,7 @@ static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err
     if (a->sql.oom)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     a->stats.truncates++;
-    return dr_conn_exec(a->tgt, a->sql.p, err);
+    return send(a, NULL, a->sql.p, 0, EX_ANY, 'T', -1, err);
 }
 
 /* ---- the stream ------------------------------------------------------------------------------ */
@@ -468,7 +585,7 @@ static ferry_rc change(dr_apply *a, dr_po_msg *msg, ferry_err *err)
         return FERRY_OK;
     }
     if (!a->target_txn_open) {
-        ferry_rc rc = dr_conn_exec(a->tgt, "BEGIN", err);
+        ferry_rc rc = send(a, NULL, "BEGIN", 0, EX_ANY, 0, -1, err);
         if (rc != FERRY_OK)
             return rc;
         a->target_txn_open = true;
@@ -535,11 +652,11 @@ ferry_rc dr_apply_message(dr_apply *a, dr_po_msg *msg, ferry_err *err)
 ferry_rc dr_apply_flush(dr_apply *a, ferry_err *err)
 {
     if (a->pending_txns == 0)
-        return FERRY_OK;
+        return collect(a, false, err);
     ferry_rc rc = FERRY_OK;
     if (!a->target_txn_open) {
         /* Transactions without a change for the target (other tables, or all skipped). */
-        rc = dr_conn_exec(a->tgt, "BEGIN", err);
+        rc = send(a, NULL, "BEGIN", 0, EX_ANY, 0, -1, err);
         if (rc != FERRY_OK)
             return rc;
         a->target_txn_open = true;
@@ -548,25 +665,26 @@ ferry_rc dr_apply_flush(dr_apply *a, ferry_err *err)
     dr_po_lsn_format(a->pending_lsn, lsn);
     dr_po_lsn_format(a->committed_lsn, was);
     (void)snprintf(at, sizeof(at), "%" PRId64, a->pending_time_us);
-    const char *params[] = {a->slot, lsn, at, was};
-    dr_rows *rows = NULL;
+    a->params[0] = a->slot;
+    a->params[1] = lsn;
+    a->params[2] = at;
+    a->params[3] = was;
     /* Only from the position this stream started from or last wrote: another stream that took
      * over (this one stalled past its lease) has moved it, and its changes stand, not ours. */
-    rc = dr_conn_query(a->tgt,
-                       "UPDATE _ferry.replication SET lsn = $2::pg_lsn, applied_at = now(), "
-                       "source_commit_at = timestamptz '2000-01-01 00:00:00+00' + "
-                       "$3::bigint * interval '1 microsecond' "
-                       "WHERE slot = $1 AND lsn = $4::pg_lsn RETURNING 1",
-                       4, params, &rows, err);
-    if (rc == FERRY_OK && dr_rows_count(rows) != 1)
-        rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
-                           "target: the replication's position (_ferry.replication, slot %s) is "
-                           "no longer %s: another stream took over; this one's changes are not "
-                           "kept",
-                           a->slot, was);
-    dr_rows_free(rows);
+    rc = send(a, NULL,
+              "UPDATE _ferry.replication SET lsn = $2::pg_lsn, applied_at = now(), "
+              "source_commit_at = timestamptz '2000-01-01 00:00:00+00' + "
+              "$3::bigint * interval '1 microsecond' "
+              "WHERE slot = $1 AND lsn = $4::pg_lsn",
+              4, EX_POSITION, 0, -1, err);
     if (rc == FERRY_OK)
-        rc = dr_conn_exec(a->tgt, "COMMIT", err);
+        rc = send(a, NULL, "COMMIT", 0, EX_ANY, 0, -1, err);
+    if (rc == FERRY_OK)
+        rc = dr_conn_pipeline_sync(a->tgt, err);
+    if (rc == FERRY_OK) {
+        a->sync_pending = true;
+        rc = collect(a, true, err);
+    }
     a->target_txn_open = false;
     if (rc != FERRY_OK)
         return rc; /* the connection rolls back; nothing is recorded as committed */

@@ -25,13 +25,15 @@ typedef struct dr_apply_stats {
 /*
  * Starts applying on tgt (borrowed; dr_apply owns its session from here: it sets
  * session_replication_role to replica, so the target's triggers and foreign keys do not fire
- * twice) for slot, whose recorded position on the target is start_lsn: a transaction that
- * committed before it is already on the target and is skipped. Caller frees with
- * dr_apply_free(). FERRY_ERR_PERMISSION when the target's user may not set
+ * twice, and puts it in pipeline mode: statements go without waiting for each answer, which
+ * are checked as they arrive and all of them at each flush), with meta (borrowed, another
+ * connection to the target) for catalog checks, for slot, whose recorded position on the target is
+ * start_lsn: a transaction that committed before it is already on the target and is skipped. Caller
+ * frees with dr_apply_free(). FERRY_ERR_PERMISSION when the target's user may not set
  * session_replication_role, saying what to grant.
  */
-ferry_rc dr_apply_new(dr_conn *tgt, const char *slot, uint64_t start_lsn, dr_apply **out,
-                      ferry_err *err);
+ferry_rc dr_apply_new(dr_conn *tgt, dr_conn *meta, const char *slot, uint64_t start_lsn,
+                      dr_apply **out, ferry_err *err);
 void dr_apply_free(dr_apply *apply);
 
 /*
@@ -39,7 +41,8 @@ void dr_apply_free(dr_apply *apply);
  * in the same order, same built-in types) and, when seen again, against what it said before:
  * a difference is DDL on the source (FERRY_ERR_CONFLICT, naming the table). An update or
  * delete that finds no row, or an insert that conflicts, means the target is not the source's
- * copy: FERRY_ERR_CONFLICT. Takes msg->relation when it is a Relation.
+ * copy: FERRY_ERR_CONFLICT, when its answer arrives (at the latest at the next flush). Takes
+ * msg->relation when it is a Relation.
  */
 ferry_rc dr_apply_message(dr_apply *apply, dr_po_msg *msg, ferry_err *err);
 

@@ -345,7 +345,9 @@ static ferry_rc over_limit(dr_conn **repl, dr_conn *src, const dr_stream_options
     dr_conn_close(*repl);
     *repl = NULL;
     ferry_err drop_err = {0};
-    ferry_rc rc = drop_on(src, sopts->slot, &drop_err);
+    ferry_rc rc = take_slot(src, sopts->slot, &drop_err); /* our walsender may linger a moment */
+    if (rc == FERRY_OK)
+        rc = drop_on(src, sopts->slot, &drop_err);
     report->slot_dropped = rc == FERRY_OK;
     return ferry_err_set(err, FERRY_ERR_NO_SPACE,
                          "source: the replication slot %s kept %" PRIu64
@@ -391,7 +393,7 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
                            dr_stream_report *report, ferry_err *err)
 {
     int64_t t0 = ferry_mono_ms();
-    dr_conn *src = NULL, *tgt = NULL, *repl = NULL;
+    dr_conn *src = NULL, *tgt = NULL, *tgt_apply = NULL, *repl = NULL;
     dr_apply *apply = NULL;
     dr_po_msg *msg = NULL;
     uint8_t *buf = NULL;
@@ -429,7 +431,9 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
         rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
         goto out;
     }
-    rc = dr_apply_new(tgt, slot, start, &apply, err);
+    rc = dr_conn_open(&opts->target, DR_APP_NAME, &tgt_apply, err);
+    if (rc == FERRY_OK)
+        rc = dr_apply_new(tgt_apply, tgt, slot, start, &apply, err);
     if (rc == FERRY_OK)
         rc = open_stream(opts, slot, start, &repl, err);
     if (rc != FERRY_OK)
@@ -553,6 +557,7 @@ out:
     dr_apply_free(apply);
     dr_po_msg_free(msg);
     dr_conn_close(repl);
+    dr_conn_close(tgt_apply);
     dr_conn_close(tgt);
     dr_conn_close(src);
     report->ms_total = ferry_mono_ms() - t0;

@@ -258,6 +258,77 @@ ferry_rc dr_conn_exec_prepared(dr_conn *conn, const char *name, int n_params,
     return rc;
 }
 
+/* ---- pipelines ------------------------------------------------------------------------------- */
+
+ferry_rc dr_conn_pipeline_enter(dr_conn *conn, ferry_err *err)
+{
+    if (PQenterPipelineMode(conn->pg) != 1)
+        return pg_fail(conn, NULL, "pipeline", err);
+    return FERRY_OK;
+}
+
+ferry_rc dr_conn_pipeline_send(dr_conn *conn, const char *name, const char *sql, int n_params,
+                               const char *const *params, ferry_err *err)
+{
+    int ok = name != NULL ? PQsendQueryPrepared(conn->pg, name, n_params, params, NULL, NULL, 0)
+                          : PQsendQueryParams(conn->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+    return ok == 1 ? FERRY_OK : pg_fail(conn, NULL, "apply", err);
+}
+
+ferry_rc dr_conn_pipeline_prepare(dr_conn *conn, const char *name, const char *sql, int n_params,
+                                  ferry_err *err)
+{
+    if (PQsendPrepare(conn->pg, name, sql, n_params, NULL) != 1)
+        return pg_fail(conn, NULL, "prepare", err);
+    return FERRY_OK;
+}
+
+ferry_rc dr_conn_pipeline_sync(dr_conn *conn, ferry_err *err)
+{
+    if (PQpipelineSync(conn->pg) != 1)
+        return pg_fail(conn, NULL, "apply", err);
+    return FERRY_OK;
+}
+
+ferry_rc dr_conn_pipeline_next(dr_conn *conn, bool wait, dr_pipe_event *event, uint64_t *affected,
+                               ferry_err *err)
+{
+    *event = DR_PIPE_NONE;
+    *affected = 0;
+    if (!wait) {
+        if (PQconsumeInput(conn->pg) == 0)
+            return pg_fail(conn, NULL, "apply", err);
+        if (PQisBusy(conn->pg))
+            return FERRY_OK;
+    }
+    PGresult *res = PQgetResult(conn->pg);
+    if (res == NULL) {
+        if (PQstatus(conn->pg) != CONNECTION_OK)
+            return pg_fail(conn, NULL, "apply", err);
+        *event = DR_PIPE_END;
+        return FERRY_OK;
+    }
+    ferry_rc rc = FERRY_OK;
+    switch (PQresultStatus(res)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+        *event = DR_PIPE_RESULT;
+        *affected = strtoull(PQcmdTuples(res), NULL, 10);
+        break;
+    case PGRES_PIPELINE_SYNC:
+        *event = DR_PIPE_SYNC;
+        break;
+    case PGRES_PIPELINE_ABORTED:
+        *event = DR_PIPE_ABORTED;
+        break;
+    default:
+        rc = pg_fail(conn, res, "apply", err);
+        break;
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------------------------------ */
 
 static ferry_rc query(dr_conn *conn, const char *sql, int n_params, const char *const *params,

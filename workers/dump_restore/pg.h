@@ -8,6 +8,7 @@
 #define DR_PG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,34 @@ ferry_rc dr_conn_prepare(dr_conn *conn, const char *name, const char *sql, int n
  * deleted. */
 ferry_rc dr_conn_exec_prepared(dr_conn *conn, const char *name, int n_params,
                                const char *const *params, uint64_t *affected, ferry_err *err);
+
+/* Pipeline mode: statements are sent without waiting for their results, which are read later,
+ * in order (libpq's pipeline mode). Only the calls below may use the connection then. */
+ferry_rc dr_conn_pipeline_enter(dr_conn *conn, ferry_err *err);
+
+/* Sends prepared statement name (or, when name is NULL, sql) with text parameters. */
+ferry_rc dr_conn_pipeline_send(dr_conn *conn, const char *name, const char *sql, int n_params,
+                               const char *const *params, ferry_err *err);
+
+/* Sends the preparation of sql as statement name. */
+ferry_rc dr_conn_pipeline_prepare(dr_conn *conn, const char *name, const char *sql, int n_params,
+                                  ferry_err *err);
+
+/* Ends the batch sent so far: its results follow, then DR_PIPE_SYNC. */
+ferry_rc dr_conn_pipeline_sync(dr_conn *conn, ferry_err *err);
+
+typedef enum dr_pipe_event {
+    DR_PIPE_NONE,    /* nothing ready yet (only when not waiting) */
+    DR_PIPE_RESULT,  /* a statement succeeded; *affected rows */
+    DR_PIPE_END,     /* the end of one statement's results */
+    DR_PIPE_SYNC,    /* the end of the batch */
+    DR_PIPE_ABORTED, /* a statement skipped after an earlier one failed */
+} dr_pipe_event;
+
+/* The next event of the pipeline; with wait false, DR_PIPE_NONE when none has arrived. A
+ * statement that failed is returned as its error. */
+ferry_rc dr_conn_pipeline_next(dr_conn *conn, bool wait, dr_pipe_event *event, uint64_t *affected,
+                               ferry_err *err);
 
 size_t dr_rows_count(const dr_rows *rows);
 /* The value at (row, col), NULL for SQL NULL or out of range; borrowed until dr_rows_free(). */
