@@ -346,10 +346,16 @@ static int cli_run(const cli_args *a)
         status = cli_logical(a, &opts, &err);
         goto out;
     }
-    ferry_rc rc = strcmp(op, "copy") == 0 ? dr_copy(&opts, &report, &err)
-                  : strcmp(op, "logical-start") == 0
-                      ? dr_logical_start(&opts, a->slot, &report, &err)
-                      : dr_verify(&opts, &report, &err);
+    ferry_rc rc;
+    dr_stream_report stream;
+    if (strcmp(op, "copy") == 0)
+        rc = dr_copy(&opts, &report, &err);
+    else if (strcmp(op, "logical-start") == 0)
+        rc = dr_logical_start(&opts, a->slot, &report, &err);
+    else if (strcmp(op, "logical-finish") == 0)
+        rc = dr_logical_finish(&opts, a->slot, &report, &stream, &err);
+    else
+        rc = dr_verify(&opts, &report, &err);
     if (tty && !a->as_json)
         (void)fputc('\n', stderr);
     json_t *j = report_json(&report);
@@ -435,11 +441,12 @@ static int cli_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 &&
-        (strcmp(argv[1], "copy") == 0 || strcmp(argv[1], "verify") == 0 ||
-         strcmp(argv[1], "logical-check") == 0 || strcmp(argv[1], "logical-start") == 0 ||
-         strcmp(argv[1], "logical-stream") == 0 || strcmp(argv[1], "logical-drop") == 0))
-        return cli_main(argc, argv);
+    static const char *const ops[] = {"copy",          "verify",         "logical-check",
+                                      "logical-start", "logical-stream", "logical-finish",
+                                      "logical-drop"};
+    for (size_t i = 0; argc >= 2 && i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(argv[1], ops[i]) == 0)
+            return cli_main(argc, argv);
     ferry_worker_def def = {.kind = FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE,
                             .component = FERRY_COMP_DUMP_RESTORE,
                             .name = "ferry-dump-restore",
