@@ -488,6 +488,41 @@ static void slot_dropped_behind_ferrys_back(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, slot));
 }
 
+static void finish_finding_a_difference_drops_the_slot(void)
+{
+    ferry_err err = {0};
+    recreate("source", src_db);
+    recreate("target", tgt_db);
+    source_sql("CREATE TABLE small (id serial PRIMARY KEY, v text);"
+               "INSERT INTO small (v) SELECT 'v' || g FROM generate_series(1, 100) g");
+    CU_ASSERT_EQUAL_FATAL(start(&err), FERRY_OK);
+    /* Something other than the stream wrote to the target. */
+    on_side("target", tgt_db, "UPDATE small SET v = 'tampered' WHERE id = 7");
+    dr_options o = options();
+    dr_report report;
+    dr_stream_report stream;
+    CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
+    CU_ASSERT_EQUAL(dr_logical_finish(&o, slot, &report, &stream, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "public.small"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "the slot was dropped"));
+    CU_ASSERT_EQUAL(report.verified, 0);
+    dr_report_cleanup(&report);
+    /* The target stays marked incomplete; nothing of the replication is left on the source. */
+    PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
+    char v[64], sql[300];
+    value(t, "SELECT to_regnamespace('_ferry') IS NOT NULL", v, sizeof(v));
+    CU_ASSERT_STRING_EQUAL(v, "t");
+    PQfinish(t);
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
+                   "(SELECT count(*) FROM pg_publication)",
+                   slot);
+    value(s, sql, v, sizeof(v));
+    CU_ASSERT_STRING_EQUAL(v, "0");
+    PQfinish(s);
+}
+
 static void table_without_replica_identity_is_named(void)
 {
     ferry_err err = {0};
@@ -583,6 +618,8 @@ static const ferry_test_case cases[] = {
     {"a table created on the source stops the stream, naming it",
      table_created_on_the_source_stops_the_stream},
     {"WAL kept over the limit: the slot is dropped, fall back", wal_over_the_limit_drops_the_slot},
+    {"a finish that finds a difference fails and drops the slot",
+     finish_finding_a_difference_drops_the_slot},
     {"tables without a replica identity are named", table_without_replica_identity_is_named},
     {NULL, NULL},
 };

@@ -597,6 +597,18 @@ ferry_rc dr_logical_finish(const dr_options *opts, const char *slot, dr_report *
         dr_options o = *opts;
         o.replication_slot = slot;
         rc = dr_copy_complete_replicated(&o, report, err);
+        if (rc == FERRY_ERR_CONFLICT) {
+            /* The target differs: this replication cannot end well, and its slot must not keep
+             * WAL on the source while people look into it. A failure a retry may cure keeps
+             * the slot for the retry. */
+            ferry_err drop_err = {0};
+            bool dropped = dr_logical_drop(opts, slot, &drop_err) == FERRY_OK;
+            char msg[sizeof(err->msg)];
+            (void)snprintf(msg, sizeof(msg), "%s", err->msg);
+            (void)ferry_err_set(err, rc, "%s; %s", msg,
+                                dropped ? "the slot was dropped: replicate again"
+                                        : "dropping the slot failed too: drop it by hand");
+        }
         if (rc != FERRY_OK)
             return rc;
     }

@@ -89,7 +89,9 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
  * everything the source committed (stream as dr_logical_stream's), then completes the target
  * (dr_copy_complete_replicated: sequences, large objects, unlogged tables, materialized views,
  * the verify, the mark dropped) and drops the slot and publication. Run again after it
- * completed the target, it only drops what is left on the source.
+ * completed the target, it only drops what is left on the source. When the verify finds a
+ * difference (FERRY_ERR_CONFLICT) the slot is dropped too: the target stays marked, and the
+ * environment starts over.
  */
 ferry_rc dr_logical_finish(const dr_options *opts, const char *slot, dr_report *report,
                            dr_stream_report *stream, ferry_err *err);

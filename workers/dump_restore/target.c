@@ -11,8 +11,8 @@
 #include "dr_sql_embedded.h"
 #include "ferry/buf.h"
 #include "ferry/clock.h"
-#include "pgoutput.h"
 #include "ferry/log.h"
+#include "pgoutput.h"
 
 ferry_rc dr_target_check_free(dr_conn *tgt, ferry_err *err)
 {
