@@ -181,6 +181,20 @@ static pid_t run_stream(bool until_caught_up)
     return run_cli("logical-stream", until_caught_up);
 }
 
+/* The test's slot and every publication on the source's database: what Ferry left there. */
+static long source_leftovers(void)
+{
+    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
+    char v[64], sql[300];
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
+                   "(SELECT count(*) FROM pg_publication)",
+                   slot);
+    value(s, sql, v, sizeof(v));
+    PQfinish(s);
+    return strtol(v, NULL, 10);
+}
+
 static int suite_setup(void)
 {
     if (ferry_test_cfg() == NULL)
@@ -465,15 +479,7 @@ static void wal_over_the_limit_drops_the_slot(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "falls back to dump_restore"));
     CU_ASSERT(r.slot_dropped);
     CU_ASSERT(r.slot_retained_bytes > 2 * 1024 * 1024);
-    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
-    char v[64], sql[300];
-    (void)snprintf(sql, sizeof(sql),
-                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
-                   "(SELECT count(*) FROM pg_publication)",
-                   slot);
-    value(s, sql, v, sizeof(v));
-    CU_ASSERT_STRING_EQUAL(v, "0");
-    PQfinish(s);
+    CU_ASSERT_EQUAL(source_leftovers(), 0);
 }
 
 static void slot_dropped_behind_ferrys_back(void)
@@ -509,18 +515,11 @@ static void finish_finding_a_difference_drops_the_slot(void)
     dr_report_cleanup(&report);
     /* The target stays marked incomplete; nothing of the replication is left on the source. */
     PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
-    char v[64], sql[300];
+    char v[64];
     value(t, "SELECT to_regnamespace('_ferry') IS NOT NULL", v, sizeof(v));
     CU_ASSERT_STRING_EQUAL(v, "t");
     PQfinish(t);
-    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
-    (void)snprintf(sql, sizeof(sql),
-                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
-                   "(SELECT count(*) FROM pg_publication)",
-                   slot);
-    value(s, sql, v, sizeof(v));
-    CU_ASSERT_STRING_EQUAL(v, "0");
-    PQfinish(s);
+    CU_ASSERT_EQUAL(source_leftovers(), 0);
 }
 
 static void table_without_replica_identity_is_named(void)
@@ -538,15 +537,7 @@ static void table_without_replica_identity_is_named(void)
     CU_ASSERT_PTR_NULL(strstr(err.msg, "keyed"));
     CU_ASSERT_EQUAL(start(&err), FERRY_ERR_CONFIG);
     /* Nothing was left on the source: no slot, no publication. */
-    PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
-    char v[64], sql[200];
-    (void)snprintf(sql, sizeof(sql),
-                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
-                   "(SELECT count(*) FROM pg_publication)",
-                   slot);
-    value(s, sql, v, sizeof(v));
-    CU_ASSERT_STRING_EQUAL(v, "0");
-    PQfinish(s);
+    CU_ASSERT_EQUAL(source_leftovers(), 0);
 }
 
 /* Queries for what the stream does not carry, the same on both sides after the finish. */
@@ -585,17 +576,12 @@ static void finish_completes_the_target(void)
         CU_ASSERT(strcmp(a, b) == 0 && strncmp(a, "<error", 6) != 0);
     }
     /* Nothing of Ferry's is left: no mark on the target, no slot or publication on the source. */
-    char v[256], sql[300];
+    char v[256];
     value(t, "SELECT to_regnamespace('_ferry') IS NULL", v, sizeof(v));
     CU_ASSERT_STRING_EQUAL(v, "t");
-    (void)snprintf(sql, sizeof(sql),
-                   "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s') + "
-                   "(SELECT count(*) FROM pg_publication)",
-                   slot);
-    value(s, sql, v, sizeof(v));
-    CU_ASSERT_STRING_EQUAL(v, "0");
     PQfinish(s);
     PQfinish(t);
+    CU_ASSERT_EQUAL(source_leftovers(), 0);
     /* Run again (a retried step): nothing left to do, and it says so without failing. */
     dr_options o = options();
     dr_report report;

@@ -421,7 +421,8 @@ out:
 static ferry_rc copy_unlogged(dr_conn *src, dr_conn *tgt, dr_report *report, ferry_err *err)
 {
     dr_rows *rels = NULL;
-    ferry_rc rc = dr_conn_query(src, dr_sql_replication_tables, 0, NULL, &rels, err);
+    const char *no_publication[] = {""};
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_tables, 1, no_publication, &rels, err);
     for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(rels); i++) {
         if (strcmp(dr_rows_get(rels, i, 2), "u") != 0)
             continue;

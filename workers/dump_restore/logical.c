@@ -69,7 +69,8 @@ static ferry_rc check_source(dr_conn *src, dr_rows **tables, ferry_err *err)
                            dr_rows_get(r, 0, 2), dr_rows_get(r, 0, 3), dr_rows_get(r, 0, 4));
         goto out;
     }
-    rc = dr_conn_query(src, dr_sql_replication_tables, 0, NULL, tables, err);
+    const char *no_publication[] = {""};
+    rc = dr_conn_query(src, dr_sql_replication_tables, 1, no_publication, tables, err);
     if (rc != FERRY_OK)
         goto out;
     size_t missing = 0;
@@ -320,19 +321,23 @@ static ferry_rc check_unpublished(dr_conn *src, const char *slot, ferry_err *err
 {
     dr_rows *r = NULL;
     const char *params[] = {slot};
-    ferry_rc rc = dr_conn_query(src, dr_sql_replication_unpublished, 1, params, &r, err);
-    size_t n = dr_rows_count(r);
-    if (rc == FERRY_OK && n > 0) {
-        ferry_buf names = {0};
-        for (size_t i = 0; i < n && i < TABLES_NAMED_MAX; i++)
-            ferry_buf_addf(&names, "%s%s", i > 0 ? ", " : "", dr_rows_get(r, i, 0));
+    ferry_buf names = {0};
+    size_t n = 0;
+    ferry_rc rc = dr_conn_query(src, dr_sql_replication_tables, 1, params, &r, err);
+    for (size_t i = 0; rc == FERRY_OK && i < dr_rows_count(r); i++) {
+        if (strcmp(dr_rows_get(r, i, 2), "p") != 0 || strcmp(dr_rows_get(r, i, 3), "t") == 0)
+            continue;
+        if (n < TABLES_NAMED_MAX)
+            ferry_buf_addf(&names, "%s%s", n > 0 ? ", " : "", dr_rows_get(r, i, 0));
+        n++;
+    }
+    if (rc == FERRY_OK && n > 0)
         rc = ferry_err_set(err, FERRY_ERR_CONFLICT,
                            "DDL on the source during replication: table%s %s%s created since the "
                            "replication started, so not replicated; start the environment over",
                            n == 1 ? "" : "s", names.p != NULL ? names.p : "",
                            n > TABLES_NAMED_MAX ? ", ..." : "");
-        ferry_buf_cleanup(&names);
-    }
+    ferry_buf_cleanup(&names);
     dr_rows_free(r);
     return rc;
 }
