@@ -119,9 +119,12 @@ static bool rows_same(void)
     return same;
 }
 
-static ferry_rc start(ferry_err *err)
+/* Starts the logical method; verified: the copy verifies (the finish's proof then compares only
+ * what changed since). */
+static ferry_rc start_copy(bool verified, ferry_err *err)
 {
     dr_options o = options();
+    o.verify = verified;
     dr_report report;
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     ferry_rc rc = dr_logical_start(&o, slot, &report, err);
@@ -129,6 +132,11 @@ static ferry_rc start(ferry_err *err)
         fprintf(stderr, "\nlogical start: %s\n", err->msg);
     dr_report_cleanup(&report);
     return rc;
+}
+
+static ferry_rc start(ferry_err *err)
+{
+    return start_copy(false, err);
 }
 
 static ferry_rc catch_up(dr_stream_report *r, ferry_err *err)
@@ -277,7 +285,7 @@ static void changes_of_every_kind(void)
     recreate("source", src_db);
     recreate("target", tgt_db);
     source_sql(fixture);
-    CU_ASSERT_EQUAL_FATAL(start(&err), FERRY_OK);
+    CU_ASSERT_EQUAL_FATAL(start_copy(true, &err), FERRY_OK);
 
     /* Changes in many transactions, some mixing tables; one rolled back. */
     source_sql("INSERT INTO kinds (id, name, big) VALUES (5000, 'new', repeat('z', 100000))");
@@ -502,23 +510,45 @@ static void finish_finding_a_difference_drops_the_slot(void)
     source_sql("CREATE TABLE small (id serial PRIMARY KEY, v text);"
                "INSERT INTO small (v) SELECT 'v' || g FROM generate_series(1, 100) g");
     CU_ASSERT_EQUAL_FATAL(start(&err), FERRY_OK);
-    /* Something other than the stream wrote to the target. */
+    /* Something other than the stream wrote to the target; the copy did not verify, so the
+     * finish (the command line's) verifies every row and finds it. */
     on_side("target", tgt_db, "UPDATE small SET v = 'tampered' WHERE id = 7");
-    dr_options o = options();
-    dr_report report;
-    dr_stream_report stream;
-    CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
-    CU_ASSERT_EQUAL(dr_logical_finish(&o, slot, &report, &stream, &err), FERRY_ERR_CONFLICT);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "public.small"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "the slot was dropped"));
-    CU_ASSERT_EQUAL(report.verified, 0);
-    dr_report_cleanup(&report);
+    pid_t pid = run_cli("logical-finish", false);
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT_EQUAL(wait_exit(pid), 1);
     /* The target stays marked incomplete; nothing of the replication is left on the source. */
     PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
     char v[64];
     value(t, "SELECT to_regnamespace('_ferry') IS NOT NULL", v, sizeof(v));
     CU_ASSERT_STRING_EQUAL(v, "t");
     PQfinish(t);
+    CU_ASSERT_EQUAL(source_leftovers(), 0);
+}
+
+static void incremental_proof_finds_a_changed_row_that_differs(void)
+{
+    ferry_err err = {0};
+    recreate("source", src_db);
+    recreate("target", tgt_db);
+    source_sql("CREATE TABLE small (id serial PRIMARY KEY, v text);"
+               "INSERT INTO small (v) SELECT 'v' || g FROM generate_series(1, 100) g");
+    CU_ASSERT_EQUAL_FATAL(start_copy(true, &err), FERRY_OK);
+    source_sql("UPDATE small SET v = 'changed' WHERE id IN (5, 6)");
+    dr_stream_report r;
+    CU_ASSERT_EQUAL_FATAL(catch_up(&r, &err), FERRY_OK);
+    /* A row the stream changed is changed again on the target, behind its back. */
+    on_side("target", tgt_db, "UPDATE small SET v = 'tampered' WHERE id = 5");
+    dr_options o = options();
+    dr_report report;
+    dr_stream_report stream;
+    CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
+    CU_ASSERT_EQUAL(dr_logical_finish(&o, slot, &report, &stream, &err), FERRY_ERR_CONFLICT);
+    CU_ASSERT(report.incremental);
+    CU_ASSERT_EQUAL(report.keys_compared, 2);
+    CU_ASSERT_EQUAL(report.n_differences, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "public.small"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "a row's content differs"));
+    dr_report_cleanup(&report);
     CU_ASSERT_EQUAL(source_leftovers(), 0);
 }
 
@@ -560,10 +590,21 @@ static void finish_completes_the_target(void)
     /* A materialized view is refreshed on the target from the target's rows, as pg_restore
      * does; the app refreshed the source's. */
     source_sql("REFRESH MATERIALIZED VIEW parent_counts");
-    /* The command line's finish; the library's is run again below. */
-    pid_t pid = run_cli("logical-finish", false);
-    CU_ASSERT_FATAL(pid > 0);
-    CU_ASSERT_EQUAL(wait_exit(pid), 0);
+    dr_options o = options();
+    dr_report report;
+    dr_stream_report stream;
+    CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
+    ferry_rc rc = dr_logical_finish(&o, slot, &report, &stream, &err);
+    if (rc != FERRY_OK)
+        fprintf(stderr, "\nfinish: %s\n", err.msg);
+    CU_ASSERT_EQUAL(rc, FERRY_OK);
+    CU_ASSERT_EQUAL(report.verified, 1);
+    /* The copy verified: the proof compared the rows changed since, not all 2000 of kinds. */
+    CU_ASSERT(report.incremental);
+    CU_ASSERT(report.keys_compared >= 40 && report.keys_compared < 600);
+    CU_ASSERT(report.tables_whole >= 3); /* trunc_me, full_ident, the unlogged scratch */
+    CU_ASSERT(stream.stats.transactions >= 1);
+    dr_report_cleanup(&report);
     rows_same();
     PGconn *s = pg_test_connect("source", src_db, "ferry-integration-test");
     PGconn *t = pg_test_connect("target", tgt_db, "ferry-integration-test");
@@ -583,9 +624,6 @@ static void finish_completes_the_target(void)
     PQfinish(t);
     CU_ASSERT_EQUAL(source_leftovers(), 0);
     /* Run again (a retried step): nothing left to do, and it says so without failing. */
-    dr_options o = options();
-    dr_report report;
-    dr_stream_report stream;
     CU_ASSERT_EQUAL_FATAL(dr_report_init(&report), FERRY_OK);
     CU_ASSERT_EQUAL(dr_logical_finish(&o, slot, &report, &stream, &err), FERRY_OK);
     dr_report_cleanup(&report);
@@ -606,6 +644,8 @@ static const ferry_test_case cases[] = {
     {"WAL kept over the limit: the slot is dropped, fall back", wal_over_the_limit_drops_the_slot},
     {"a finish that finds a difference fails and drops the slot",
      finish_finding_a_difference_drops_the_slot},
+    {"the proof of changed rows finds one that differs",
+     incremental_proof_finds_a_changed_row_that_differs},
     {"tables without a replica identity are named", table_without_replica_identity_is_named},
     {NULL, NULL},
 };

@@ -472,6 +472,44 @@ static void params_fix(dr_apply *a, int n)
             a->params[i] = a->arena.p + ((uintptr_t)a->params[i] - 1);
 }
 
+/* Appends a string as parameter $(n+1), as param_add does for a value. */
+static void param_str(dr_apply *a, int n, const char *text)
+{
+    dr_po_value v = {
+        .kind = DR_PO_TEXT, .len = (uint32_t)strlen(text), .data = (const uint8_t *)text};
+    param_add(a, n, &v);
+}
+
+/* Records that the row with t's key changed (_ferry.touched), in the change's transaction, for
+ * the proof at the cutover; a key the apply cannot name (an unchanged TOASTed value in a
+ * REPLICA IDENTITY FULL row) marks the whole table instead (_ferry.touched_whole). */
+static ferry_rc touch(dr_apply *a, const rel_entry *e, const dr_po_tuple *t, ferry_err *err)
+{
+    bool whole = false;
+    int n = 0;
+    ferry_buf_reset(&a->sql);
+    ferry_buf_reset(&a->arena);
+    param_str(a, n++, e->qname);
+    ferry_buf_add(&a->sql, "INSERT INTO _ferry.touched (rel, key) VALUES ($1, jsonb_build_array(");
+    for (uint16_t i = 0; i < t->n && i < e->rel.n; i++) {
+        if ((e->rel.cols[i].flags & 1) == 0)
+            continue;
+        if (t->values[i].kind == DR_PO_UNCHANGED)
+            whole = true;
+        ferry_buf_addf(&a->sql, "%s$%d::text", n > 1 ? ", " : "", n + 1);
+        param_add(a, n++, &t->values[i]);
+    }
+    ferry_buf_add(&a->sql, ")) ON CONFLICT DO NOTHING");
+    if (whole || n == 1) {
+        n = 1;
+        ferry_buf_reset(&a->sql);
+        ferry_buf_add(&a->sql, "INSERT INTO _ferry.touched_whole (rel) VALUES ($1) "
+                               "ON CONFLICT DO NOTHING");
+    }
+    params_fix(a, n);
+    return run(a, n, EX_ANY, 0, e, err);
+}
+
 /* The WHERE clause finding the row a change is about: the key's columns from old (or from the
  * new row when the key did not change); with a whole old row (REPLICA IDENTITY FULL), every
  * column, and one row of any duplicates. Adds the parameters after the first n; returns the
@@ -517,7 +555,8 @@ static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     ferry_buf_add(&a->sql, ")");
     params_fix(a, n);
     a->stats.inserts++;
-    return run(a, n, EX_ANY, 'I', e, err);
+    ferry_rc rc = run(a, n, EX_ANY, 'I', e, err);
+    return rc == FERRY_OK ? touch(a, e, t, err) : rc;
 }
 
 static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
@@ -540,7 +579,10 @@ static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     n = add_where(a, e, key, msg->old_kind == 'O', n);
     params_fix(a, n);
     a->stats.updates++;
-    return run(a, n, EX_ONE_ROW, 'U', e, err);
+    ferry_rc rc = run(a, n, EX_ONE_ROW, 'U', e, err);
+    if (rc == FERRY_OK && msg->old_kind != 0)
+        rc = touch(a, e, &msg->old_tuple, err); /* the row as it was: its key changed */
+    return rc == FERRY_OK ? touch(a, e, t, err) : rc;
 }
 
 static ferry_rc apply_delete(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
@@ -549,7 +591,8 @@ static ferry_rc apply_delete(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     int n = add_where(a, e, &msg->old_tuple, msg->old_kind == 'O', 0);
     params_fix(a, n);
     a->stats.deletes++;
-    return run(a, n, EX_ONE_ROW, 'D', e, err);
+    ferry_rc rc = run(a, n, EX_ONE_ROW, 'D', e, err);
+    return rc == FERRY_OK ? touch(a, e, &msg->old_tuple, err) : rc;
 }
 
 static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err)
@@ -571,7 +614,19 @@ static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err
     if (a->sql.oom)
         return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
     a->stats.truncates++;
-    return send(a, NULL, a->sql.p, 0, EX_ANY, 'T', -1, err);
+    ferry_rc rc = send(a, NULL, a->sql.p, 0, EX_ANY, 'T', -1, err);
+    /* A truncated table is compared whole at the cutover. */
+    for (uint32_t i = 0; rc == FERRY_OK && i < msg->n_relids; i++) {
+        const rel_entry *e = rel_find(a, msg->relids[i]);
+        ferry_buf_reset(&a->sql);
+        ferry_buf_reset(&a->arena);
+        param_str(a, 0, e->qname);
+        ferry_buf_add(&a->sql, "INSERT INTO _ferry.touched_whole (rel) VALUES ($1) "
+                               "ON CONFLICT DO NOTHING");
+        params_fix(a, 1);
+        rc = run(a, 1, EX_ANY, 0, e, err);
+    }
+    return rc;
 }
 
 /* ---- the stream ------------------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include "ferry/buf.h"
 #include "ferry/clock.h"
 #include "pool.h"
+#include "proof.h"
 #include "tables.h"
 #include "target.h"
 #include "verify.h"
@@ -258,6 +259,8 @@ static ferry_rc export_snapshot(dr_conn *src, const char *imported, char *out, s
     return rc;
 }
 
+static ferry_rc verdict(dr_report *report, ferry_err *err);
+
 /* Compares source and target: rows table by table on the pool, then everything else by digest
  * on the control connections. seqs: what a copy set the sequences to (NULL: read the source's).
  * A difference sets report->verified to 0 and is FERRY_ERR_CONFLICT, naming the first. */
@@ -270,8 +273,12 @@ static ferry_rc verify_all(dr_pool *pool, const dr_tables *tables, dr_conn *src,
     if (rc == FERRY_OK)
         rc = dr_digest_compare(src, tgt, seqs, same_major, report, err);
     report->ms_verify = ferry_mono_ms() - t0;
-    if (rc != FERRY_OK)
-        return rc;
+    return rc == FERRY_OK ? verdict(report, err) : rc;
+}
+
+/* The verdict on what a verify found: FERRY_ERR_CONFLICT naming the first difference. */
+static ferry_rc verdict(dr_report *report, ferry_err *err)
+{
     report->verified = report->n_differences == 0 ? 1 : 0;
     if (report->verified == 1)
         return FERRY_OK;
@@ -453,6 +460,18 @@ static ferry_rc copy_unlogged(dr_conn *src, dr_conn *tgt, dr_report *report, fer
     return rc;
 }
 
+/* Whether the copy that started replication slot verified the target (_ferry.replication). */
+static ferry_rc replication_verified(dr_conn *tgt, const char *slot, bool *verified, ferry_err *err)
+{
+    const char *params[] = {slot};
+    dr_rows *r = NULL;
+    ferry_rc rc = dr_conn_query(tgt, "SELECT verified FROM _ferry.replication WHERE slot = $1", 1,
+                                params, &r, err);
+    *verified = rc == FERRY_OK && dr_rows_count(r) == 1 && strcmp(dr_rows_get(r, 0, 0), "t") == 0;
+    dr_rows_free(r);
+    return rc;
+}
+
 ferry_rc dr_copy_complete_replicated(const dr_options *opts, dr_report *report, ferry_err *err)
 {
     int64_t t0 = ferry_mono_ms(), t = t0;
@@ -492,14 +511,30 @@ ferry_rc dr_copy_complete_replicated(const dr_options *opts, dr_report *report, 
     if (rc != FERRY_OK)
         goto out;
 
-    /* The proof, under the snapshot: every row, the schema, sequences, large objects. */
+    /* The proof, under the snapshot. When the copy's verify proved the target equal at the
+     * slot's start, the rows the stream changed since, the tables it truncated and the unlogged
+     * ones, then the catalog, sequences and large objects (proof.h); otherwise every row. */
     progress(opts, "verify", report);
-    rc = dr_tables_list(src, &tables, err);
-    if (rc == FERRY_OK)
-        rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
-    if (rc == FERRY_OK) {
-        report->tables = tables.n;
-        rc = verify_all(pool, &tables, src, tgt, seqs, binary, opts, report, err);
+    bool incremental = false;
+    if (!opts->full_verify)
+        rc = replication_verified(tgt, opts->replication_slot, &incremental, err);
+    if (rc == FERRY_OK && incremental) {
+        int64_t tv = ferry_mono_ms();
+        report->incremental = true;
+        rc = dr_proof_touched(src, tgt, report, &report->keys_compared, &report->tables_whole, err);
+        if (rc == FERRY_OK)
+            rc = dr_digest_compare(src, tgt, seqs, binary, report, err);
+        report->ms_verify = ferry_mono_ms() - tv;
+        if (rc == FERRY_OK)
+            rc = verdict(report, err);
+    } else if (rc == FERRY_OK) {
+        rc = dr_tables_list(src, &tables, err);
+        if (rc == FERRY_OK)
+            rc = dr_pool_open(opts, opts->jobs, true, snapshot, &pool, err);
+        if (rc == FERRY_OK) {
+            report->tables = tables.n;
+            rc = verify_all(pool, &tables, src, tgt, seqs, binary, opts, report, err);
+        }
     }
     if (rc == FERRY_OK && stopping(opts))
         rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");

@@ -39,6 +39,7 @@ typedef struct dr_options {
     const char *import_snapshot;
     const char *replication_slot;
     uint64_t replication_lsn;
+    bool full_verify; /* logical finish: verify every row, not only those changed since */
     dr_stop stop;
     void (*progress)(void *ud, const dr_progress *progress); /* NULL: none; any thread */
     void *progress_ud;
@@ -56,6 +57,10 @@ typedef struct dr_report {
                              * "last_value 1200 vs 1", "source", "target"}, ...]; a table's
                              * rows add "table", "source_rows", "target_rows", "same_content" */
     uint64_t n_differences;
+    /* The logical method's finish: the proof compared only what changed since the verified
+     * copy (keys_compared rows' keys, tables_whole tables whole). */
+    bool incremental;
+    uint64_t keys_compared, tables_whole;
 } dr_report;
 
 ferry_rc dr_report_init(dr_report *report);
@@ -85,7 +90,8 @@ ferry_rc dr_copy(const dr_options *opts, dr_report *report, ferry_err *err);
  * (sequences' states, large objects, unlogged tables' rows, materialized views' contents),
  * verifies the target against the source under one snapshot as a copy's verify does, and drops
  * the mark (checking it is opts->replication_slot's) in the last transaction. A difference is
- * FERRY_ERR_CONFLICT, and the target stays marked.
+ * FERRY_ERR_CONFLICT, and the target stays marked. When the copy that started the replication
+ * verified, and unless opts->full_verify, the proof compares only what changed since (proof.h).
  */
 ferry_rc dr_copy_complete_replicated(const dr_options *opts, dr_report *report, ferry_err *err);
 

@@ -44,6 +44,11 @@ static json_t *report_json(const dr_report *r)
         (json_int_t)r->ms_total, "no_primary_key", r->no_primary_key, "table_rows", r->table_rows);
     if (j == NULL)
         return NULL;
+    if (r->incremental)
+        (void)json_object_set_new(j, "proof",
+                                  json_pack("{s:s, s:I, s:I}", "compared", "changed rows", "keys",
+                                            (json_int_t)r->keys_compared, "tables_whole",
+                                            (json_int_t)r->tables_whole));
     if (r->verified >= 0) {
         (void)json_object_set_new(j, "verified", json_boolean(r->verified == 1));
         (void)json_object_set(j, "differences", r->differences);
@@ -174,7 +179,7 @@ typedef struct cli_args {
     const char *op; /* copy, verify, logical-... */
     const char *source, *target, *src_secret, *tgt_secret, *pg_bin, *slot;
     int64_t jobs, split, max_wal;
-    bool verify, overwrite, as_json, help, caught_up;
+    bool verify, overwrite, as_json, help, caught_up, full_verify;
 } cli_args;
 
 static void usage(FILE *out, const ferry_opt *table)
@@ -326,6 +331,7 @@ static int cli_run(const cli_args *a)
                        .pg_bin = a->pg_bin,
                        .verify = a->verify || strcmp(op, "verify") == 0,
                        .overwrite = a->overwrite,
+                       .full_verify = a->full_verify,
                        .started_by = "ferry-dump-restore (command line)",
                        .stop = {.stopping = cli_stopping},
                        .progress = a->as_json ? NULL : cli_progress,
@@ -427,6 +433,9 @@ static int cli_main(int argc, char **argv)
          .max = INT64_MAX, .def = "0",
          .help = "(logical-stream) drop the slot and fail once it keeps more\n"
                  "WAL than SIZE on the source (0: no limit)"},
+        {.name = "full-verify", .kind = FERRY_OPT_FLAG, .dest = &a.full_verify,
+         .help = "(logical-finish) verify every row, not only those the\n"
+                 "stream changed since the verified copy"},
         {.name = "json", .kind = FERRY_OPT_FLAG, .dest = &a.as_json,
          .help = "print the report as JSON instead of a summary"},
         {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a.help,

@@ -184,7 +184,7 @@ ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char 
 {
     char lsn[24];
     dr_po_lsn_format(opts->replication_lsn, lsn);
-    const char *params[] = {opts->replication_slot, lsn};
+    const char *params[] = {opts->replication_slot, lsn, opts->verify ? "t" : "f"};
     dr_rows *rows = NULL;
     ferry_rc rc = dr_conn_exec(tgt, "BEGIN", err);
     if (rc == FERRY_OK)
@@ -192,12 +192,10 @@ ferry_rc dr_target_replicating(dr_conn *tgt, const dr_options *opts, const char 
     if (rc == FERRY_OK)
         rc = dr_conn_exec(tgt, dr_sql_replication_position, err);
     if (rc == FERRY_OK)
-        rc = dr_conn_exec(tgt, "DELETE FROM _ferry.replication", err);
-    if (rc == FERRY_OK)
         rc = dr_conn_query(tgt,
-                           "INSERT INTO _ferry.replication (slot, publication, lsn) "
-                           "VALUES ($1, $1, $2::pg_lsn) RETURNING 1",
-                           2, params, &rows, err);
+                           "INSERT INTO _ferry.replication (slot, publication, lsn, verified) "
+                           "VALUES ($1, $1, $2::pg_lsn, $3::boolean) RETURNING 1",
+                           3, params, &rows, err);
     if (rc == FERRY_OK) {
         /* The schema brought the source's publication along; it is Ferry's, not the app's. */
         ferry_buf b = {0};
