@@ -618,6 +618,8 @@ static ferry_rc apply_truncate(dr_apply *a, const dr_po_msg *msg, ferry_err *err
     /* A truncated table is compared whole at the cutover. */
     for (uint32_t i = 0; rc == FERRY_OK && i < msg->n_relids; i++) {
         const rel_entry *e = rel_find(a, msg->relids[i]);
+        if (e == NULL)
+            break; /* checked above: every relation was described */
         ferry_buf_reset(&a->sql);
         ferry_buf_reset(&a->arena);
         param_str(a, 0, e->qname);
