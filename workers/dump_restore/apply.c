@@ -364,6 +364,13 @@ static ferry_rc collect(dr_apply *a, bool wait, ferry_err *err)
 static ferry_rc expect_push(dr_apply *a, expect_check check, uint8_t what, int32_t rel,
                             ferry_err *err)
 {
+    if (a->n_expects == a->cap_expects && a->head > 0) {
+        /* Drop the answered ones: a source transaction of millions of rows keeps only the
+         * statements still in flight. */
+        memmove(a->expects, a->expects + a->head, (a->n_expects - a->head) * sizeof(expect));
+        a->n_expects -= a->head;
+        a->head = 0;
+    }
     if (a->n_expects == a->cap_expects) {
         size_t cap = a->cap_expects > 0 ? a->cap_expects * 2 : 1024;
         expect *p = realloc(a->expects, cap * sizeof(*p));

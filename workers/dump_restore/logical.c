@@ -406,6 +406,7 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
     uint64_t start = 0, until = sopts->until_lsn, idle_confirmed = 0;
     int64_t batch_start = 0, last_status = 0, last_progress = 0, oldest_pending_us = 0;
     int64_t last_schema_check = 0;
+    bool caught_up = false;
     memset(report, 0, sizeof(*report));
     if (!dr_logical_slot_name_ok(slot))
         return ferry_err_set(err, FERRY_ERR_INVALID, "bad replication slot name");
@@ -448,8 +449,10 @@ ferry_rc dr_logical_stream(const dr_options *opts, const dr_stream_options *sopt
         int64_t now = ferry_mono_ms();
         bool idle = !dr_apply_in_transaction(apply) && dr_apply_pending_transactions(apply) == 0;
         if (idle && until > 0 &&
-            (dr_apply_committed_lsn(apply) >= until || idle_confirmed >= until))
-            break; /* the target holds everything before until */
+            (dr_apply_committed_lsn(apply) >= until || idle_confirmed >= until)) {
+            caught_up = true; /* the target holds everything before until */
+            break;
+        }
         if (stopping(opts)) {
             rc = ferry_err_set(err, FERRY_ERR_CANCELLED, "stopped");
             break;
@@ -555,8 +558,10 @@ out:
     if (apply != NULL) {
         report->committed_lsn = dr_apply_committed_lsn(apply);
         report->stats = *dr_apply_stats_get(apply);
-        if (report->source_lsn <= report->committed_lsn)
+        if (report->source_lsn <= report->committed_lsn || caught_up)
             report->lag_bytes = 0;
+        if (caught_up)
+            report->lag_ms = 0;
     }
     dr_conn_stream_release(buf);
     dr_apply_free(apply);
