@@ -24,6 +24,7 @@
 #include "api_parse.h"
 #include "migstore.h"
 #include "spec.h"
+#include "stepcmd.h"
 
 #define STEPS_LIST      5000
 #define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
@@ -189,6 +190,35 @@ static json_t *cutover_json(const migstore_view *v, const fm_policy *policy)
     return j;
 }
 
+/* How the database moves (docs/api.md <migration>.database): the method and why, the slot,
+ * and while a stream runs its lag (the stream's progress, docs/orchestration.md). */
+static json_t *database_json(const migstore_view *v)
+{
+    const ferry_store_record *r = v->rec;
+    const fm_mig *m = &v->mig;
+    char slot[STEPCMD_SLOT_MAX + 1];
+    stepcmd_slot_name(m->id, slot, sizeof(slot));
+    json_t *stream = json_null();
+    for (size_t i = 0; i < v->n_steps; i++) {
+        const fm_step *s = &v->steps[i];
+        if (s->cycle != m->cycle || s->state != FM_S_RUNNING ||
+            strcmp(s->purpose, "replicate.stream") != 0)
+            continue;
+        const ferry_store_record *sr = v->step_recs[i];
+        json_decref(stream);
+        stream =
+            json_pack("{s:s,s:o,s:o,s:o,s:o}", "step", s->id, "lag_ms", jint(sr, "p_done", false),
+                      "lag_bytes", jint(sr, "p_bytes_done", false), "slot_wal_bytes",
+                      jint(sr, "p_bytes_total", false), "changes", jint(sr, "p_rows", false));
+    }
+    const char *method = m->method[0] != '\0' ? m->method : NULL;
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "method_spec",
+                     m->method_spec[0] != '\0' ? json_string(m->method_spec) : json_null(),
+                     "method", method != NULL ? json_string(method) : json_null(), "why",
+                     jstr(r, "method_why"), "slot", m->slot_held ? json_string(slot) : json_null(),
+                     "slot_error", jstr(r, "slot_error"), "stream", stream);
+}
+
 static json_t *migration_json(const migstore_view *v, const fm_policy *policy)
 {
     const ferry_store_record *r = v->rec;
@@ -224,7 +254,7 @@ static json_t *migration_json(const migstore_view *v, const fm_policy *policy)
     }
     return json_pack(
         "{s:s,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o},s:s,s:o,s:b,s:b,s:b,s:o,s:{s:I,s:I,s:f,s:I,s:I},"
-        "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:b}",
+        "s:o,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:{s:o,s:o},s:o,s:b,s:o}",
         "id", m->id, "app", jstr(r, "app"), "env", jstr(r, "env"), "source", "env", jstr(r, "env"),
         "id", jstr(r, "source_id"), "target", "env", jstr(r, "env"), "id", jstr(r, "target_id"),
         "state", migstore_state_text(v), "phase", jstr(r, "phase"), "reached_100", m->reached_100,
@@ -237,7 +267,7 @@ static json_t *migration_json(const migstore_view *v, const fm_policy *policy)
         "error", error, "active_steps", active, "updated_at", jint(r, "updated_at", true), "cycle",
         jint(r, "cycle", false), "verified", "dump_restore_ms", jint(r, "verified_dr_ms", true),
         "file_sync_ms", jint(r, "verified_fs_ms", true), "cutover", cutover_json(v, policy),
-        "names_swapped", m->names_swapped);
+        "names_swapped", m->names_swapped, "database", database_json(v));
 }
 
 /* Loads and renders migration id; with_steps adds every step. NULL with err on failure. */
@@ -364,6 +394,7 @@ static answer create_app(api *a, const ferry_spec *spec, const char *body)
             {"pause_ms", pause},
             {"source_id", e->source.id != NULL ? e->source.id : ""},
             {"target_id", e->target.id != NULL ? e->target.id : ""},
+            {"method_spec", ferry_spec_db_method_name(e->source.database.method)},
             {"created_at", created},
         };
         fm_plan plan;
@@ -429,12 +460,21 @@ static answer delete_app(api *a, const char *app)
         /* Resting, except between passes: a pause still holds a next pass. */
         bool ok = v.rec == NULL ||
                   (fm_resting(v.mig.state, v.mig.phase) && v.mig.state != FM_REPLICATING);
+        /* A replication slot left on the source would keep its WAL until the disk fills: the
+         * machine drops it as soon as the migration rests (fm_advance); delete waits for that. */
+        bool slot = v.rec != NULL && v.mig.slot_held;
         char state[FM_NAME_MAX];
         (void)snprintf(state, sizeof(state), "%s", migstore_state_text(&v));
         migstore_view_cleanup(&v);
-        if (!ok) {
+        if (!ok || slot) {
             answer refused =
-                error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
+                slot ? error_answer(
+                           409, "conflict",
+                           "cannot delete %s yet: %s still has a replication slot on "
+                           "its source, which Ferry is dropping; try again shortly (ferryctl "
+                           "status %s says why if it cannot)",
+                           app, id, id)
+                     : error_answer(409, "conflict", "cannot delete %s: %s is %s", app, id, state);
             json_decref(envs);
             free(ids);
             free(idp);

@@ -161,6 +161,13 @@ static size_t step_limits(const engine *eng, int kind, const stepcmd_built *b,
                           ferry_state_limit limits[3], char *host, size_t hostsz)
 {
     size_t n = 0;
+    /* The limits bound bulk work (copies, passes): a stream that lasts the whole replication,
+     * a check or a drop would only hold a slot the copies need. */
+    Ferry__V1__Operation op = b->cmd.operation;
+    if (op == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_STREAM ||
+        op == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_CHECK ||
+        op == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_DROP)
+        return 0;
     if (eng->cfg.limit_kind[kind] > 0)
         limits[n++] = (ferry_state_limit){"kind", kind_names[kind], eng->cfg.limit_kind[kind]};
     if (kind == FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE && eng->cfg.limit_db_host > 0 &&

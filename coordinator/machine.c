@@ -16,7 +16,10 @@
 static const fm_purpose purposes[] = {
     {"replicate.check_target", "app",          "status",    "target", "app", false},
     {"replicate.ttl",          "dns",          "lower_ttl", "both",   "dns", false},
+    {"replicate.check_logical","dump_restore", "logical_check", "source", "dr", false},
     {"replicate.dr",           "dump_restore", "copy",      "both",   "dr",  false},
+    {"replicate.start",        "dump_restore", "logical_start", "both", "dr", false},
+    {"replicate.stream",       "dump_restore", "logical_stream", "both", "lr", false},
     {"replicate.fs",           "file_sync",    "pass",      "both",   "fs",  false},
     {"stop.dr",                "dump_restore", "copy",      "both",   "dr",  false},
     {"stop.fs",                "file_sync",    "pass",      "both",   "fs",  false},
@@ -25,6 +28,7 @@ static const fm_purpose purposes[] = {
     {"cutover.stop_target",    "app",          "stop",      "target", "app", false},
     {"cutover.stop_source",    "app",          "stop",      "source", "app", false},
     {"cutover.dr",             "dump_restore", "copy",      "both",   "dr",  false},
+    {"cutover.finish",         "dump_restore", "logical_finish", "both", "dr", false},
     {"cutover.fs",             "file_sync",    "pass",      "both",   "fs",  false},
     {"cutover.rename",         "dns",          "rename",    "both",   "dns", false},
     {"cutover.check",          "dns",          "check",     "both",   "dns", false},
@@ -37,6 +41,7 @@ static const fm_purpose purposes[] = {
     {"rollback.check",         "dns",          "check",     "both",   "dns", true},
     {"rollback.start_source",  "app",          "start",     "source", "app", true},
     {"migrated.restore_ttl",   "dns",          "restore_ttl", "both", "dns", false},
+    {"slot.drop",              "dump_restore", "logical_drop", "source", "dr", false},
 };
 /* clang-format on */
 
@@ -126,6 +131,11 @@ static const mig_field mig_fields[] = {
     MF_TEXT_FIELD("error_step", error_step),
     MF_STATE_FIELD("replicate_from", replicate_from),
     MF_PHASE_FIELD("replicate_from_phase", replicate_from_phase),
+    MF_TEXT_FIELD("method_spec", method_spec),
+    MF_TEXT_FIELD("method", method),
+    MF_FLAG_FIELD("slot", slot_held),
+    MF_TEXT_FIELD("slot_drop_failed", slot_drop_failed),
+    MF_INT_FIELD("finish_ms", finish_ms),
 };
 
 bool fm_mig_field_set(fm_mig *mig, const char *name, const char *value)
@@ -375,12 +385,17 @@ static bool verifying(const fm_step *s)
     return strncmp(s->purpose, "stop.", 5) == 0 || strncmp(s->purpose, "cutover.", 8) == 0;
 }
 
-/* Records a finished dump-restore's figures. */
+/* Records a finished dump-restore's figures (a copy, a logical start or finish). */
 static void note_dr(const fm_step *s, fm_plan *plan)
 {
     fm_plan_set(plan, "last_dr_ms", "%" PRId64, s->duration_ms);
-    if (verifying(s))
+    if (strcmp(s->purpose, "cutover.finish") == 0) {
+        /* The finish dropped the slot; its duration is the next logical cutover's measure. */
+        fm_plan_set(plan, "finish_ms", "%" PRId64, s->duration_ms);
+        fm_plan_set(plan, "slot", "0");
+    } else if (verifying(s)) {
         fm_plan_set(plan, "verified_dr_ms", "%" PRId64, s->duration_ms);
+    }
     fm_plan_set(plan, "copied", "1"); /* what the target holds now, Ferry wrote */
     fm_plan_set(plan, "last_dr_at", "%" PRId64, s->finished_at);
     if (s->rows >= 0)
@@ -404,6 +419,154 @@ static bool note_fs(const fm_step *s, fm_plan *plan)
     if (s->bytes_synced >= 0)
         fm_plan_set(plan, "bytes_synced", "%" PRId64, s->bytes_synced);
     return s->files_total >= 0 && s->files_synced == s->files_total;
+}
+
+/* ------------------------------------------------------------------ the database's method */
+
+static void start_pass(const fm_mig *m, fm_plan *plan);
+
+static bool logical(const fm_mig *m)
+{
+    return strcmp(m->method, "logical") == 0;
+}
+
+/* The first database step of a replication using method: ask the source ("": auto, not asked
+ * yet), start the logical method, or copy. */
+static void plan_db_first(const char *method, fm_plan *plan)
+{
+    if (method[0] == '\0') {
+        plan_create(plan, "replicate.check_logical", 0, 0);
+    } else if (strcmp(method, "logical") == 0) {
+        plan_create(plan, "replicate.start", 0, 0);
+        fm_plan_set(plan, "slot", "1"); /* from here a slot may exist, whatever becomes of it */
+    } else {
+        plan_create(plan, "replicate.dr", 0, 0);
+    }
+}
+
+/* The database phase of a replication: the method's first step, then the file passes (and,
+ * with the logical method, the stream beside them). */
+static void adv_database(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
+                         int64_t now, fm_plan *plan)
+{
+    if (m->method[0] == '\0') {
+        const fm_step *s = latest(m, steps, n, "replicate.check_logical");
+        switch (track(s, p, now, plan)) {
+        case T_NONE:
+            plan_db_first("", plan);
+            return;
+        case T_WAIT:
+            return;
+        case T_FAILED:
+            fail_step(m, s, true, false, now, plan);
+            return;
+        case T_DONE:
+            break;
+        }
+        const char *method = s->logical == 1 ? "logical" : "dump_restore";
+        plan_to(plan, m->state, FM_PH_DUMP_RESTORE, "method");
+        fm_plan_set(plan, "method", "%s", method);
+        fm_plan_set(plan, "method_why", "auto: %.300s",
+                    s->reason[0] != '\0' ? s->reason : "the source did not say");
+        plan_db_first(method, plan);
+        return;
+    }
+    bool lr = logical(m);
+    const fm_step *s = latest(m, steps, n, lr ? "replicate.start" : "replicate.dr");
+    switch (track(s, p, now, plan)) {
+    case T_NONE:
+        plan_db_first(m->method, plan);
+        return;
+    case T_WAIT:
+        return;
+    case T_FAILED:
+        fail_step(m, s, true, true, now, plan);
+        return;
+    case T_DONE:
+        note_dr(s, plan);
+        start_pass(m, plan);
+        if (lr)
+            plan_create(plan, "replicate.stream", 0, 0);
+        return;
+    }
+}
+
+/*
+ * While replicating with the logical method, the stream runs beside the file passes; it ends
+ * only when told to, so one that ended is started again. A slot gone or over its WAL limit
+ * falls back to dump_restore (the slot is then dropped, adv_slot); any other failure for good
+ * (DDL on the source) fails the migration. Returns false when it did.
+ */
+static bool adv_stream(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
+                       int64_t now, fm_plan *plan)
+{
+    if (!logical(m) || !m->slot_held)
+        return true;
+    const fm_step *s = latest(m, steps, n, "replicate.stream");
+    switch (track(s, p, now, plan)) {
+    case T_NONE:
+    case T_DONE:
+        plan_create(plan, "replicate.stream", 0, 0);
+        return true;
+    case T_WAIT:
+        return true;
+    case T_FAILED:
+        break;
+    }
+    ferry_rc code = step_code(s);
+    if (code == FERRY_ERR_NO_SPACE || code == FERRY_ERR_NOT_FOUND) {
+        plan_to(plan, m->state, m->phase, "fallback");
+        fm_plan_set(plan, "method", "%s", "dump_restore");
+        fm_plan_set(plan, "method_why",
+                    "fell back from logical (step %s): %.300s; the stop and the cutover copy "
+                    "the whole database",
+                    s->id, s->error_message);
+        plan_create(plan, "slot.drop", 0, 0); /* gone, or dropped by the stream: make sure */
+        return true;
+    }
+    fail_step(m, s, true, false, now, plan);
+    return false;
+}
+
+/*
+ * A slot that is no longer wanted is dropped: a forgotten one keeps WAL on the source until
+ * its disk fills. Not wanted: the migration rests (stopped, failed, rolled back, migrated), or
+ * it replicates with another method (it fell back). A cutover's finish drops its own. A drop
+ * that fails for good is said once (slot_error); the next logical start drops it too.
+ */
+static void adv_slot(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
+                     int64_t now, fm_plan *plan)
+{
+    if (!m->slot_held || (m->state == FM_REPLICATING && logical(m)))
+        return;
+    const fm_step *s = latest(m, steps, n, "slot.drop");
+    switch (track(s, p, now, plan)) {
+    case T_NONE:
+        plan_create(plan, "slot.drop", 0, 0);
+        return;
+    case T_WAIT:
+        return;
+    case T_DONE:
+        plan_to(plan, m->state, m->phase, "slot_dropped");
+        fm_plan_set(plan, "slot", "0");
+        fm_plan_set(plan, "slot_error", "%s", "");
+        if (logical(m) && m->state != FM_REPLICATING)
+            fm_plan_set(plan, "method_why",
+                        "logical until the migration became %s, which dropped the slot; "
+                        "replicate starts it again",
+                        fm_state_name(m->state));
+        return;
+    case T_FAILED:
+        if (strcmp(m->slot_drop_failed, s->id) == 0)
+            return;
+        plan_to(plan, m->state, m->phase, "slot_drop_failed");
+        fm_plan_set(plan, "slot_drop_failed", "%s", s->id);
+        fm_plan_set(plan, "slot_error",
+                    "the replication slot could not be dropped from the source (step %s): "
+                    "%.200s; it keeps WAL there: drop it with ferry-dump-restore logical-drop",
+                    s->id, s->error_message);
+        return;
+    }
 }
 
 /* ------------------------------------------------------------------ replicating */
@@ -453,7 +616,7 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
             /* After the final migration the names are swapped for good: a TTL step would look
              * for names that no longer exist, and no cutover is left for a low TTL to speed. */
             plan_to(plan, m->state, FM_PH_DUMP_RESTORE, "phase");
-            plan_create(plan, "replicate.dr", 0, 0);
+            plan_db_first(m->method, plan);
         } else {
             plan_to(plan, m->state, FM_PH_LOWER_TTL, "phase");
             plan_create(plan, "replicate.ttl", 0, 0);
@@ -477,29 +640,18 @@ static void adv_replicating(const fm_mig *m, const fm_step *steps, size_t n, con
             fm_plan_set(plan, "ttl_lowered_at", "%" PRId64,
                         s->finished_at > 0 ? s->finished_at : now);
             fm_plan_set(plan, "ttl_old", "%" PRId64, s->ttl_old > 0 ? s->ttl_old : 0);
-            plan_create(plan, "replicate.dr", 0, 0);
+            plan_db_first(m->method, plan);
             return;
         }
         return;
     }
     if (ph == FM_PH_DUMP_RESTORE) {
-        const fm_step *s = latest(m, steps, n, "replicate.dr");
-        switch (track(s, p, now, plan)) {
-        case T_NONE:
-            plan_create(plan, "replicate.dr", 0, 0);
-            return;
-        case T_WAIT:
-            return;
-        case T_FAILED:
-            fail_step(m, s, true, true, now, plan);
-            return;
-        case T_DONE:
-            note_dr(s, plan);
-            start_pass(m, plan);
-            return;
-        }
+        adv_database(m, steps, n, p, now, plan);
         return;
     }
+    adv_slot(m, steps, n, p, now, plan);
+    if ((ph == FM_PH_FILE_SYNC || ph == FM_PH_PAUSE) && !adv_stream(m, steps, n, p, now, plan))
+        return;
     if (ph == FM_PH_FILE_SYNC) {
         const fm_step *s = latest(m, steps, n, "replicate.fs");
         switch (track(s, p, now, plan)) {
@@ -537,7 +689,12 @@ static void adv_stopping(const fm_mig *m, const fm_step *steps, size_t n, const 
                          int64_t now, fm_plan *plan)
 {
     /* Let a step of the replication that was already running end first. */
-    static const char *const repl[] = {"replicate.check_target", "replicate.ttl", "replicate.dr",
+    static const char *const repl[] = {"replicate.check_target",
+                                       "replicate.ttl",
+                                       "replicate.check_logical",
+                                       "replicate.dr",
+                                       "replicate.start",
+                                       "replicate.stream",
                                        "replicate.fs"};
     for (size_t i = 0; i < sizeof(repl) / sizeof(repl[0]); i++) {
         const fm_step *s = latest(m, steps, n, repl[i]);
@@ -621,6 +778,10 @@ static void adv_testing(const fm_mig *m, const fm_step *steps, size_t n, const f
 int64_t fm_cutover_budget(const fm_mig *m, const fm_policy *p)
 {
     int64_t dr = m->verified_dr_ms > 0 ? m->verified_dr_ms : m->last_dr_ms;
+    /* A logical cutover's database part is the finish; before one was measured, a whole
+     * verified copy bounds it. */
+    if (m->slot_held && logical(m) && m->finish_ms > 0)
+        dr = m->finish_ms;
     int64_t fs = m->verified_fs_ms > 0 ? m->verified_fs_ms : m->last_fs_ms;
     return (dr > fs ? dr : fs) + p->cutover_margin_ms;
 }
@@ -705,7 +866,9 @@ static void enter_phase(const fm_mig *m, const chain *c, const phase *ph, int64_
     int64_t step_deadline = ph->budget ? deadline : 0;
     if (c == &cutover_chain && ph->id == FM_PH_SYNC) {
         fm_plan_set(plan, "sync_deadline", "%" PRId64, deadline);
-        plan_create(plan, "cutover.dr", step_deadline, 0);
+        /* With a stream in step (migrate canceled it), only what changed since is left. */
+        plan_create(plan, m->slot_held && logical(m) ? "cutover.finish" : "cutover.dr",
+                    step_deadline, 0);
         plan_create(plan, "cutover.fs", step_deadline, m->pass + 1);
         fm_plan_set(plan, "pass", "%" PRId64, m->pass + 1);
         plan_wake(plan, deadline);
@@ -750,7 +913,9 @@ static void budget_text(const fm_policy *p, char *out, size_t outsz)
 static void adv_sync(const fm_mig *m, const fm_step *steps, size_t n, const fm_policy *p,
                      int64_t now, fm_plan *plan)
 {
-    const fm_step *dr = latest(m, steps, n, "cutover.dr");
+    const fm_step *dr = latest(m, steps, n, "cutover.finish");
+    if (dr == NULL)
+        dr = latest(m, steps, n, "cutover.dr");
     const fm_step *fs = latest(m, steps, n, "cutover.fs");
     int64_t deadline = m->cutover_deadline > 0 ? m->cutover_deadline : m->sync_deadline;
     if (dr == NULL && fs == NULL) {
@@ -1009,15 +1174,18 @@ void fm_advance(const fm_mig *mig, const fm_step *steps, size_t n_steps, const f
         adv_chain(mig, &rollback_chain, steps, n_steps, policy, now, plan);
         return;
     case FM_MIGRATED:
+        adv_slot(mig, steps, n_steps, policy, now, plan);
         adv_migrated(mig, steps, n_steps, policy, now, plan);
         return;
-    case FM_ABSENT:
     case FM_NEW:
     case FM_STOPPED:
     case FM_FAILED:
     case FM_ROLLED_BACK:
+        adv_slot(mig, steps, n_steps, policy, now, plan); /* then they wait for a command */
+        return;
+    case FM_ABSENT:
     case FM_STATE_OTHER:
-        return; /* they wait for a command */
+        return;
     }
 }
 
@@ -1085,6 +1253,15 @@ static bool cmd_replicate(const fm_mig *m, const fm_verb_args *args, fm_plan *pl
     fm_plan_set(plan, "replayable", "0");
     fm_plan_set(plan, "pause_until", "0");
     fm_plan_set(plan, "overwrite", "%d", args->overwrite ? 1 : 0);
+    /* The method: the spec's, or asked of the source at the database phase (auto). A migration
+     * created before there was a choice keeps dump_restore. */
+    const char *spec = m->method_spec;
+    bool chosen = strcmp(spec, "logical") == 0 || strcmp(spec, "dump_restore") == 0;
+    fm_plan_set(plan, "method", "%s", chosen ? spec : spec[0] == '\0' ? "dump_restore" : "");
+    fm_plan_set(plan, "method_why", "%s",
+                chosen            ? "set in the spec"
+                : spec[0] == '\0' ? "the migration predates the choice"
+                                  : "");
     return true;
 }
 
@@ -1116,8 +1293,14 @@ bool fm_verb_plan(const fm_mig *m, const fm_step *steps, size_t n, fm_verb cmd,
                           "cannot stop replication: the migration is %s, not "
                           "replicating",
                           state);
-        /* Queued steps of the replication are not needed any more; a running one ends first. */
+        /* Queued steps of the replication are not needed any more; a running one ends first,
+         * but the stream, which never ends by itself: stop copies the whole database. */
         cancel_active(m, steps, n, reason, false, plan);
+        for (size_t i = 0; i < n; i++) {
+            if (steps[i].cycle == m->cycle && steps[i].state == FM_S_RUNNING &&
+                strcmp(steps[i].purpose, "replicate.stream") == 0)
+                plan_cancel(plan, &steps[i], reason);
+        }
         plan_to(plan, FM_STOPPING, FM_PH_WAIT, "stop");
         return true;
     case FM_VERB_INTERRUPT:

@@ -41,6 +41,8 @@ typedef struct fm_step {
     int64_t files_total, files_synced, bytes_total, bytes_synced;
     int running;     /* app.status: 1 running, 0 stopped, -1 unknown */
     int64_t ttl_old; /* dns.lower_ttl: the highest TTL the names had, seconds (-1: none) */
+    int logical; /* replicate.check_logical: 1 the source allows the method, 0 not, -1 unknown */
+    char reason[FM_TEXT_MAX]; /* replicate.check_logical: why */
 } fm_step;
 
 /* The migration record. */
@@ -75,6 +77,17 @@ typedef struct fm_mig {
     /* Where a replicate came from, to go back there when the target app turns out running. */
     fm_state replicate_from;
     fm_phase replicate_from_phase;
+    /* The database's method (docs/logical-replication.md): the spec's ("auto", "logical",
+     * "dump_restore"; "" for a migration created before there was a choice, as dump_restore),
+     * and the one this cycle uses ("" while auto has not asked the source yet). */
+    char method_spec[FM_NAME_MAX];
+    char method[FM_NAME_MAX];
+    /* A replication slot may exist on the source for this migration: set when a logical start
+     * is planned, cleared once the slot is known dropped. While set and not wanted (the
+     * migration rests, or fell back), the machine drops it. */
+    bool slot_held;
+    char slot_drop_failed[FM_ID_MAX]; /* the drop step whose failure was recorded */
+    int64_t finish_ms; /* the last logical finish (a cutover's database part); 0 none */
 } fm_mig;
 
 typedef struct fm_policy {

@@ -52,6 +52,9 @@ void migstore_step_from_record(const ferry_store_record *rec, fm_step *s)
     s->bytes_synced = migstore_int(rec, "r.bytes_synced", -1);
     const char *run = ferry_store_record_value(rec, "r.running");
     s->running = run == NULL ? -1 : strcmp(run, "true") == 0 ? 1 : 0;
+    const char *logical = ferry_store_record_value(rec, "r.logical");
+    s->logical = logical == NULL ? -1 : strcmp(logical, "true") == 0 ? 1 : 0;
+    copy_field(rec, "r.reason", s->reason, sizeof(s->reason));
     /* The DNS worker remembers each name's old TTL as r.ttl_old.<name>: the highest counts. */
     s->ttl_old = -1;
     for (size_t i = 0; rec != NULL && i < rec->count; i++) {

@@ -10,6 +10,11 @@
 static const Ferry__V1__Operation all_ops[] = {
     FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_COPY,
     FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_VERIFY,
+    FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_CHECK,
+    FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_START,
+    FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_STREAM,
+    FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_FINISH,
+    FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_DROP,
     FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS,
     FERRY__V1__OPERATION__OPERATION_FILE_SYNC_VERIFY,
     FERRY__V1__OPERATION__OPERATION_DNS_LOWER_TTL,
@@ -34,6 +39,22 @@ ferry_rc stepcmd_operation(const char *kind, const char *op, Ferry__V1__StepKind
         }
     }
     return FERRY_ERR_INVALID;
+}
+
+void stepcmd_slot_name(const char *migration, char *out, size_t outsz)
+{
+    char name[STEPCMD_SLOT_MAX + 1];
+    size_t n = (size_t)snprintf(name, sizeof(name), "ferry_");
+    uint32_t h = 2166136261u; /* FNV-1a of the whole id, for names cut short */
+    for (const char *c = migration; *c != '\0'; c++) {
+        h = (h ^ (uint8_t)*c) * 16777619u;
+        if (n < STEPCMD_SLOT_MAX)
+            name[n++] = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ? *c : '_';
+    }
+    name[n] = '\0';
+    if (strlen("ferry_") + strlen(migration) > STEPCMD_SLOT_MAX)
+        (void)snprintf(name + STEPCMD_SLOT_MAX - 9, 10, "_%08x", h);
+    (void)snprintf(out, outsz, "%s", name);
 }
 
 void stepcmd_cleanup(stepcmd_built *b)
@@ -263,6 +284,15 @@ ferry_rc stepcmd_build(const ferry_spec *spec, const stepcmd_for *st, stepcmd_bu
          * these additional operations"). */
         b->dr.verify = strcmp(p->name, "cutover.dr") == 0 || strcmp(p->name, "stop.dr") == 0;
         b->dr.overwrite = st->overwrite || spec->options.overwrite_target;
+        if (strncmp(p->operation, "logical_", 8) == 0 &&
+            c->operation != FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_CHECK) {
+            stepcmd_slot_name(st->migration, b->slot, sizeof(b->slot));
+            b->dr.slot = b->slot;
+            b->dr.max_retained_wal = (uint64_t)env->source.database.max_retained_wal;
+            /* The start always verifies: the verified copy is the cutover proof's base. */
+            b->dr.verify =
+                c->operation == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_START;
+        }
         c->params_case = FERRY__V1__STEP_COMMAND__PARAMS_DUMP_RESTORE;
         c->dump_restore = &b->dr;
         return FERRY_OK;

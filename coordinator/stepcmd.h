@@ -17,6 +17,7 @@
 
 #define STEPCMD_NAMES_MAX FERRY_SPEC_NAMES_MAX      /* a spec's names all fit one step */
 #define STEPCMD_ZONES_MAX (2 * FERRY_SPEC_ENVS_MAX) /* a zone per side of each environment */
+#define STEPCMD_SLOT_MAX  63                        /* PostgreSQL's longest slot name */
 
 /* A built command and everything it points into. Strings from the spec are borrowed: keep the
  * spec alive while the command is used. Clean up with stepcmd_cleanup(). */
@@ -40,6 +41,7 @@ typedef struct stepcmd_built {
     char *zone_names[STEPCMD_NAMES_MAX];                   /* each zone's names point into here */
     Ferry__V1__DnsRename *zone_renames[STEPCMD_NAMES_MAX]; /* and each zone's renames */
     const ferry_spec_dns *entry_dns[STEPCMD_NAMES_MAX];    /* the side each name or rename is of */
+    char slot[STEPCMD_SLOT_MAX + 1];                       /* the logical operations' slot */
     char *owned[2 * STEPCMD_NAMES_MAX]; /* strings built here, freed by stepcmd_cleanup() */
     size_t n_owned;
 } stepcmd_built;
@@ -63,6 +65,11 @@ typedef struct stepcmd_for {
 ferry_rc stepcmd_build(const ferry_spec *spec, const stepcmd_for *step, stepcmd_built *out,
                        ferry_err *err);
 void stepcmd_cleanup(stepcmd_built *b);
+
+/* The replication slot (and publication) of migration's logical method: "ferry_" and the id
+ * with every character but a-z and 0-9 made '_' ("shop.production" -> "ferry_shop_production");
+ * an id too long for 63 is cut and ends with a hash of the whole. */
+void stepcmd_slot_name(const char *migration, char *out, size_t outsz);
 
 /* The wire operation for a kind and operation name ("dump_restore", "copy"). */
 ferry_rc stepcmd_operation(const char *kind, const char *op, Ferry__V1__StepKind *k,

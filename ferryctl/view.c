@@ -409,8 +409,40 @@ void fv_bar(ferry_buf *out, double percent, int width)
     ferry_buf_addn(out, line, (size_t)width + 2);
 }
 
+/* A stream has no end to show a bar towards: its lag and the WAL its slot keeps instead
+ * (docs/orchestration.md, "Progress of a stream"). */
+static void stream_line(ferry_buf *out, const json_t *o, const char *lag_ms_key,
+                        const char *lag_key, const char *wal_key, const char *changes_key)
+{
+    int64_t lag_ms = 0, lag = 0, wal = 0, changes = 0;
+    char num[32];
+    (void)jint(o, lag_ms_key, &lag_ms);
+    (void)jint(o, lag_key, &lag);
+    (void)jint(o, wal_key, &wal);
+    (void)jint(o, changes_key, &changes);
+    ferry_buf_add(out, "streaming, lag ");
+    ferry_buf_add(out, fv_duration(lag_ms, num, sizeof(num)));
+    ferry_buf_add(out, " / ");
+    ferry_buf_add(out, fv_bytes(lag, num, sizeof(num)));
+    ferry_buf_add(out, ", slot keeps ");
+    ferry_buf_add(out, fv_bytes(wal, num, sizeof(num)));
+    ferry_buf_add(out, " of WAL, ");
+    ferry_buf_add(out, fv_count(changes, num, sizeof(num)));
+    ferry_buf_add(out, " changes applied");
+}
+
+static void stream_progress(ferry_buf *out, const json_t *progress)
+{
+    stream_line(out, progress, "done", "bytes_done", "bytes_total", "rows");
+}
+
 void fv_progress(ferry_buf *out, const json_t *progress, int width)
 {
+    const char *kind = jstr(progress, "unit");
+    if (kind != NULL && strcmp(kind, "ms behind") == 0) {
+        stream_progress(out, progress);
+        return;
+    }
     int64_t done = 0, total = 0, bytes_done = 0, bytes_total = 0, rows = 0;
     bool has_total = jint(progress, "total", &total) && total > 0;
     bool has_bytes = jint(progress, "bytes_total", &bytes_total) && bytes_total > 0;
@@ -623,6 +655,44 @@ static void add_files(ferry_buf *v, const json_t *files)
     }
 }
 
+/* "logical (set in the spec)", "dump_restore (auto: source: wal_level is replica; ...)". */
+static void add_database(ferry_buf *v, const json_t *db)
+{
+    const char *method = jstr(db, "method");
+    const char *spec = jstr(db, "method_spec");
+    const char *why = jstr(db, "why");
+    if (method == NULL)
+        method =
+            spec != NULL && strcmp(spec, "auto") == 0 ? "auto (not asked yet)" : "dump_restore";
+    add_clean(v, method);
+    if (why != NULL && why[0] != '\0') {
+        ferry_buf_add(v, " (");
+        add_clean(v, why);
+        ferry_buf_add(v, ")");
+    }
+}
+
+/* The slot on the source and, while the stream runs, its lag; or "-". */
+static void add_slot(ferry_buf *v, const json_t *db)
+{
+    const char *slot = jstr(db, "slot");
+    const char *error = jstr(db, "slot_error");
+    const json_t *stream = jget(db, "stream");
+    if (slot == NULL) {
+        ferry_buf_add(v, "-");
+    } else {
+        add_clean(v, slot);
+        if (json_is_object(stream)) {
+            ferry_buf_add(v, ": ");
+            stream_line(v, stream, "lag_ms", "lag_bytes", "slot_wal_bytes", "changes");
+        }
+    }
+    if (error != NULL && error[0] != '\0') {
+        ferry_buf_add(v, "; ");
+        add_clean(v, error);
+    }
+}
+
 static void add_migration_error(ferry_buf *v, const json_t *error)
 {
     int64_t code, at;
@@ -744,6 +814,10 @@ void fv_migration_detail(ferry_buf *out, const json_t *migration, int64_t now_ms
             detail_row(&t, "Last downtime:", &v);
         }
     }
+    add_database(&v, jget(m, "database"));
+    detail_row(&t, "Database method:", &v);
+    add_slot(&v, jget(m, "database"));
+    detail_row(&t, "Replication slot:", &v);
     add_migration_error(&v, jget(m, "error"));
     detail_row(&t, "Error:", &v);
     if (jint(m, "updated_at", &n))

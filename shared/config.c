@@ -102,6 +102,10 @@ static const ferry_cfg_setting settings[] = {
     {"dump_restore.split", "FERRY_DUMP_RESTORE_SPLIT", FERRY_CFG_SIZE, "256M", 1048576,
      INT64_MAX, NULL, FERRY_COMP_DUMP_RESTORE, 0,
      "a table larger than this is copied as several ranges of about this size, in parallel"},
+    {"dump_restore.max_retained_wal", "FERRY_DUMP_RESTORE_MAX_RETAINED_WAL", FERRY_CFG_SIZE,
+     "10G", 16777216, INT64_MAX, NULL, FERRY_COMP_DUMP_RESTORE, 0,
+     "the logical method: the most WAL a slot may keep on the source before Ferry drops it and "
+     "falls back to dump_restore (a spec's database.max_retained_wal overrides)"},
     {"dump_restore.pg_bin", "FERRY_DUMP_RESTORE_PG_BIN", FERRY_CFG_STRING, NULL, 0, 0, NULL,
      FERRY_COMP_DUMP_RESTORE, 0,
      "directory of pg_dump and pg_restore (default: the newest /usr/lib/postgresql/*/bin, else PATH)"},

@@ -26,6 +26,16 @@ static const struct {
      FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "copy"},
     {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_VERIFY,
      FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "verify"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_CHECK,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "logical_check"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_START,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "logical_start"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_STREAM,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "logical_stream"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_FINISH,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "logical_finish"},
+    {FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_DROP,
+     FERRY__V1__STEP_KIND__STEP_KIND_DUMP_RESTORE, "logical_drop"},
     {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_PASS, FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC,
      "pass"},
     {FERRY__V1__OPERATION__OPERATION_FILE_SYNC_VERIFY, FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC,
@@ -226,6 +236,30 @@ static ferry_rc check_dns(const Ferry__V1__DnsParams *dns, ferry_err *err)
     return check_secret_ref(dns->api_key, "dns.api_key", err);
 }
 
+/* The logical operations but the check name their slot: lowercase letters, digits and '_',
+ * at most 63 (PostgreSQL's rule for slot names). */
+static ferry_rc check_slot(const Ferry__V1__StepCommand *cmd, ferry_err *err)
+{
+    const char *slot = cmd->dump_restore->slot;
+    bool needed = cmd->operation == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_START ||
+                  cmd->operation == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_STREAM ||
+                  cmd->operation == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_FINISH ||
+                  cmd->operation == FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_DROP;
+    if (slot == NULL || slot[0] == '\0')
+        return needed ? ferry_err_set(err, FERRY_ERR_INVALID, "dump_restore.slot: required for %s",
+                                      ferry_wire_operation_name(cmd->operation))
+                      : FERRY_OK;
+    size_t n = strlen(slot);
+    bool ok = n <= 63;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (slot[i] >= 'a' && slot[i] <= 'z') || (slot[i] >= '0' && slot[i] <= '9') ||
+             slot[i] == '_';
+    if (!ok)
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "dump_restore.slot: lowercase letters, digits and '_', at most 63");
+    return FERRY_OK;
+}
+
 static ferry_rc check_params(const Ferry__V1__StepCommand *cmd, ferry_err *err)
 {
     ferry_rc rc;
@@ -236,7 +270,10 @@ static ferry_rc check_params(const Ferry__V1__StepCommand *cmd, ferry_err *err)
         rc = check_database(cmd->dump_restore->source, "dump_restore.source", err);
         if (rc != FERRY_OK)
             return rc;
-        return check_database(cmd->dump_restore->target, "dump_restore.target", err);
+        rc = check_database(cmd->dump_restore->target, "dump_restore.target", err);
+        if (rc != FERRY_OK)
+            return rc;
+        return check_slot(cmd, err);
     case FERRY__V1__STEP_COMMAND__PARAMS_FILE_SYNC:
         if (cmd->kind != FERRY__V1__STEP_KIND__STEP_KIND_FILE_SYNC)
             break;

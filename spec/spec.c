@@ -348,6 +348,7 @@ typedef enum spec_want {
     WANT_INTEGER,
     WANT_BOOLEAN,
     WANT_DURATION, /* a string, or a number of seconds */
+    WANT_ANY_SIZE, /* a string ("20G"), or an integer of bytes */
 } spec_want;
 
 /* A field that is there and not null. */
@@ -424,6 +425,10 @@ static json_t *field_get(spec_ctx *ctx, json_t *obj, const char *path, const cha
     case WANT_DURATION:
         ok = json_is_string(v) || json_is_number(v);
         what = "a duration (\"30s\", \"5m\", \"2h\") or a number of seconds";
+        break;
+    case WANT_ANY_SIZE:
+        ok = json_is_string(v) || json_is_integer(v);
+        what = "a size (\"20G\", \"512M\") or a number of bytes";
         break;
     }
     if (!ok) {
@@ -561,9 +566,54 @@ static void options_read(spec_ctx *ctx, json_t *root, ferry_spec_options *opt)
         opt->target_suffix = spec_dup(ctx, target);
 }
 
-static void database_read(spec_ctx *ctx, json_t *side, const char *path, ferry_spec_db *db)
+static const char *const db_methods[] = {
+    [FERRY_SPEC_DB_AUTO] = "auto",
+    [FERRY_SPEC_DB_LOGICAL] = "logical",
+    [FERRY_SPEC_DB_DUMP_RESTORE] = "dump_restore",
+};
+
+const char *ferry_spec_db_method_name(ferry_spec_db_method method)
 {
-    static const char *const known[] = {"conninfo", "password_secret", NULL};
+    if ((size_t)method >= sizeof(db_methods) / sizeof(db_methods[0]))
+        return "auto";
+    return db_methods[method];
+}
+
+/* The source database's method and WAL limit (docs/spec.md, database). */
+static void database_method_read(spec_ctx *ctx, json_t *obj, const char *p, ferry_spec_db *db)
+{
+    char mp[PATH_SZ];
+    const char *method = field_string(ctx, obj, p, "method", false, mp);
+    if (method != NULL) {
+        size_t i = 0;
+        while (i < sizeof(db_methods) / sizeof(db_methods[0]) && strcmp(db_methods[i], method) != 0)
+            i++;
+        if (i < sizeof(db_methods) / sizeof(db_methods[0]))
+            db->method = (ferry_spec_db_method)i;
+        else
+            problem_add(ctx, mp, "must be logical, dump_restore or auto (the default)");
+    }
+    json_t *wal = field_get(ctx, obj, p, "max_retained_wal", WANT_ANY_SIZE, false, mp);
+    if (wal == NULL)
+        return;
+    int64_t bytes = -1;
+    if (json_is_integer(wal))
+        bytes = json_integer_value(wal);
+    else if (json_is_string(wal) && ferry_parse_size(json_string_value(wal), &bytes) != 0)
+        bytes = -1;
+    if (bytes < 16 * 1024 * 1024)
+        problem_add(ctx, mp, "must be a size of at least 16M (\"20G\", \"512M\", or bytes)");
+    else
+        db->max_retained_wal = bytes;
+}
+
+static void database_read(spec_ctx *ctx, json_t *side, const char *path, bool source,
+                          ferry_spec_db *db)
+{
+    static const char *const known_source[] = {"conninfo", "password_secret", "method",
+                                               "max_retained_wal", NULL};
+    static const char *const known_target[] = {"conninfo", "password_secret", NULL};
+    const char *const *known = source ? known_source : known_target;
     char p[PATH_SZ];
     char cp[PATH_SZ];
     json_t *obj = field_get(ctx, side, path, "database", WANT_OBJECT, true, p);
@@ -586,6 +636,8 @@ static void database_read(spec_ctx *ctx, json_t *side, const char *path, ferry_s
             db->conninfo = spec_dup(ctx, conninfo);
     }
     field_secret(ctx, obj, p, "password_secret", false, &db->password_secret);
+    if (source)
+        database_method_read(ctx, obj, p, db);
 }
 
 static void s3_url_read(spec_ctx *ctx, const char *url, const char *upath, ferry_spec_files *f)
@@ -836,7 +888,7 @@ static void side_read(spec_ctx *ctx, json_t *env, const char *path, const char *
         side->id = spec_dup(ctx, id);
         refs_add(ctx, &ctx->ids, id, fp, target, true);
     }
-    database_read(ctx, obj, p, &side->database);
+    database_read(ctx, obj, p, !target, &side->database);
     files_read(ctx, obj, p, &side->files);
     dns_read(ctx, obj, p, target, spec, &side->dns);
     runtime_read(ctx, obj, p, env_name, &side->runtime);

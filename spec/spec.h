@@ -23,10 +23,23 @@
 #define FERRY_SPEC_ENVS_MAX  32  /* environments */
 #define FERRY_SPEC_NAMES_MAX 128 /* DNS names in the whole spec, both sides */
 
+/* How an environment's database is moved (docs/logical-replication.md). */
+typedef enum ferry_spec_db_method {
+    FERRY_SPEC_DB_AUTO = 0,     /* logical where the source allows it, else dump_restore */
+    FERRY_SPEC_DB_LOGICAL,      /* a copy, then the source's changes streamed until cutover */
+    FERRY_SPEC_DB_DUMP_RESTORE, /* a whole copy at each stop and at the cutover */
+} ferry_spec_db_method;
+
+/* "auto", "logical", "dump_restore". */
+const char *ferry_spec_db_method_name(ferry_spec_db_method method);
+
 /* A database: a libpq connection string (URL or keywords) without a password. */
 typedef struct ferry_spec_db {
     char *conninfo;
     char *password_secret; /* NULL when the connection needs none (trust, peer, .pgpass) */
+    /* Source side only: */
+    ferry_spec_db_method method;
+    int64_t max_retained_wal; /* bytes of WAL a slot may keep; 0: the worker's default */
 } ferry_spec_db;
 
 /* Stored files: a directory tree, or an S3 bucket and prefix. */

@@ -50,10 +50,13 @@ finish() {
 }
 trap finish EXIT
 
-# new_app NAME INDEX [setup options]: a demo app, created in the coordinator.
+# new_app NAME INDEX [setup options]: a demo app, created in the coordinator. Its database
+# moves by dump_restore unless the options say --method (the logical method has its own cases:
+# each environment's stream holds a worker slot for the whole replication).
 new_app() {
   local app=$1 index=$2
   shift 2
+  [[ " $* " == *" --method "* ]] || set -- "$@" --method dump_restore
   APPS+=("$app")
   deploy/demo/setup --app "$app" --remove >/dev/null 2>&1 || true
   deploy/demo/setup --app "$app" --index "$index" --build "$BUILD" "$@" >/dev/null ||

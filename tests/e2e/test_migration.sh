@@ -10,6 +10,9 @@
 #      failed (source document 4.7.1); replicate again and migrate
 #   3. PowerDNS stopped at rename time: automatic rollback (4.7.2)
 #   4. a step failing for good (the target bucket missing), fixed, `ferryctl replay`, migrate
+#   5. the logical method (docs/logical-replication.md): auto picks it, the app writes while the
+#      stream runs, the cutover's database part is the finish; every write is on the target and
+#      nothing of Ferry's is left on either side
 # Usage: tests/e2e/test_migration.sh --build DIR   (the stack must be up: make test does it)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -176,3 +179,67 @@ migrate_app -q $D || fatal "ferryctl migrate $D"
 wait_state $D production migrated 300 || fatal "migrate after the replay"
 check "after the replay: the files are equal" files_equal $D
 check "after the replay: $D.ferry.test serves v4" serves $D.ferry.test v4
+
+# ------------------------------------------------------------------------------------------
+echo "== 5. the logical method: a stream under writes, the cutover by its finish"
+E=e2e-logical
+new_app $E 205 --rows 20000 --files 50 --method auto
+edb=$(demo_db $E production)
+slot=ferry_e2e_logical_production
+on_source() { demo_psql source "$edb" -c "$1"; }
+fctl -q replicate $E
+wait_state $E production replicating/pause 180 || fatal "replicate $E"
+check "auto chose logical ($(mig $E production database.why))" \
+  [ "$(mig $E production database.method)" = logical ]
+check "the slot $slot is on the source" \
+  [ "$(on_source "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 1 ]
+# The app's writes while the stream runs: inserts, updates (a key change among them), deletes,
+# each its own transaction, for about 10 s.
+(
+  for ((i = 1; i <= 200; i++)); do
+    on_source "BEGIN;
+      INSERT INTO public.orders (customer, amount, created_at, details)
+           VALUES ('load $i', $i.5, now(), '{\"load\": $i}');
+      UPDATE public.orders SET amount = amount + 1, note = 'updated $i' WHERE id = $((i * 37));
+      UPDATE public.orders SET id = id + 1000000 WHERE id = $((i * 41 + 3));
+      DELETE FROM public.orders WHERE id = $((i * 43 + 5));
+      COMMIT;" >/dev/null || exit 1
+    sleep 0.05
+  done
+) &
+load=$!
+lagged=""
+for ((t = 0; t < 40; t++)); do
+  lag=$(mig $E production database.stream.lag_ms)
+  [[ -n $lag && $lag != null ]] && lagged=$lag
+  sleep 0.25
+done
+wait $load || fatal "the write load on the source failed"
+check "the stream reported its lag while the app wrote (last ${lagged:-none} ms)" [ -n "$lagged" ]
+status_shows_slot() { # APP SLOT: ferryctl status names the method and the slot
+  local out
+  out=$(fctl status "$1.production") || return 1
+  [[ $out == *"Database method:"*logical* && $out == *"Replication slot:"*"$2"* ]]
+}
+cutover_by_finish() { # APP: the cutover ran the logical finish, and no whole copy
+  fctl steps "$1" --json | python3 -c '
+import json, sys
+purposes = [s["purpose"] for s in json.load(sys.stdin)["steps"]]
+sys.exit(0 if "cutover.finish" in purposes and "cutover.dr" not in purposes else 1)'
+}
+check "ferryctl status shows the method and the slot" status_shows_slot $E $slot
+src_rows=$(on_source "SELECT count(*) FROM public.orders")
+migrate_app -q $E || fatal "ferryctl migrate $E"
+wait_state $E production migrated 300 || fatal "migrate $E"
+check "migrated with the finish, not a whole copy" cutover_by_finish $E
+check "migrated: every write of the load is on the target ($src_rows rows)" \
+  [ "$(demo_psql target "$edb" -c "SELECT count(*) FROM public.orders")" = "$src_rows" ]
+check "migrated: the databases are equal" db_equal $E
+check "migrated: the databases are the same by pg_fingerprint.sql" db_same_fingerprint $E
+check "migrated: orders_id_seq as on the source" same_sequence $E
+check "migrated: no _ferry schema left on the target" no_ferry_left $E
+check "migrated: no slot and no publication left on the source" \
+  [ "$(on_source "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot') + (SELECT count(*) FROM pg_publication WHERE pubname = '$slot')")" = 0 ]
+check "migrated: $E.ferry.test serves v4" serves $E.ferry.test v4
+check "migrated: the downtime was recorded ($(mig $E production cutover.downtime_ms) ms)" \
+  [ -n "$(mig $E production cutover.downtime_ms)" ]

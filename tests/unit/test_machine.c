@@ -908,7 +908,174 @@ static void test_names(void)
     CU_ASSERT_STRING_EQUAL(fm_verb_name(FM_VERB_TEST_START), "test-start");
 }
 
+/* ------------------------------------------------------------------ the logical method */
+
+/* A fresh migration whose spec says method (or auto), replicating up to its database phase. */
+static void to_database(const char *method)
+{
+    sim_init("production");
+    (void)snprintf(S.m.method_spec, sizeof(S.m.method_spec), "%s", method);
+    CU_ASSERT_TRUE_FATAL(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    ok_step("replicate.ttl");
+    assert_state("replicating", "dump_restore");
+}
+
+/* The check step answers whether the source allows the method. */
+static void check_answers(bool allowed, const char *reason)
+{
+    fm_step *s = cur("replicate.check_logical");
+    s->logical = allowed ? 1 : 0;
+    (void)snprintf(s->reason, sizeof(s->reason), "%s", reason);
+    ok_step("replicate.check_logical");
+}
+
+/* Auto, the source allows it: started, then a stream beside the file passes. */
+static void to_streaming(void)
+{
+    to_database("auto");
+    CU_ASSERT_PTR_NULL(latest("replicate.dr"));
+    check_answers(true, "the source allows it");
+    CU_ASSERT_STRING_EQUAL(S.m.method, "logical");
+    CU_ASSERT_TRUE(S.m.slot_held); /* from the start's planning: a failed start may leave one */
+    ok_step("replicate.start");
+    assert_state("replicating", "file_sync");
+    CU_ASSERT_EQUAL(cur("replicate.stream")->state, FM_S_PENDING);
+    cur("replicate.stream")->state = FM_S_RUNNING;
+    ok_step("replicate.fs");
+    assert_state("replicating", "pause");
+    CU_ASSERT_EQUAL(count_purpose("replicate.stream"), 1);
+    CU_ASSERT_EQUAL(count_purpose("replicate.dr"), 0);
+}
+
+static void test_logical_cutover(void)
+{
+    to_streaming();
+    fm_step *stream = cur("replicate.stream");
+    CU_ASSERT_TRUE(cmd(FM_VERB_MIGRATE, NULL, NULL, 0));
+    CU_ASSERT_EQUAL(stream->state, FM_S_CANCELED);
+    run();
+    ok_step("cutover.stop_target");
+    ok_step("cutover.stop_source");
+    assert_state("cutover", "sync");
+    /* The finish, not a whole copy; before one was measured the verified copy bounds it. */
+    CU_ASSERT_PTR_NULL(latest("cutover.dr"));
+    CU_ASSERT_PTR_NOT_NULL(latest("cutover.finish"));
+    cur("cutover.finish")->duration_ms = 4000;
+    fm_step *fin = cur("cutover.finish");
+    fin->state = FM_S_SUCCEEDED;
+    fin->finished_at = S.now;
+    run();
+    ok_step("cutover.fs");
+    CU_ASSERT_FALSE(S.m.slot_held); /* the finish dropped it */
+    CU_ASSERT_EQUAL(S.m.finish_ms, 4000);
+    CU_ASSERT_EQUAL(S.m.verified_dr_ms, 0); /* a finish is not the measure of a whole copy */
+    ok_step("cutover.rename");
+    ok_step("cutover.check");
+    ok_step("cutover.start_target");
+    ok_step("cutover.start_source");
+    assert_state("migrated", "");
+    CU_ASSERT_EQUAL(count_purpose("slot.drop"), 0);
+    /* The next logical cutover's limit is measured from the finish. */
+    S.m.slot_held = true;
+    S.m.verified_fs_ms = 1000;
+    CU_ASSERT_EQUAL(fm_cutover_budget(&S.m, &S.pol), 4000 + S.pol.cutover_margin_ms);
+}
+
+static void test_logical_auto_refused(void)
+{
+    to_database("auto");
+    check_answers(false, "source: wal_level is replica");
+    CU_ASSERT_STRING_EQUAL(S.m.method, "dump_restore");
+    ok_step("replicate.dr");
+    assert_state("replicating", "file_sync");
+    CU_ASSERT_PTR_NULL(latest("replicate.stream"));
+    CU_ASSERT_FALSE(S.m.slot_held);
+    /* A spec that names the method does not ask. */
+    to_database("dump_restore");
+    CU_ASSERT_PTR_NULL(latest("replicate.check_logical"));
+    CU_ASSERT_PTR_NOT_NULL(latest("replicate.dr"));
+    to_database("logical");
+    CU_ASSERT_PTR_NULL(latest("replicate.check_logical"));
+    CU_ASSERT_PTR_NOT_NULL(latest("replicate.start"));
+    /* A migration created before the choice keeps dump_restore. */
+    to_database("");
+    CU_ASSERT_PTR_NOT_NULL(latest("replicate.dr"));
+}
+
+static void test_logical_fallback(void)
+{
+    for (int i = 0; i < 2; i++) {
+        to_streaming();
+        fail_step("replicate.stream", i == 0 ? FERRY_ERR_NO_SPACE : FERRY_ERR_NOT_FOUND, false);
+        assert_state("replicating", "pause");
+        CU_ASSERT_STRING_EQUAL(S.m.method, "dump_restore");
+        CU_ASSERT_PTR_NOT_NULL(latest("slot.drop"));
+        ok_step("slot.drop");
+        CU_ASSERT_FALSE(S.m.slot_held);
+        CU_ASSERT_EQUAL(count_purpose("replicate.stream"), 1); /* not started again */
+        /* The cutover copies the whole database. */
+        CU_ASSERT_TRUE(cmd(FM_VERB_MIGRATE, NULL, NULL, 0));
+        run();
+        ok_step("cutover.stop_target");
+        ok_step("cutover.stop_source");
+        CU_ASSERT_PTR_NOT_NULL(latest("cutover.dr"));
+        CU_ASSERT_PTR_NULL(latest("cutover.finish"));
+    }
+}
+
+static void test_logical_ddl_fails_and_drops(void)
+{
+    to_streaming();
+    fail_step("replicate.stream", FERRY_ERR_CONFLICT, false);
+    assert_state("failed", NULL);
+    CU_ASSERT_TRUE(strstr(S.error, "boom") != NULL);
+    /* Resting with a slot: it is dropped; a drop that fails is said, once. */
+    fail_step("slot.drop", FERRY_ERR_UNAVAILABLE, false);
+    CU_ASSERT_TRUE(S.m.slot_held);
+    CU_ASSERT_STRING_EQUAL(S.m.slot_drop_failed, cur("slot.drop")->id);
+    CU_ASSERT_EQUAL(run(), 0);
+    CU_ASSERT_EQUAL(count_purpose("slot.drop"), 1);
+}
+
+static void test_logical_stop_and_interrupt(void)
+{
+    to_streaming();
+    fm_step *stream = cur("replicate.stream");
+    CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
+    CU_ASSERT_EQUAL(stream->state, FM_S_CANCELED); /* a stream never ends by itself */
+    run();
+    assert_state("stopping", "final");
+    ok_step("stop.dr"); /* the document's stop: a whole copy, verified */
+    ok_step("stop.fs");
+    assert_state("stopped", "");
+    ok_step("slot.drop");
+    CU_ASSERT_FALSE(S.m.slot_held);
+    CU_ASSERT_EQUAL(run(), 0);
+
+    to_streaming();
+    stream = cur("replicate.stream");
+    CU_ASSERT_TRUE(cmd(FM_VERB_INTERRUPT, NULL, NULL, 0));
+    CU_ASSERT_EQUAL(stream->state, FM_S_CANCELED);
+    run();
+    assert_state("failed", NULL);
+    ok_step("slot.drop");
+    CU_ASSERT_FALSE(S.m.slot_held);
+    /* Replicating again starts the method over. */
+    CU_ASSERT_TRUE(cmd(FM_VERB_REPLICATE, NULL, NULL, 0));
+    run();
+    ok_step("replicate.check_target");
+    CU_ASSERT_PTR_NOT_NULL(latest("replicate.check_logical"));
+}
+
 static const ferry_test_case cases[] = {
+    {"logical: auto, start, stream, cutover by the finish", test_logical_cutover},
+    {"logical: auto refused, or the spec's method", test_logical_auto_refused},
+    {"logical: a slot over its limit or gone falls back", test_logical_fallback},
+    {"logical: DDL fails the migration, the slot is dropped", test_logical_ddl_fails_and_drops},
+    {"logical: stop and interrupt end the stream and drop the slot",
+     test_logical_stop_and_interrupt},
     {"replicate: a whole cycle, passes repeat after the pause", test_replicate_cycle},
     {"replicate: refused when the target app runs", test_replicate_refused_target_running},
     {"replicate: a partial pass does not count as 100%", test_partial_pass_does_not_reach_100},

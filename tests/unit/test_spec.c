@@ -263,6 +263,8 @@ static void defaults_fill_what_is_left_out(void)
     const ferry_spec_env *env = ferry_spec_env_find(spec, "acceptance");
     CU_ASSERT_PTR_NOT_NULL_FATAL(env);
     CU_ASSERT_PTR_NULL(env->source.database.password_secret);
+    CU_ASSERT_EQUAL(env->source.database.method, FERRY_SPEC_DB_AUTO);
+    CU_ASSERT_EQUAL(env->source.database.max_retained_wal, 0);
     CU_ASSERT_STRING_EQUAL(env->source.files.s3_bucket, "crm-v3");
     CU_ASSERT_STRING_EQUAL(env->source.files.s3_prefix, ""); /* the whole bucket */
     CU_ASSERT_STRING_EQUAL(env->source.files.s3_region, "us-east-1");
@@ -277,6 +279,33 @@ static void defaults_fill_what_is_left_out(void)
     CU_ASSERT_STRING_EQUAL(env->target.runtime.health_url,
                            "http://crm-v4-accp.example.com/health?deep=1");
     ferry_spec_free(spec);
+}
+
+/* The database's method and WAL limit, on the source side. */
+static void the_method_and_its_limit_land(void)
+{
+    json_t *doc = example_json();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL_FATAL(
+        doc_set(doc, "environments.production.source.database.method", json_string("logical")), 0);
+    CU_ASSERT_EQUAL_FATAL(doc_set(doc, "environments.production.source.database.max_retained_wal",
+                                  json_string("20G")),
+                          0);
+    ferry_spec *spec = NULL;
+    ferry_spec_problems pr;
+    ferry_err err;
+    ferry_rc rc = doc_parse(doc, &spec, &pr, &err);
+    if (rc != FERRY_OK)
+        problems_print(&pr);
+    CU_ASSERT_EQUAL_FATAL(rc, FERRY_OK);
+    const ferry_spec_env *env = ferry_spec_env_find(spec, "production");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    CU_ASSERT_EQUAL(env->source.database.method, FERRY_SPEC_DB_LOGICAL);
+    CU_ASSERT_STRING_EQUAL(ferry_spec_db_method_name(env->source.database.method), "logical");
+    CU_ASSERT_EQUAL(env->source.database.max_retained_wal, INT64_C(20) << 30);
+    ferry_spec_free(spec);
+    ferry_spec_problems_cleanup(&pr);
+    json_decref(doc);
 }
 
 /* The full example in docs/spec.md (its last json block) is valid too. */
@@ -404,6 +433,12 @@ static const struct {
     {ES "database", "{\"conninf\": \"host=h dbname=d\"}", PS "database.conninf", "unknown key", 2},
     {ES "database", "{\"conninf\": \"host=h dbname=d\"}", PS "database.conninfo", "required", 2},
     {ES "database.conninfo", "\"\"", PS "database.conninfo", "must not be empty", 1},
+    {ES "database.method", "\"pglogical\"", PS "database.method", "logical, dump_restore", 1},
+    {ES "database.method", "1", PS "database.method", "must be a string", 1},
+    {ES "database.max_retained_wal", "\"lots\"", PS "database.max_retained_wal", "16M", 1},
+    {ES "database.max_retained_wal", "1024", PS "database.max_retained_wal", "16M", 1},
+    {ES "database.max_retained_wal", "true", PS "database.max_retained_wal", "a size", 1},
+    {ET "database.method", "\"logical\"", PT "database.method", "unknown key", 1},
     {ES "database.conninfo", "\"localhost:5432\"", PS "database.conninfo", "keyword=value", 1},
     {ES "database.conninfo", "\"mysql://h/db\"", PS "database.conninfo", "postgresql://", 1},
     {ES "database.password_secret", "\"shop-db\"", PS "database.password_secret",
@@ -957,6 +992,7 @@ static const ferry_test_case cases[] = {
     {"limits are named", limits_are_named},
     {"the example parses and every field lands", example_parses_and_every_field_lands},
     {"the documented example parses", the_documented_example_parses},
+    {"the database's method and WAL limit land", the_method_and_its_limit_land},
     {"defaults fill what is left out", defaults_fill_what_is_left_out},
     {"options take durations, numbers and null", options_take_durations_numbers_and_null},
     {"each class of problem has its path", each_class_of_problem_has_its_path},

@@ -9,6 +9,7 @@
 #include "stepcmd.h"
 #include "ferry_test.h"
 #include "spec.h"
+#include "ferry/wire.h"
 
 /* Two environments in zones of their own; production's target uses another API key. */
 static const char spec_text[] =
@@ -177,7 +178,46 @@ static void test_overwrite(void)
     stepcmd_cleanup(&b);
 }
 
+/* The logical method's steps: their operation, the slot, the start's verify. */
+static void test_logical_steps(void)
+{
+    static const struct {
+        const char *purpose;
+        const char *operation;
+        bool slot, verify;
+    } cases[] = {{"replicate.check_logical", "logical_check", false, false},
+                 {"replicate.start", "logical_start", true, true},
+                 {"replicate.stream", "logical_stream", true, false},
+                 {"cutover.finish", "logical_finish", true, false},
+                 {"slot.drop", "logical_drop", true, false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        stepcmd_built b;
+        CU_ASSERT_EQUAL_FATAL(build("production", cases[i].purpose, false, &b), FERRY_OK);
+        CU_ASSERT_STRING_EQUAL(ferry_wire_operation_name(b.cmd.operation), cases[i].operation);
+        const char *slot = b.cmd.dump_restore->slot;
+        CU_ASSERT_EQUAL(slot != NULL && slot[0] != '\0', cases[i].slot);
+        if (cases[i].slot)
+            CU_ASSERT_STRING_EQUAL(slot, "ferry_shop_production");
+        CU_ASSERT_EQUAL(b.cmd.dump_restore->verify, cases[i].verify);
+        ferry_err err = {0};
+        CU_ASSERT_EQUAL(ferry_wire_step_validate(&b.cmd, &err), FERRY_OK);
+        stepcmd_cleanup(&b);
+    }
+    /* Slot names: what PostgreSQL allows, one per migration even when cut short. */
+    char a[80], c[80];
+    stepcmd_slot_name("web-shop.acceptance", a, sizeof(a));
+    CU_ASSERT_STRING_EQUAL(a, "ferry_web_shop_acceptance");
+    stepcmd_slot_name("a123456789012345678901234567890123456789012345678901234567890.production", a,
+                      sizeof(a));
+    stepcmd_slot_name("a123456789012345678901234567890123456789012345678901234567890.productio2", c,
+                      sizeof(c));
+    CU_ASSERT_EQUAL(strlen(a), STEPCMD_SLOT_MAX);
+    CU_ASSERT_STRING_NOT_EQUAL(a, c);
+    CU_ASSERT_EQUAL(strncmp(a, "ferry_a1234", 11), 0);
+}
+
 static const ferry_test_case cases[] = {
+    {"the logical method's steps and slot", test_logical_steps},
     {"DNS renames by zone and key", test_rename_by_zone},
     {"TTL names, before and after the cutover", test_ttl_names},
     {"the copies and passes that verify", test_verifying_steps},

@@ -102,6 +102,102 @@ static void step_progress(void *ud, const dr_progress *p)
     ferry_step_progress_set(ud, &fp);
 }
 
+/* A stream's progress (docs/orchestration.md, "Progress of a stream"): done is the lag in
+ * milliseconds, bytes_done the lag in bytes, bytes_total the WAL the slot keeps on the source,
+ * rows the changes applied; total 0, since a stream has no end. */
+static void stream_progress(void *ud, const dr_stream_report *r)
+{
+    char detail[160];
+    (void)snprintf(detail, sizeof(detail),
+                   "streaming: %.1f s and %.1f kB behind the source; the slot keeps %.1f MB of WAL",
+                   (double)r->lag_ms / 1000.0, (double)r->lag_bytes / 1024.0,
+                   (double)r->slot_retained_bytes / (1024.0 * 1024.0));
+    ferry_step_progress fp = {.done = r->lag_ms > 0 ? (uint64_t)r->lag_ms : 0,
+                              .unit = "ms behind",
+                              .bytes_done = r->lag_bytes,
+                              .bytes_total = r->slot_retained_bytes,
+                              .rows = r->stats.inserts + r->stats.updates + r->stats.deletes +
+                                      r->stats.truncates,
+                              .detail = detail};
+    ferry_step_progress_set(ud, &fp);
+}
+
+static void result_u64(ferry_step_ctx *ctx, const char *name, uint64_t v)
+{
+    char n[24];
+    (void)snprintf(n, sizeof(n), "%" PRIu64, v);
+    (void)ferry_step_result(ctx, name, n); /* best effort: the step's outcome stands */
+}
+
+static void stream_results(ferry_step_ctx *ctx, const dr_stream_report *r)
+{
+    char lsn[24];
+    dr_po_lsn_format(r->committed_lsn, lsn);
+    (void)ferry_step_result(ctx, "committed_lsn", lsn);
+    result_u64(ctx, "transactions", r->stats.transactions);
+    result_u64(ctx, "changes",
+               r->stats.inserts + r->stats.updates + r->stats.deletes + r->stats.truncates);
+    result_u64(ctx, "lag_bytes", r->lag_bytes);
+    result_u64(ctx, "slot_retained_bytes", r->slot_retained_bytes);
+}
+
+/*
+ * The logical operations (docs/logical-replication.md). LOGICAL_CHECK succeeds either way and
+ * says in its results whether the source allows the method ("logical": "true"/"false") and
+ * why; only a failure to ask (a dead source, a wrong password) fails it. A stream runs until
+ * the step is canceled (the coordinator wants it to end: what the target committed is kept,
+ * and the step counts as done) or the worker shuts down.
+ */
+static ferry_rc execute_logical(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd,
+                                const dr_options *opts, dr_report *report, ferry_err *err)
+{
+    const Ferry__V1__DumpRestoreParams *p = cmd->dump_restore;
+    const ferry_cfg *cfg = ferry_step_config(ctx);
+    dr_stream_report stream;
+    ferry_rc rc;
+    switch (cmd->operation) {
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_CHECK:
+        rc = dr_logical_check(opts, err);
+        if (rc == FERRY_ERR_UNSUPPORTED || rc == FERRY_ERR_PERMISSION || rc == FERRY_ERR_CONFIG) {
+            (void)ferry_step_result(ctx, "logical", "false");
+            (void)ferry_step_result(ctx, "reason", err->msg);
+            ferry_err_clear(err);
+            return FERRY_OK;
+        }
+        if (rc == FERRY_OK) {
+            (void)ferry_step_result(ctx, "logical", "true");
+            (void)ferry_step_result(ctx, "reason", "the source allows it");
+        }
+        return rc;
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_START:
+        rc = dr_logical_start(opts, p->slot, report, err);
+        report_results(ctx, report);
+        return rc;
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_STREAM: {
+        dr_stream_options so = {.slot = p->slot,
+                                .max_retained_bytes =
+                                    p->max_retained_wal > 0 && p->max_retained_wal <= INT64_MAX
+                                        ? (int64_t)p->max_retained_wal
+                                        : ferry_cfg_int(cfg, "dump_restore.max_retained_wal"),
+                                .progress = stream_progress,
+                                .progress_ud = ctx};
+        rc = dr_logical_stream(opts, &so, &stream, err);
+        stream_results(ctx, &stream);
+        return rc;
+    }
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_FINISH:
+        rc = dr_logical_finish(opts, p->slot, report, &stream, err);
+        report_results(ctx, report);
+        stream_results(ctx, &stream);
+        return rc;
+    case FERRY__V1__OPERATION__OPERATION_DUMP_RESTORE_LOGICAL_DROP:
+        return dr_logical_drop(opts, p->slot, err);
+    default:
+        return ferry_err_set(err, FERRY_ERR_INVALID, "operation %d is not a dump-restore one",
+                             (int)cmd->operation);
+    }
+}
+
 static ferry_rc resolve(const Ferry__V1__SecretRef *ref, char **out, ferry_err *err)
 {
     *out = NULL;
@@ -156,8 +252,13 @@ static ferry_rc execute(ferry_step_ctx *ctx, const Ferry__V1__StepCommand *cmd, 
         rc = dr_verify(&opts, &report, err);
         break;
     default:
-        rc = ferry_err_set(err, FERRY_ERR_INVALID, "operation %d is not a dump-restore one",
-                           (int)cmd->operation);
+        rc = execute_logical(ctx, cmd, &opts, &report, err);
+        /* A slot gone or over its WAL limit, or DDL on the source: the coordinator decides
+         * (falls back or starts over); a retry would find the same. */
+        if (rc == FERRY_ERR_NOT_FOUND || rc == FERRY_ERR_NO_SPACE || rc == FERRY_ERR_UNSUPPORTED ||
+            rc == FERRY_ERR_PERMISSION || rc == FERRY_ERR_CONFIG || rc == FERRY_ERR_CONFLICT ||
+            rc == FERRY_ERR_INVALID)
+            ferry_step_set_retryable(ctx, false);
         goto out;
     }
     report_results(ctx, &report);
