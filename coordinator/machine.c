@@ -398,7 +398,7 @@ static void note_dr(const fm_step *s, fm_plan *plan)
     }
     fm_plan_set(plan, "copied", "1"); /* what the target holds now, Ferry wrote */
     fm_plan_set(plan, "last_dr_at", "%" PRId64, s->finished_at);
-    if (s->rows >= 0)
+    if (s->rows >= 0 && strcmp(s->purpose, "cutover.finish") != 0) /* a finish copies no rows */
         fm_plan_set(plan, "rows", "%" PRId64, s->rows);
     fm_plan_set(plan, "target_incomplete", "0");
 }
@@ -700,6 +700,25 @@ static void adv_stopping(const fm_mig *m, const fm_step *steps, size_t n, const 
         const fm_step *s = latest(m, steps, n, repl[i]);
         if (s != NULL && fm_sstate_active(s->state))
             return;
+    }
+    if (m->slot_held) {
+        /* The stream is over: drop its slot before the whole copy, which must not take Ferry's
+         * publication along to the target. */
+        const fm_step *d = latest(m, steps, n, "slot.drop");
+        switch (track(d, p, now, plan)) {
+        case T_NONE:
+            plan_create(plan, "slot.drop", 0, 0);
+            return;
+        case T_WAIT:
+            return;
+        case T_FAILED:
+            fail_step(m, d, true, false, now, plan);
+            return;
+        case T_DONE:
+            plan_to(plan, m->state, m->phase, "slot_dropped");
+            fm_plan_set(plan, "slot", "0");
+            break;
+        }
     }
     const fm_step *dr = latest(m, steps, n, "stop.dr");
     const fm_step *fs = latest(m, steps, n, "stop.fs");

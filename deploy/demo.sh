@@ -60,7 +60,7 @@ echo "the v4 app under test (127.0.2.1) serves: $v4"
 fctl test-stop "$APP"
 VERBOSE=1 wait_state "$APP" production stopped 180 || fail "the test stop did not finish"
 
-step "Replicate again, then migrate (the v3 app stops, last copy, DNS renamed, v4 starts)"
+step "Replicate again, then migrate (the v3 app stops, the database catches up, DNS renamed, v4 starts)"
 fctl replicate "$APP"
 fctl watch "$APP"
 migrate_app "$APP" || fail "ferryctl migrate $APP was refused"

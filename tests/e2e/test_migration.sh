@@ -11,8 +11,9 @@
 #   3. PowerDNS stopped at rename time: automatic rollback (4.7.2)
 #   4. a step failing for good (the target bucket missing), fixed, `ferryctl replay`, migrate
 #   5. the logical method (docs/logical-replication.md): auto picks it, the app writes while the
-#      stream runs, the cutover's database part is the finish; every write is on the target and
-#      nothing of Ferry's is left on either side
+#      stream runs; stop (a whole copy, the slot dropped) and replicate again; the cutover's
+#      database part is the finish; every write is on the target and nothing of Ferry's is left
+#      on either side
 # Usage: tests/e2e/test_migration.sh --build DIR   (the stack must be up: make test does it)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -228,6 +229,24 @@ purposes = [s["purpose"] for s in json.load(sys.stdin)["steps"]]
 sys.exit(0 if "cutover.finish" in purposes and "cutover.dr" not in purposes else 1)'
 }
 check "ferryctl status shows the method and the slot" status_shows_slot $E $slot
+# Stop: a whole verified copy, the slot dropped first (the copy must not take Ferry's
+# publication to the target); then replicating again starts the method over.
+slot_and_publication() { # SIDE: how many of Ferry's slot and publication the side holds
+  demo_psql "$1" "$edb" -c "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot') + (SELECT count(*) FROM pg_publication WHERE pubname = '$slot')"
+}
+fctl -q stop $E
+wait_state $E production stopped 180 || fatal "stop $E"
+check "stopped: the databases are equal" db_equal $E
+check "stopped: no slot or publication on the source" [ "$(slot_and_publication source)" = 0 ]
+check "stopped: no publication of Ferry's copied to the target" [ "$(slot_and_publication target)" = 0 ]
+fctl -q replicate $E
+wait_state $E production replicating/pause 180 || fatal "replicate $E again"
+check "replicating again: logical, with its slot" \
+  [ "$(mig $E production database.method)/$(slot_and_publication source)" = logical/2 ]
+for ((i = 1; i <= 20; i++)); do
+  on_source "UPDATE public.orders SET note = 'again $i' WHERE id = $((i * 53))" >/dev/null ||
+    fatal "a write on the source failed"
+done
 src_rows=$(on_source "SELECT count(*) FROM public.orders")
 migrate_app -q $E || fatal "ferryctl migrate $E"
 wait_state $E production migrated 300 || fatal "migrate $E"
@@ -238,8 +257,8 @@ check "migrated: the databases are equal" db_equal $E
 check "migrated: the databases are the same by pg_fingerprint.sql" db_same_fingerprint $E
 check "migrated: orders_id_seq as on the source" same_sequence $E
 check "migrated: no _ferry schema left on the target" no_ferry_left $E
-check "migrated: no slot and no publication left on the source" \
-  [ "$(on_source "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot') + (SELECT count(*) FROM pg_publication WHERE pubname = '$slot')")" = 0 ]
+check "migrated: no slot and no publication left on the source" [ "$(slot_and_publication source)" = 0 ]
+check "migrated: no publication of Ferry's on the target" [ "$(slot_and_publication target)" = 0 ]
 check "migrated: $E.ferry.test serves v4" serves $E.ferry.test v4
 check "migrated: the downtime was recorded ($(mig $E production cutover.downtime_ms) ms)" \
   [ -n "$(mig $E production cutover.downtime_ms)" ]

@@ -1046,13 +1046,16 @@ static void test_logical_stop_and_interrupt(void)
     CU_ASSERT_TRUE(cmd(FM_VERB_STOP, NULL, NULL, 0));
     CU_ASSERT_EQUAL(stream->state, FM_S_CANCELED); /* a stream never ends by itself */
     run();
+    /* The slot first: the whole copy must not take Ferry's publication to the target. */
+    CU_ASSERT_PTR_NULL(latest("stop.dr"));
+    ok_step("slot.drop");
+    CU_ASSERT_FALSE(S.m.slot_held);
     assert_state("stopping", "final");
     ok_step("stop.dr"); /* the document's stop: a whole copy, verified */
     ok_step("stop.fs");
     assert_state("stopped", "");
-    ok_step("slot.drop");
-    CU_ASSERT_FALSE(S.m.slot_held);
     CU_ASSERT_EQUAL(run(), 0);
+    CU_ASSERT_EQUAL(count_purpose("slot.drop"), 1);
 
     to_streaming();
     stream = cur("replicate.stream");

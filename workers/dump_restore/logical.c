@@ -165,6 +165,20 @@ ferry_rc dr_logical_drop(const dr_options *opts, const char *slot, ferry_err *er
     return rc;
 }
 
+/* Drops the publication named slot on the target, if there is one. */
+static ferry_rc drop_target_publication(const dr_endpoint *target, const char *slot, ferry_err *err)
+{
+    dr_conn *tgt = NULL;
+    ferry_rc rc = dr_conn_open(target, DR_APP_NAME, &tgt, err);
+    if (rc == FERRY_OK) {
+        char sql[120];
+        (void)snprintf(sql, sizeof(sql), "DROP PUBLICATION IF EXISTS \"%s\"", slot);
+        rc = dr_conn_exec(tgt, sql, err);
+    }
+    dr_conn_close(tgt);
+    return rc;
+}
+
 /* CREATE PUBLICATION for the permanent tables. */
 static ferry_rc create_publication(dr_conn *src, const char *slot, const dr_rows *tables,
                                    ferry_err *err)
@@ -215,6 +229,11 @@ ferry_rc dr_logical_start(const dr_options *opts, const char *slot, dr_report *r
          dr_rows_get(created, 0, 2) == NULL))
         rc = ferry_err_set(err, FERRY_ERR_PROTOCOL,
                            "source: CREATE_REPLICATION_SLOT answered something unexpected");
+    if (rc != FERRY_OK)
+        goto out;
+    /* A publication of this name on the target came from an earlier whole copy of the source
+     * while it had one (a stop's): the restore would trip on it. */
+    rc = drop_target_publication(&opts->target, slot, err);
     if (rc != FERRY_OK)
         goto out;
     /* The slot's snapshot stays valid while repl stays idle: for the whole copy. */
