@@ -407,9 +407,12 @@ static int await_checks(ctl_ctx *ctx, const char *app, json_t *answer)
     int64_t until = ferry_mono_ms() + CHECK_WAIT_MS;
     for (size_t i = 0; i < json_array_size(migs); i++) {
         json_t *m = json_array_get(migs, i);
-        const char *id = json_string_value(json_object_get(m, "id"));
-        if (id == NULL)
+        const char *given = json_string_value(json_object_get(m, "id"));
+        if (given == NULL)
             continue;
+        /* A copy: each poll replaces m, and with it the string the id was read from. */
+        char id[PATH_MAX_BYTES];
+        (void)snprintf(id, sizeof(id), "%s", given);
         for (;;) {
             fm_state state = fm_state_parse(json_string_value(json_object_get(m, "state")));
             fm_phase phase = fm_phase_parse(json_string_value(json_object_get(m, "phase")));

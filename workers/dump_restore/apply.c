@@ -19,6 +19,8 @@ typedef struct rel_entry {
     dr_po_relation rel;
     char *qname;  /* "schema"."table" */
     char **qcols; /* "column", rel.n of them */
+    bool *always; /* rel.n: an identity column GENERATED ALWAYS on the target */
+    bool any_always;
 } rel_entry;
 
 /* A prepared statement, by its text. */
@@ -90,6 +92,7 @@ static void rel_entry_cleanup(rel_entry *e)
     for (uint16_t i = 0; e->qcols != NULL && i < e->rel.n; i++)
         free(e->qcols[i]);
     free(e->qcols);
+    free(e->always);
     free(e->qname);
     dr_po_relation_cleanup(&e->rel);
 }
@@ -188,8 +191,10 @@ static const char *relation_change(const dr_po_relation *was, const dr_po_relati
     return NULL;
 }
 
-/* The target's table must take the stream's rows as they come. */
-static ferry_rc relation_check_target(dr_apply *a, const dr_po_relation *rel, ferry_err *err)
+/* The target's table must take the stream's rows as they come. always (rel->n entries) gets
+ * which columns are identities GENERATED ALWAYS. */
+static ferry_rc relation_check_target(dr_apply *a, const dr_po_relation *rel, bool *always,
+                                      ferry_err *err)
 {
     const char *params[] = {rel->nspname, rel->relname};
     dr_rows *cols = NULL;
@@ -218,6 +223,8 @@ static ferry_rc relation_check_target(dr_apply *a, const dr_po_relation *rel, fe
                                "environment over",
                                i + 1, rel->nspname, rel->relname, c->name, name,
                                dr_rows_get(cols, i, 2));
+        else
+            always[i] = strcmp(dr_rows_get(cols, i, 3), "a") == 0;
     }
     dr_rows_free(cols);
     return rc;
@@ -236,19 +243,29 @@ static ferry_rc relation_take(dr_apply *a, dr_po_msg *msg, ferry_err *err)
                                  e->rel.nspname, e->rel.relname, what);
         return FERRY_OK; /* described again, unchanged (a new session, a cache flush) */
     }
-    ferry_rc rc = relation_check_target(a, rel, err);
-    if (rc != FERRY_OK)
+    bool *always = calloc(rel->n > 0 ? rel->n : 1, sizeof(bool));
+    if (always == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    ferry_rc rc = relation_check_target(a, rel, always, err);
+    if (rc != FERRY_OK) {
+        free(always);
         return rc;
+    }
     if (a->n_rels == a->cap_rels) {
         size_t cap = a->cap_rels > 0 ? a->cap_rels * 2 : 32;
         rel_entry *p = realloc(a->rels, cap * sizeof(*p));
-        if (p == NULL)
+        if (p == NULL) {
+            free(always);
             return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+        }
         a->rels = p;
         a->cap_rels = cap;
     }
     e = &a->rels[a->n_rels];
     memset(e, 0, sizeof(*e));
+    e->always = always;
+    for (uint16_t i = 0; i < rel->n; i++)
+        e->any_always = e->any_always || always[i];
     ferry_buf q = {0};
     add_ident(&q, rel->nspname);
     ferry_buf_add(&q, ".");
@@ -554,7 +571,8 @@ static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     ferry_buf_addf(&a->sql, "INSERT INTO %s (", e->qname);
     for (uint16_t i = 0; i < t->n && i < e->rel.n; i++)
         ferry_buf_addf(&a->sql, "%s%s", i > 0 ? ", " : "", e->qcols[i]);
-    ferry_buf_add(&a->sql, ") VALUES (");
+    /* The source's values, identities GENERATED ALWAYS too (as pg_restore's COPY does). */
+    ferry_buf_add(&a->sql, e->any_always ? ") OVERRIDING SYSTEM VALUE VALUES (" : ") VALUES (");
     for (uint16_t i = 0; i < t->n && i < e->rel.n; i++) {
         ferry_buf_addf(&a->sql, "%s$%d", i > 0 ? ", " : "", n + 1);
         param_add(a, n++, &t->values[i]);
@@ -564,6 +582,18 @@ static ferry_rc apply_insert(dr_apply *a, const rel_entry *e, const dr_po_msg *m
     a->stats.inserts++;
     ferry_rc rc = run(a, n, EX_ANY, 'I', e, err);
     return rc == FERRY_OK ? touch(a, e, t, err) : rc;
+}
+
+/* Whether an update's old row (sent when its key changed, or for REPLICA IDENTITY FULL) holds
+ * another value than its new row in column i. */
+static bool always_changed(const dr_po_msg *msg, uint16_t i)
+{
+    if (msg->old_kind == 0 || i >= msg->old_tuple.n)
+        return false;
+    const dr_po_value *o = &msg->old_tuple.values[i], *v = &msg->new_tuple.values[i];
+    if (o->kind != v->kind)
+        return o->kind != DR_PO_NULL || msg->old_kind == 'O';
+    return o->len != v->len || (o->len > 0 && memcmp(o->data, v->data, o->len) != 0);
 }
 
 static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *msg, ferry_err *err)
@@ -576,6 +606,16 @@ static ferry_rc apply_update(dr_apply *a, const rel_entry *e, const dr_po_msg *m
         /* An unchanged TOASTed value was not resent: the target's is the same; leave it. */
         if (t->values[i].kind == DR_PO_UNCHANGED)
             continue;
+        /* An identity GENERATED ALWAYS cannot be set by an UPDATE: it must be unchanged. */
+        if (e->always[i]) {
+            if (always_changed(msg, i))
+                return ferry_err_set(err, FERRY_ERR_CONFLICT,
+                                     "%s: an update changed the identity column %s, which is "
+                                     "GENERATED ALWAYS: the logical method cannot apply that; "
+                                     "start the environment over with dump_restore",
+                                     e->qname, e->qcols[i]);
+            continue;
+        }
         ferry_buf_addf(&a->sql, "%s%s = $%d", any ? ", " : "", e->qcols[i], n + 1);
         param_add(a, n++, &t->values[i]);
         any = true;
