@@ -201,6 +201,14 @@ static void test_logical_steps(void)
         CU_ASSERT_EQUAL(b.cmd.dump_restore->verify, cases[i].verify);
         ferry_err err = {0};
         CU_ASSERT_EQUAL(ferry_wire_step_validate(&b.cmd, &err), FERRY_OK);
+        /* A worker refuses a command whose slot PostgreSQL would not take, or that lacks one. */
+        if (cases[i].slot) {
+            b.cmd.dump_restore->slot = (char *)"Bad-Slot";
+            CU_ASSERT_EQUAL(ferry_wire_step_validate(&b.cmd, &err), FERRY_ERR_INVALID);
+            b.cmd.dump_restore->slot = (char *)"";
+            CU_ASSERT_EQUAL(ferry_wire_step_validate(&b.cmd, &err), FERRY_ERR_INVALID);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "dump_restore.slot: required"));
+        }
         stepcmd_cleanup(&b);
     }
     /* Slot names: what PostgreSQL allows, one per migration even when cut short. */
