@@ -408,10 +408,16 @@ static json_t *side_json(const char *app, const char *env, bool target, int db_h
     else
         (void)snprintf(name, sizeof(name), "%s%s-%s.ferry.test.", app, target ? "-v4" : "", env);
     (void)snprintf(runtime_app, sizeof(runtime_app), "%s-%s-%s", app, v, env);
-    return json_pack("{s:s,s:{s:s},s:{s:s},s:{s:s,s:[s]},s:{s:s,s:s}}", "id", id, "database",
-                     "conninfo", conninfo, "files", "directory", directory, "dns", "zone",
-                     "ferry.test.", "names", name, "runtime", "platform", "supervisor", "app",
-                     runtime_app);
+    json_t *side = json_pack("{s:s,s:{s:s},s:{s:s},s:{s:s,s:[s]},s:{s:s,s:s}}", "id", id,
+                             "database", "conninfo", conninfo, "files", "directory", directory,
+                             "dns", "zone", "ferry.test.", "names", name, "runtime", "platform",
+                             "supervisor", "app", runtime_app);
+    /* The flows here are the document's, with copies: the logical method's flows are in
+     * tests/unit/test_machine.c and on real servers in test_logical.c and the e2e tests. */
+    if (side != NULL && !target)
+        (void)json_object_set_new(json_object_get(side, "database"), "method",
+                                  json_string("dump_restore"));
+    return side;
 }
 
 /* A spec for app with environments envs[0..n); caller frees. */
