@@ -470,13 +470,13 @@ ferry_rc ferry_state_mig_apply(ferry_store *store, const char *id, const char *a
         rc = queued_key(state_queued_kinds[i], q[i], sizeof(q[i]), err);
     if (rc != FERRY_OK)
         return rc;
-    const char *keys[12] = {k[0],          k[1],         STATE_EVENTS, k[2],
-                            STATE_PENDING, STATE_LEASES, STATE_TIMERS, STATE_MIGRATIONS,
-                            q[0],          q[1],         q[2],         q[3]};
+    const char *keys[13] = {k[0],         k[1],         STATE_EVENTS,     k[2], STATE_PENDING,
+                            STATE_LEASES, STATE_TIMERS, STATE_MIGRATIONS, q[0], q[1],
+                            q[2],         q[3],         STATE_METRICS};
     const char *args[3] = {id, actor, plan_json};
     ferry_store_reply *reply = NULL;
     /* Not retried: it may have run when the connection was lost. The engine re-evaluates. */
-    rc = ferry_store_script(store, "mig_apply", false, 12, keys, 3, args, &reply, err);
+    rc = ferry_store_script(store, "mig_apply", false, 13, keys, 3, args, &reply, err);
     if (rc != FERRY_OK)
         return ferry_err_prefix(err, "applying a plan to %s", id);
     const char *tag = ferry_store_reply_str(ferry_store_reply_at(reply, 0));
@@ -1142,4 +1142,39 @@ ferry_rc ferry_state_dead_letter_was_replayed(ferry_store *store, const char *id
         *replayed = r->integer == 1;
     ferry_store_reply_free(r);
     return rc;
+}
+
+ferry_rc ferry_state_dead_letters_count(ferry_store *store, int64_t *held, int64_t *replayed,
+                                        ferry_err *err)
+{
+    ferry_store_reply *r = NULL;
+    *held = 0;
+    *replayed = 0;
+    ferry_rc rc = rcall(store, true, &r, err, "XLEN", STATE_DEAD_LETTERS, NULL);
+    if (rc == FERRY_OK)
+        *held = r->integer;
+    ferry_store_reply_free(r);
+    r = NULL;
+    if (rc == FERRY_OK)
+        rc = rcall(store, true, &r, err, "HLEN", STATE_DEAD_REPLAYED, NULL);
+    if (rc == FERRY_OK)
+        *replayed = r->integer;
+    ferry_store_reply_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+const int64_t ferry_state_duration_buckets_ms[FERRY_STATE_DURATION_BUCKETS] = {
+    1000, 5000, 15000, 60000, 300000, 900000, 3600000};
+
+ferry_rc ferry_state_metrics_get(ferry_store *store, ferry_store_record **out, ferry_err *err)
+{
+    ferry_rc rc = ferry_store_hgetall(store, STATE_METRICS, out, err);
+    if (rc != FERRY_ERR_NOT_FOUND)
+        return rc;
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL)
+        return ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    return FERRY_OK;
 }

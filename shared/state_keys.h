@@ -26,6 +26,11 @@
  *   ferry:coordinator:leader         string  the leading coordinator (expires)
  *   ferry:dead_letters               stream  messages no consumer could handle (capped)
  *   ferry:dead_letters:replayed      hash    dead letter id -> when it was replayed
+ *   ferry:metrics                    hash    counters for /metrics that workers' scripts add to
+ *                                            (step ends by kind, state and duration bucket)
+ *   ferry:users                      hash    user name -> JSON: role, apps, token hash (console)
+ *   ferry:audit                      stream  every command: who, what, when, from where, how
+ *                                            it ended (never trimmed, no API deletes it)
  *
  * docs/redis.md and docs/orchestration.md describe the fields.
  */
@@ -50,6 +55,9 @@
 #define STATE_LEADER        "ferry:coordinator:leader"
 #define STATE_DEAD_LETTERS  "ferry:dead_letters"
 #define STATE_DEAD_REPLAYED "ferry:dead_letters:replayed"
+#define STATE_METRICS       "ferry:metrics"
+#define STATE_USERS         "ferry:users"
+#define STATE_AUDIT         "ferry:audit"
 #define STATE_QUEUED_PREFIX "ferry:queued:"
 #define STATE_APP_PREFIX    "ferry:app:"
 #define STATE_WORKER_PREFIX "ferry:worker:"

@@ -212,6 +212,24 @@ static void args_maxlens(arg_list *a)
     args_addf(a, "%d", FERRY_STATE_HISTORY_MAXLEN);
 }
 
+/* The step duration histogram's bounds (ferry/state.h), "1000 5000 ...", for step_finish.lua. */
+static void args_buckets(arg_list *a)
+{
+    char text[FERRY_STATE_DURATION_BUCKETS * 21 + 1];
+    size_t len = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < FERRY_STATE_DURATION_BUCKETS; i++) {
+        int n = snprintf(text + len, sizeof(text) - len, "%s%" PRId64, i > 0 ? " " : "",
+                         ferry_state_duration_buckets_ms[i]);
+        if (n < 0 || (size_t)n >= sizeof(text) - len) {
+            a->failed = true;
+            return;
+        }
+        len += (size_t)n;
+    }
+    args_add(a, text);
+}
+
 ferry_rc ferry_steps_command_digest(const struct Ferry__V1__StepCommand *cmd,
                                     char out[FERRY_STEPS_DIGEST_LEN + 1], ferry_err *err)
 {
@@ -399,13 +417,14 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
     }
     (void)snprintf(what, sizeof(what), "finish (%s) of %s attempt %" PRId64, to, k.record,
                    ref->attempt);
-    const char *keys[] = {k.record, k.history, STATE_EVENTS, STATE_LEASES};
+    const char *keys[] = {k.record, k.history, STATE_EVENTS, STATE_LEASES, STATE_METRICS};
     args_add(&a, ref->migration);
     args_add(&a, ref->step);
     args_addf(&a, "%" PRId64, ref->attempt);
     args_add(&a, worker);
     args_add(&a, to);
     args_maxlens(&a);
+    args_buckets(&a);
     if (progress != NULL)
         args_progress(&a, progress);
     if (outcome == FERRY_STEP_FAILED) {
@@ -427,7 +446,7 @@ ferry_rc ferry_steps_finish(ferry_store *store, const ferry_step_ref *ref, const
         args_add(&a, results[i].value);
     }
     /* Not retried: it may have run (a retry is refused with the state it set). */
-    rc = script_run(store, "step_finish", false, 4, keys, &a, what, seen, err);
+    rc = script_run(store, "step_finish", false, 5, keys, &a, what, seen, err);
     args_free(&a);
     return rc;
 }

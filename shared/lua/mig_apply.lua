@@ -6,6 +6,7 @@
 -- KEYS[4]  ferry:{m}:steps         KEYS[5]  ferry:pending         KEYS[6]  ferry:leases
 -- KEYS[7]  ferry:timers            KEYS[8]  ferry:migrations
 -- KEYS[9..12] ferry:queued:dump_restore, :file_sync, :dns, :app
+-- KEYS[13] ferry:metrics (a retry that counts adds 1 to its field retry:<kind>)
 -- ARGV[1]  migration id            ARGV[2]  actor
 -- ARGV[3]  the plan, JSON (numbers as strings):
 --   {"expect": [states...] ("" = absent), "expect_cycle": "n" or "",
@@ -26,7 +27,8 @@ local mkey, history, events, steps_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local pending, leases, timers, index = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local queued = {dump_restore = KEYS[9], file_sync = KEYS[10], dns = KEYS[11], app = KEYS[12]}
 local mig, actor = ARGV[1], ARGV[2]
-if #KEYS ~= 12 or #ARGV ~= 3 then
+local metrics = KEYS[13]
+if #KEYS ~= 13 or #ARGV ~= 3 then
     return ferry_refuse('mig_apply', 'bad arguments')
 end
 local ok, plan = pcall(cjson.decode, ARGV[3])
@@ -41,7 +43,8 @@ local step_prefix = string.sub(mkey, 1, #mkey - #'migration') .. 'step:'
 
 -- ---- checks
 local want = {[mkey] = 'hash', [history] = 'stream', [events] = 'stream', [steps_key] = 'zset',
-              [pending] = 'zset', [leases] = 'zset', [timers] = 'zset', [index] = 'set'}
+              [pending] = 'zset', [leases] = 'zset', [timers] = 'zset', [index] = 'set',
+              [metrics] = 'hash'}
 for _, q in pairs(queued) do want[q] = 'zset' end
 local wrong = ferry_check_types('mig_apply', want)
 if wrong then
@@ -131,12 +134,15 @@ end
 
 for _, r in ipairs(plan.retries or {}) do
     local key = step_prefix .. r.step
-    local s = redis.call('HMGET', key, 'state', 'retries', 'purpose')
+    local s = redis.call('HMGET', key, 'state', 'retries', 'purpose', 'kind')
     local retries = tonumber(s[2] or '0') or 0
     if r.reset then
         retries = 0
     elseif r.count then
         retries = retries + 1
+        local kind = s[4] or ''
+        if kind == '' or string.find(kind, '[:%s]') then kind = 'unknown' end
+        redis.call('HINCRBY', metrics, 'retry:' .. kind, 1)
     end
     local attempt = tostring(tonumber(r.attempt) + 1)
     local nb = str(r.not_before, '0')

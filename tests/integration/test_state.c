@@ -661,6 +661,63 @@ static void test_migrations(void)
     CU_ASSERT_PTR_NULL(rec);
 }
 
+/* ------------------------------------------------------------------ metrics */
+
+/* The counter field of ferry:metrics, as a number; 0 when absent. */
+static int64_t metric(const char *field)
+{
+    ferry_err err;
+    ferry_store_record *rec = NULL;
+    CU_ASSERT_EQUAL_FATAL(ferry_state_metrics_get(store, &rec, &err), FERRY_OK);
+    const char *v = ferry_store_record_value(rec, field);
+    int64_t n = v != NULL ? strtoll(v, NULL, 10) : 0;
+    ferry_store_record_free(rec);
+    return n;
+}
+
+/* A retry that counts adds 1 to retry:<kind>; a release's retry and a replay's do not. */
+static void test_metrics_retries(void)
+{
+    ferry_err err;
+    const char *mig = mig_new();
+    char kind[64], field[80], k_step[FERRY_STATE_KEY_MAX], plan[512];
+    int64_t cycle = -1;
+    /* A kind of this test's own: other tests may retry steps of real kinds meanwhile. */
+    (void)snprintf(kind, sizeof(kind), "%s-kind", mig);
+    (void)snprintf(field, sizeof(field), "retry:%s", kind);
+    mig_create(mig, "shop");
+    step_put(mig, "s-1", "failed", 1);
+    step_key(mig, "s-1", k_step, sizeof(k_step));
+    CU_ASSERT_EQUAL_FATAL(REDIS(NULL, "HSET", k_step, "kind", kind), FERRY_OK);
+    CU_ASSERT_EQUAL(metric(field), 0);
+
+    const char *const how[] = {"\"count\": true", "\"count\": false",
+                               "\"count\": true, \"reset\": true"};
+    const int64_t want[] = {1, 1, 1};
+    for (size_t i = 0; i < 3; i++) {
+        (void)snprintf(plan, sizeof(plan),
+                       "{\"expect\": [\"new\"], \"retries\": [{\"step\": \"s-1\", "
+                       "\"attempt\": \"%zu\", \"not_before\": \"%s\", %s}]}",
+                       i + 1, FAR_FUTURE, how[i]);
+        CU_ASSERT_EQUAL_FATAL(apply(mig, plan, &cycle, &err), FERRY_OK);
+        CU_ASSERT_EQUAL(metric(field), want[i]);
+        /* The attempt ends again, to be retried by the next plan. */
+        CU_ASSERT_EQUAL_FATAL(REDIS(NULL, "HSET", k_step, "state", "failed"), FERRY_OK);
+    }
+    CU_ASSERT_EQUAL(REDIS(NULL, "HDEL", "ferry:metrics", field), FERRY_OK);
+    for (int attempt = 2; attempt <= 4; attempt++) {
+        char member[160];
+        (void)snprintf(member, sizeof(member), "%s s-1 %d", mig, attempt);
+        (void)REDIS(NULL, "ZREM", PENDING, member);
+    }
+
+    /* Dead letters: how many the stream holds and how many were replayed. */
+    int64_t held = -1, replayed = -1;
+    CU_ASSERT_EQUAL(ferry_state_dead_letters_count(store, &held, &replayed, &err), FERRY_OK);
+    CU_ASSERT_EQUAL(held, REDIS_INT("XLEN", "ferry:dead_letters"));
+    CU_ASSERT_EQUAL(replayed, REDIS_INT("HLEN", "ferry:dead_letters:replayed"));
+}
+
 /* ------------------------------------------------------------------ indexes */
 
 /* due(index, until, max) is exactly want[0..n). */
@@ -1645,6 +1702,7 @@ static void test_bad_input(void)
 static const ferry_test_case cases[] = {
     {"apps: create once, get, list sorted, delete with its migrations' keys", test_apps},
     {"migrations: load, apply (create, refuse), fields, list, history, steps", test_migrations},
+    {"metrics: a counted retry adds to retry:<kind>; dead letters counted", test_metrics_retries},
     {"indexes: due earliest first up to until and max; drop", test_indexes},
     {"queued: due, count, touch (existing only), drop; unknown kind", test_queued},
     {"limits: acquire all or none, idempotent, recorded on the step; release", test_limits},

@@ -607,6 +607,98 @@ static void test_finish(void)
     assert_event(mig, "s3", "running", "released", 1, W1, "released");
 }
 
+/* ------------------------------------------------------------------ metrics */
+
+/* Field name of ferry:metrics as a number; 0 when absent. */
+static int64_t metric(const char *name)
+{
+    const char *argv[] = {"HGET", "ferry:metrics", name};
+    ferry_store_reply *r = NULL;
+    int64_t n = 0;
+    if (cmd(3, argv, &r) == FERRY_OK && ferry_store_reply_str(r) != NULL)
+        n = strtoll(ferry_store_reply_str(r), NULL, 10);
+    ferry_store_reply_free(r);
+    return n;
+}
+
+/* Sets one field of a step record. */
+static void step_set(const char *mig, const char *step, const char *name, const char *value)
+{
+    char key[FERRY_STATE_KEY_MAX];
+    record_key(mig, step, key, sizeof(key));
+    const char *argv[] = {"HSET", key, name, value};
+    CU_ASSERT_EQUAL_FATAL(cmd(4, argv, NULL), FERRY_OK);
+}
+
+/* Each end of a step adds to the counters of its kind and end state: count, the sum of the
+ * durations and the one bucket its duration falls in (ferry/state.h, "metrics"). */
+static void test_finish_counts(void)
+{
+    const char *mig = mig_new();
+    ferry_step_seen seen;
+    ferry_err err;
+    char kind[96], name[160], at[24];
+    /* A kind of this test's own, set on the records after the claim: other tests may end steps
+     * of real kinds meanwhile. */
+    (void)snprintf(kind, sizeof(kind), "%s-kind", mig);
+    ferry_step_ref ref = {.migration = mig, .step = "m1", .attempt = 1};
+
+    /* Succeeded after about 20 ms: bucket 1 s. */
+    step_running(mig, "m1", LEASE);
+    step_set(mig, "m1", "kind", kind);
+    ferry_sleep_ms(20);
+    CU_ASSERT_EQUAL_FATAL(
+        finish(&ref, W1, FERRY_STEP_SUCCEEDED, NULL, false, NULL, NULL, 0, &seen, &err), FERRY_OK);
+    int64_t d1 = field_i64(mig, "m1", "duration_ms");
+    CU_ASSERT_TRUE(d1 >= 20 && d1 <= 1000);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:count", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:sum_ms", kind);
+    CU_ASSERT_EQUAL(metric(name), d1);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:le:1000", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:le:5000", kind);
+    CU_ASSERT_EQUAL(metric(name), 0);
+
+    /* Failed after about 7 s (started_at moved back): bucket 15 s, its own series. */
+    step_running(mig, "m2", LEASE);
+    step_set(mig, "m2", "kind", kind);
+    (void)snprintf(at, sizeof(at), "%" PRId64, field_i64(mig, "m2", "started_at") - 7000);
+    step_set(mig, "m2", "started_at", at);
+    ref.step = "m2";
+    ferry_err failure;
+    ferry_err_set(&failure, FERRY_ERR_UNAVAILABLE, "gone");
+    CU_ASSERT_EQUAL_FATAL(
+        finish(&ref, W1, FERRY_STEP_FAILED, &failure, true, NULL, NULL, 0, &seen, &err), FERRY_OK);
+    int64_t d2 = field_i64(mig, "m2", "duration_ms");
+    CU_ASSERT_TRUE(d2 >= 7000 && d2 <= 15000);
+    (void)snprintf(name, sizeof(name), "step:%s:failed:count", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+    (void)snprintf(name, sizeof(name), "step:%s:failed:sum_ms", kind);
+    CU_ASSERT_EQUAL(metric(name), d2);
+    (void)snprintf(name, sizeof(name), "step:%s:failed:le:15000", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:count", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+
+    /* A refused finish counts nothing. */
+    CU_ASSERT_EQUAL(finish(&ref, W1, FERRY_STEP_SUCCEEDED, NULL, false, NULL, NULL, 0, &seen, &err),
+                    FERRY_ERR_CONFLICT);
+    (void)snprintf(name, sizeof(name), "step:%s:succeeded:count", kind);
+    CU_ASSERT_EQUAL(metric(name), 1);
+
+    /* This test's counters go. */
+    const char *end[] = {"succeeded", "failed"};
+    const char *what[] = {"count", "sum_ms", "le:1000", "le:15000"};
+    for (size_t e = 0; e < 2; e++) {
+        for (size_t w = 0; w < 4; w++) {
+            (void)snprintf(name, sizeof(name), "step:%s:%s:%s", kind, end[e], what[w]);
+            const char *argv[] = {"HDEL", "ferry:metrics", name};
+            (void)cmd(3, argv, NULL);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ expire */
 
 static void test_expire(void)
@@ -887,6 +979,7 @@ static const ferry_test_case cases[] = {
     {"claim: a key of the wrong type changes nothing", test_claim_wrongtype},
     {"renew: owner and attempt; progress; no event; lost after cancel", test_renew},
     {"finish: owner and attempt; results, error, duration; event", test_finish},
+    {"finish: counted by kind, end state and duration bucket", test_finish_counts},
     {"expire: only after the lease passed", test_expire},
     {"renew and finish: refused once the lease passed, before any expire", test_lease_passed},
     {"dead letters: counted per attempt, failed for good at the maximum", test_dead_lettered},

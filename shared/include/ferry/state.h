@@ -312,6 +312,27 @@ void ferry_state_workers_cleanup(ferry_state_workers *w);
 /* Forgets the workers last heard of before `before` (ms). */
 ferry_rc ferry_state_workers_forget(ferry_store *store, int64_t before, ferry_err *err);
 
+/* ------------------------------------------------------------------ metrics */
+
+/*
+ * The counters /metrics shows (docs/metrics.md), kept in one hash that the scripts add to as
+ * things happen: step_finish.lua when a worker ends a step, mig_apply.lua when the coordinator
+ * retries one. Fields, each a decimal count:
+ *   step:<kind>:<end>:count     steps of kind that ended <end> (succeeded, failed, released)
+ *   step:<kind>:<end>:sum_ms    the sum of their durations, ms
+ *   step:<kind>:<end>:le:<ms>   those whose duration was at most <ms> and above the bucket
+ *                               before (not cumulative); le:inf above the last bound
+ *   retry:<kind>                attempts of kind retried after a failure or an expired lease
+ * The buckets' upper bounds, ms, ascending: the one list, passed to step_finish.lua at each
+ * finish and used by whoever renders the histogram.
+ */
+#define FERRY_STATE_DURATION_BUCKETS 7
+extern const int64_t ferry_state_duration_buckets_ms[FERRY_STATE_DURATION_BUCKETS];
+
+/* Every counter, into *out (an empty record when none was counted yet); the caller frees it with
+ * ferry_store_record_free(). */
+ferry_rc ferry_state_metrics_get(ferry_store *store, ferry_store_record **out, ferry_err *err);
+
 /* ------------------------------------------------------------------ dead letters */
 
 /* A message no consumer could handle, kept to be looked at and replayed. key and payload are
@@ -343,5 +364,9 @@ ferry_rc ferry_state_dead_letter_replayed(ferry_store *store, const char *id, in
                                           ferry_err *err);
 ferry_rc ferry_state_dead_letter_was_replayed(ferry_store *store, const char *id, bool *replayed,
                                               ferry_err *err);
+/* How many dead letters the stream holds (*held) and how many of all kept ever were replayed
+ * (*replayed: the replay records, which outlive a trimmed letter). */
+ferry_rc ferry_state_dead_letters_count(ferry_store *store, int64_t *held, int64_t *replayed,
+                                        ferry_err *err);
 
 #endif
