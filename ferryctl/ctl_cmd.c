@@ -25,7 +25,8 @@
 typedef struct ctl_ctx {
     const ferry_ctl_args *args;
     ctl_client *client;
-    bool fatal; /* the last failure will repeat for every app: unreachable, or unauthorized */
+    bool fatal; /* the last failure will repeat for every app: unreachable, or unauthorized (a
+                   403 is the app's: an operator may migrate one app and not the next) */
 } ctl_ctx;
 
 /* Set by SIGINT and SIGTERM while `watch` runs. */
@@ -132,7 +133,7 @@ static int report(ctl_ctx *ctx, const char *target, ferry_rc rc, const ferry_err
         put_clean(stderr, json_is_string(what) ? json_string_value(what) : "?");
         fputc('\n', stderr);
     }
-    if (reply->status == 401 || reply->status == 403)
+    if (reply->status == 401)
         ctx->fatal = true;
     return ferry_ctl_exit_for_status(reply->status);
 }
@@ -645,7 +646,14 @@ out:
 }
 
 /* A read verb whose answer is one array shown as one table. */
-typedef enum list_view { LIST_STEPS, LIST_WORKERS, LIST_HISTORY, LIST_DEAD_LETTERS } list_view;
+typedef enum list_view {
+    LIST_STEPS,
+    LIST_WORKERS,
+    LIST_HISTORY,
+    LIST_DEAD_LETTERS,
+    LIST_USERS,
+    LIST_AUDIT
+} list_view;
 
 static int cmd_list(ctl_ctx *ctx, list_view which)
 {
@@ -676,6 +684,19 @@ static int cmd_list(ctl_ctx *ctx, list_view which)
         key = "dead_letters";
         n = snprintf(path, sizeof(path), "/v1/dead-letters?count=%ld", args->count);
         break;
+    case LIST_USERS:
+        key = "users";
+        n = snprintf(path, sizeof(path), "/v1/users");
+        break;
+    case LIST_AUDIT:
+        key = "audit";
+        if (args->target == NULL) {
+            n = snprintf(path, sizeof(path), "/v1/audit?count=%ld", args->count);
+        } else {
+            n = snprintf(suffix, sizeof(suffix), "&count=%ld", args->count); /* fits: see above */
+            code = make_path(ctx, path, "/v1/audit?app=", args->target, suffix);
+        }
+        break;
     }
     if (n < 0 || (size_t)n >= sizeof(path))
         code = FERRY_CTL_EXIT_USAGE; /* cannot happen: fixed text */
@@ -703,6 +724,12 @@ static int cmd_list(ctl_ctx *ctx, list_view which)
         break;
     case LIST_DEAD_LETTERS:
         fv_dead_letters_table(&view, items);
+        break;
+    case LIST_USERS:
+        fv_users_table(&view, items, ferry_wall_ms());
+        break;
+    case LIST_AUDIT:
+        fv_audit_table(&view, items);
         break;
     }
     code = print_view(ctx, args->target, &view);
@@ -749,6 +776,150 @@ static int cmd_delete(ctl_ctx *ctx)
     } else if (code == FERRY_CTL_EXIT_OK && !ctx->args->quiet) {
         fputs("deleted ", stdout);
         put_clean(stdout, app);
+        fputc('\n', stdout);
+    }
+    ctl_reply_cleanup(&reply);
+    return code;
+}
+
+/* ---- whoami, users ---- */
+
+static int cmd_whoami(ctl_ctx *ctx)
+{
+    ctl_reply reply = {0};
+    ferry_buf view = {0};
+    int code = request(ctx, NULL, "GET", "/v1/session", NULL, &reply);
+    if (code == FERRY_CTL_EXIT_OK && ctx->args->json) {
+        code = print_json(ctx, NULL, reply.body);
+    } else if (code == FERRY_CTL_EXIT_OK) {
+        fv_session_line(&view, reply.body);
+        code = print_view(ctx, NULL, &view);
+    }
+    ferry_buf_cleanup(&view);
+    ctl_reply_cleanup(&reply);
+    return code;
+}
+
+/* The body of `user add`: name, role, apps (split at commas; ctlargs.c checked them) and
+ * expires_at. NULL when out of memory. */
+static json_t *user_add_body(const ferry_ctl_args *args)
+{
+    json_t *body = json_object();
+    json_t *apps = json_array();
+    bool ok = body != NULL && apps != NULL;
+    if (ok)
+        ok = json_object_set_new(body, "name", json_string(args->target)) == 0 &&
+             json_object_set_new(body, "role", json_string(args->role)) == 0;
+    for (const char *p = args->apps; ok && p != NULL;) {
+        size_t len = strcspn(p, ",");
+        ok = json_array_append_new(apps, json_stringn(p, len)) == 0;
+        p = p[len] == ',' ? p + len + 1 : NULL;
+    }
+    if (ok && args->apps != NULL) {
+        ok = json_object_set(body, "apps", apps) == 0;
+    }
+    if (ok)
+        ok = json_object_set_new(body, "expires_at",
+                                 args->expires_ms > 0 ? json_integer(args->expires_ms)
+                                                      : json_null()) == 0;
+    json_decref(apps);
+    if (!ok) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/*
+ * Prints a new token of `user add` and `user token`: the token alone on standard output, so
+ * that `tok=$(ferryctl user add ...)` holds it and nothing else; what it is, and that it is
+ * shown only this once, on standard error (unless --quiet). --json prints the whole answer.
+ */
+static int print_token(ctl_ctx *ctx, const char *name, const ctl_reply *reply, const char *done)
+{
+    const json_t *token = json_object_get(reply->body, "token");
+    if (!json_is_string(token) || json_string_length(token) == 0) {
+        ferry_err err = {0};
+        ferry_err_set(&err, FERRY_ERR_PROTOCOL,
+                      "unexpected answer from the coordinator: no "
+                      "\"token\"");
+        return fail_local(ctx, name, &err, FERRY_CTL_EXIT_UNAVAILABLE);
+    }
+    if (ctx->args->json)
+        return print_json(ctx, name, reply->body);
+    if (!ctx->args->quiet) {
+        ferry_buf who = {0};
+        fv_user_brief(&who, json_object_get(reply->body, "user"));
+        fputs(done, stderr);
+        fputc(' ', stderr);
+        fputs(who.oom || json_object_get(reply->body, "user") == NULL ? name : who.p, stderr);
+        fputs("; its token follows, shown only this once:\n", stderr);
+        ferry_buf_cleanup(&who);
+        (void)fflush(stderr);
+    }
+    put_clean(stdout, json_string_value(token));
+    fputc('\n', stdout);
+    return FERRY_CTL_EXIT_OK;
+}
+
+static int cmd_user_add(ctl_ctx *ctx)
+{
+    const ferry_ctl_args *args = ctx->args;
+    const char *name = args->target;
+    ctl_reply reply = {0};
+    ferry_err err = {0};
+    json_t *body = NULL;
+    int code = FERRY_CTL_EXIT_OK;
+    char when[48];
+
+    if (args->expires_ms > 0 && args->expires_ms <= ferry_wall_ms()) {
+        ferry_err_set(&err, FERRY_ERR_INVALID, "--expires: %s is in the past",
+                      fv_time_local(args->expires_ms, when, sizeof(when)));
+        code = fail_local(ctx, name, &err, FERRY_CTL_EXIT_USAGE);
+        goto out;
+    }
+    body = user_add_body(args);
+    if (body == NULL) {
+        ferry_err_set(&err, FERRY_ERR_NOMEM, "out of memory");
+        code = fail_local(ctx, name, &err, FERRY_CTL_EXIT_UNAVAILABLE);
+        goto out;
+    }
+    code = request(ctx, name, "POST", "/v1/users", body, &reply);
+    if (code == FERRY_CTL_EXIT_OK)
+        code = print_token(ctx, name, &reply, "created user");
+out:
+    json_decref(body);
+    ctl_reply_cleanup(&reply);
+    return code;
+}
+
+static int cmd_user_token(ctl_ctx *ctx)
+{
+    const char *name = ctx->args->target;
+    char path[PATH_MAX_BYTES];
+    ctl_reply reply = {0};
+    int code = make_path(ctx, path, "/v1/users/", name, "/token");
+    if (code == FERRY_CTL_EXIT_OK)
+        code = request(ctx, name, "POST", path, NULL, &reply);
+    if (code == FERRY_CTL_EXIT_OK)
+        code = print_token(ctx, name, &reply, "new token for");
+    ctl_reply_cleanup(&reply);
+    return code;
+}
+
+static int cmd_user_remove(ctl_ctx *ctx)
+{
+    const char *name = ctx->args->target;
+    char path[PATH_MAX_BYTES];
+    ctl_reply reply = {0};
+    int code = make_path(ctx, path, "/v1/users/", name, NULL);
+    if (code == FERRY_CTL_EXIT_OK)
+        code = request(ctx, name, "DELETE", path, NULL, &reply);
+    if (code == FERRY_CTL_EXIT_OK && ctx->args->json) {
+        code = print_json(ctx, name, reply.body);
+    } else if (code == FERRY_CTL_EXIT_OK && !ctx->args->quiet) {
+        fputs("removed user ", stdout);
+        put_clean(stdout, name);
         fputc('\n', stdout);
     }
     ctl_reply_cleanup(&reply);
@@ -899,13 +1070,26 @@ int ctl_cmd_run(const ferry_ctl_args *args, ctl_client *client)
     case FERRY_CTL_WORKERS:
         return cmd_list(&ctx, LIST_WORKERS);
     case FERRY_CTL_HISTORY:
-        return cmd_list(&ctx, LIST_HISTORY);
+        /* A migration id is APP.ENV; an app name has no dot (docs/spec.md). */
+        if (args->target != NULL && strchr(args->target, '.') != NULL)
+            return cmd_list(&ctx, LIST_HISTORY);
+        return cmd_list(&ctx, LIST_AUDIT);
     case FERRY_CTL_DL_LIST:
         return cmd_list(&ctx, LIST_DEAD_LETTERS);
     case FERRY_CTL_DL_REPLAY:
         return cmd_dl_replay(&ctx);
     case FERRY_CTL_DELETE:
         return cmd_delete(&ctx);
+    case FERRY_CTL_WHOAMI:
+        return cmd_whoami(&ctx);
+    case FERRY_CTL_USER_LIST:
+        return cmd_list(&ctx, LIST_USERS);
+    case FERRY_CTL_USER_ADD:
+        return cmd_user_add(&ctx);
+    case FERRY_CTL_USER_REMOVE:
+        return cmd_user_remove(&ctx);
+    case FERRY_CTL_USER_TOKEN:
+        return cmd_user_token(&ctx);
     case FERRY_CTL_HELP:
     case FERRY_CTL_VERSION:
         break;

@@ -41,9 +41,17 @@ static const char usage_text[] =
     "  steps APP                       every step of every environment of APP\n"
     "  workers                         the workers and their heartbeats\n"
     "  history MIGRATION [--count N]   the last N events of a migration (default 100)\n"
+    "  history [APP] [--count N]       the last N entries of the audit trail (all apps, or one)\n"
     "  dead-letter list [--count N]    messages the workers could not decode\n"
     "  dead-letter replay ID           publish a dead letter again to its topic\n"
     "  delete APP                      forget an app at rest\n"
+    "  whoami                          the user and role of the token\n"
+    "  user list                       the users (admin)\n"
+    "  user add NAME --role R [--apps A,B] [--expires T]\n"
+    "                                  a new user (admin, operator or viewer); prints its\n"
+    "                                  token, once, alone on standard output\n"
+    "  user remove NAME                remove a user; its token stops working\n"
+    "  user token NAME                 a new token for NAME (the old one stops working)\n"
     "\n"
     "Options:\n"
     "  -u, --url URL       the coordinator (default $FERRY_COORDINATOR_URL or\n"
@@ -56,7 +64,11 @@ static const char usage_text[] =
     "      --force         test-start although replication never reached 100%\n"
     "      --yes           confirm a rollback\n"
     "  -s, --step ID       the step to replay\n"
-    "  -n, --count N       how many events or dead letters (1..10000)\n"
+    "  -n, --count N       how many events, audit entries or dead letters (1..10000)\n"
+    "      --role R        user add: admin, operator or viewer\n"
+    "      --apps A,B      user add: the apps an operator may command\n"
+    "      --expires T     user add: when its token stops working (RFC 3339 with zone, or\n"
+    "                      ms since the epoch)\n"
     "      --interval D    watch's refresh period (100ms..1h, default 1s)\n"
     "  -j, --json          print the API's JSON answer (every verb but watch)\n"
     "  -q, --quiet         print nothing on success but what was asked for\n"
@@ -68,7 +80,7 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 ok; 1 refused (409) or an app of a bulk command failed; 2 usage or\n"
     "configuration; 3 not found (404); 4 invalid spec or request (422, 400); 5 coordinator\n"
-    "unreachable or failing (5xx, 503); 6 unauthorized (401).\n";
+    "unreachable or failing (5xx, 503); 6 unauthorized (401); 7 forbidden to this user (403).\n";
 
 /* Refuses a --url that is not http(s) or that carries credentials (they would show in
  * messages; the token has its own variable). */

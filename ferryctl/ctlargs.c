@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ferry/config.h"
 
@@ -21,11 +22,14 @@ enum {
     O_OVERWRITE = 1u << 8,
     O_FORCE = 1u << 9,
     O_YES = 1u << 10,
+    O_ROLE = 1u << 11,
+    O_APPS = 1u << 12,
+    O_EXPIRES = 1u << 13,
 };
 
-static const char *const option_names[] = {"--env",       "--all",   "--file",     "--interrupt",
-                                           "--step",      "--count", "--interval", "--json",
-                                           "--overwrite", "--force", "--yes"};
+static const char *const option_names[] = {
+    "--env",  "--all",       "--file",  "--interrupt", "--step", "--count", "--interval",
+    "--json", "--overwrite", "--force", "--yes",       "--role", "--apps",  "--expires"};
 
 /* What a verb takes after its name. */
 typedef enum arg_kind {
@@ -62,14 +66,29 @@ static const verb_row verbs[] = {
     {"watch", NULL, "watch", FERRY_CTL_WATCH, O_INTERVAL, ARG_ONE, "APP"},
     {"steps", NULL, "steps", FERRY_CTL_STEPS, O_JSON, ARG_ONE, "APP"},
     {"workers", NULL, "workers", FERRY_CTL_WORKERS, O_JSON, ARG_NONE, NULL},
-    {"history", NULL, "history", FERRY_CTL_HISTORY, O_COUNT | O_JSON, ARG_ONE, "MIGRATION"},
+    {"history", NULL, "history", FERRY_CTL_HISTORY, O_COUNT | O_JSON, ARG_OPTIONAL,
+     "APP or MIGRATION"},
     {"dead-letter", "list", "dead-letter list", FERRY_CTL_DL_LIST, O_COUNT | O_JSON, ARG_NONE,
      NULL},
     {"dead-letter", "replay", "dead-letter replay", FERRY_CTL_DL_REPLAY, O_JSON, ARG_ONE, "ID"},
     {"delete", NULL, "delete", FERRY_CTL_DELETE, O_JSON, ARG_ONE, "APP"},
+    {"whoami", NULL, "whoami", FERRY_CTL_WHOAMI, O_JSON, ARG_NONE, NULL},
+    {"user", "list", "user list", FERRY_CTL_USER_LIST, O_JSON, ARG_NONE, NULL},
+    {"user", "add", "user add", FERRY_CTL_USER_ADD, O_ROLE | O_APPS | O_EXPIRES | O_JSON, ARG_ONE,
+     "NAME"},
+    {"user", "remove", "user remove", FERRY_CTL_USER_REMOVE, O_JSON, ARG_ONE, "NAME"},
+    {"user", "token", "user token", FERRY_CTL_USER_TOKEN, O_JSON, ARG_ONE, "NAME"},
 };
 
-enum { LONG_INTERVAL = 256, LONG_OVERWRITE, LONG_FORCE, LONG_YES };
+enum {
+    LONG_INTERVAL = 256,
+    LONG_OVERWRITE,
+    LONG_FORCE,
+    LONG_YES,
+    LONG_ROLE,
+    LONG_APPS,
+    LONG_EXPIRES
+};
 
 static const struct option long_options[] = {
     {"help", no_argument, NULL, 'h'},
@@ -87,6 +106,9 @@ static const struct option long_options[] = {
     {"overwrite", no_argument, NULL, LONG_OVERWRITE},
     {"force", no_argument, NULL, LONG_FORCE},
     {"yes", no_argument, NULL, LONG_YES},
+    {"role", required_argument, NULL, LONG_ROLE},
+    {"apps", required_argument, NULL, LONG_APPS},
+    {"expires", required_argument, NULL, LONG_EXPIRES},
     {NULL, 0, NULL, 0},
 };
 
@@ -143,6 +165,161 @@ static ferry_rc parse_interval(const char *text, int64_t *out, ferry_err *err)
     return FERRY_OK;
 }
 
+/* Reads exactly n digits at *p into *out and moves *p past them. */
+static bool take_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static bool take_char(const char **p, const char *any)
+{
+    if (**p == '\0' || strchr(any, **p) == NULL)
+        return false;
+    (*p)++;
+    return true;
+}
+
+/* "2026-12-31T23:59:59[.frac](Z|+01:00)" in ms since the epoch; false when malformed. */
+static bool parse_rfc3339(const char *text, int64_t *ms)
+{
+    const char *p = text;
+    int year, mon, day, hour, min, sec, off_h = 0, off_m = 0, sign = 0, frac_ms = 0;
+    if (!take_digits(&p, 4, &year) || !take_char(&p, "-") || !take_digits(&p, 2, &mon) ||
+        !take_char(&p, "-") || !take_digits(&p, 2, &day) || !take_char(&p, "Tt ") ||
+        !take_digits(&p, 2, &hour) || !take_char(&p, ":") || !take_digits(&p, 2, &min) ||
+        !take_char(&p, ":") || !take_digits(&p, 2, &sec))
+        return false;
+    if (*p == '.') {
+        p++;
+        int scale = 100, digits = 0;
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+            frac_ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (digits == 0)
+            return false;
+    }
+    if (take_char(&p, "Zz")) {
+        sign = 0;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '+' ? 1 : -1;
+        p++;
+        if (!take_digits(&p, 2, &off_h) || !take_char(&p, ":") || !take_digits(&p, 2, &off_m) ||
+            off_h > 23 || off_m > 59)
+            return false;
+    } else {
+        return false;
+    }
+    if (*p != '\0' || year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 ||
+        sec > 60)
+        return false;
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = mon - 1,
+                    .tm_mday = day,
+                    .tm_hour = hour,
+                    .tm_min = min,
+                    .tm_sec = sec > 59 ? 59 : sec}; /* a leap second counts as :59 */
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != day || tm.tm_mon != mon - 1)
+        return false; /* timegm normalised a day that does not exist (February 30th) */
+    *ms = ((int64_t)t - (int64_t)sign * (off_h * 3600 + off_m * 60)) * 1000 + frac_ms;
+    return true;
+}
+
+/* Before this, digits are rather seconds than ms (2001-09-09). */
+#define EXPIRES_MIN_MS INT64_C(1000000000000)
+
+ferry_rc ferry_ctl_parse_expires(const char *text, int64_t *ms, ferry_err *err)
+{
+    static const char want[] = "want an RFC 3339 time with its zone (2026-12-31T23:59:59Z, "
+                               "2026-12-31T23:59:59+01:00) or ms since the epoch";
+    if (text[0] >= '0' && text[0] <= '9' && strspn(text, "0123456789") == strlen(text)) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0')
+            return ferry_err_set(err, FERRY_ERR_INVALID, "--expires: '%s' is out of range", text);
+        if (v < EXPIRES_MIN_MS)
+            return ferry_err_set(err, FERRY_ERR_INVALID, "--expires: '%s' looks like seconds; %s",
+                                 text, want);
+        *ms = (int64_t)v;
+        return FERRY_OK;
+    }
+    if (!parse_rfc3339(text, ms))
+        return ferry_err_set(err, FERRY_ERR_INVALID, "--expires: %s, not '%s'", want, text);
+    return FERRY_OK;
+}
+
+/* The server's rules (docs/console.md, docs/spec.md), checked here so a typo is caught before
+ * anything is sent. */
+static bool user_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    return len >= 1 && len <= FERRY_CTL_USER_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
+static bool app_name_ok(const char *name, size_t len)
+{
+    if (len < 1 || len > 63 || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static ferry_rc check_apps(const char *apps, const char *verb, ferry_err *err)
+{
+    const char *p = apps;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0)
+            return ferry_err_set(err, FERRY_ERR_INVALID,
+                                 "%s: --apps: an empty name in '%s' (want app,app,...)", verb,
+                                 apps);
+        if (!app_name_ok(p, len))
+            return ferry_err_set(err, FERRY_ERR_INVALID,
+                                 "%s: --apps: '%.*s' is not an app name: 1 to 63 of a-z, 0-9 and "
+                                 "'-', starting with a letter or digit",
+                                 verb, (int)(len > 70 ? 70 : len), p);
+        if (p[len] == '\0')
+            return FERRY_OK;
+        p += len + 1;
+    }
+}
+
+/* "user: want 'list', 'add', 'remove' or 'token' after it", from the table. */
+static ferry_rc sub_error(ferry_err *err, const char *name)
+{
+    char subs[256] = "";
+    size_t n = 0, total = 0, used = 0;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        total += strcmp(verbs[i].name, name) == 0;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (strcmp(verbs[i].name, name) != 0)
+            continue;
+        const char *sep = n == 0 ? "" : n + 1 == total ? " or " : ", ";
+        int w = snprintf(subs + used, sizeof(subs) - used, "%s'%s'", sep, verbs[i].sub);
+        if (w < 0 || (size_t)w >= sizeof(subs) - used)
+            break; /* cannot happen: a handful of short words */
+        used += (size_t)w;
+        n++;
+    }
+    return ferry_err_set(err, FERRY_ERR_INVALID, "%s: want %s after it", name, subs);
+}
+
 static const verb_row *verb_find(const char *name, const char *sub, bool *needs_sub)
 {
     *needs_sub = false;
@@ -158,9 +335,38 @@ static const verb_row *verb_find(const char *name, const char *sub, bool *needs_
     return NULL;
 }
 
+/* The user verbs' name, --role, --apps and --expires. */
+static ferry_rc user_args_check(const verb_row *row, ferry_ctl_args *args, const char *expires_text,
+                                ferry_err *err)
+{
+    bool named = row->verb == FERRY_CTL_USER_ADD || row->verb == FERRY_CTL_USER_REMOVE ||
+                 row->verb == FERRY_CTL_USER_TOKEN;
+    if (named && !user_name_ok(args->target))
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "%s: '%.70s' is not a user name: 1 to %d of a-z, 0-9, '-' and '_'",
+                             row->full, args->target, FERRY_CTL_USER_NAME_MAX);
+    if (row->verb != FERRY_CTL_USER_ADD)
+        return FERRY_OK;
+    if (args->role == NULL)
+        return usage_error(err, row->full, "--role is required: admin, operator or viewer");
+    if (strcmp(args->role, "admin") != 0 && strcmp(args->role, "operator") != 0 &&
+        strcmp(args->role, "viewer") != 0)
+        return ferry_err_set(err, FERRY_ERR_INVALID,
+                             "%s: --role: want admin, operator or viewer, not '%.70s'", row->full,
+                             args->role);
+    if (args->apps != NULL && args->apps[0] == '\0')
+        return usage_error(err, row->full, "--apps is empty");
+    if (args->apps != NULL && check_apps(args->apps, row->full, err) != FERRY_OK)
+        return FERRY_ERR_INVALID;
+    if (expires_text != NULL &&
+        ferry_ctl_parse_expires(expires_text, &args->expires_ms, err) != FERRY_OK)
+        return ferry_err_prefix(err, "%s", row->full);
+    return FERRY_OK;
+}
+
 ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry_err *err)
 {
-    const char *count_text = NULL, *interval_text = NULL;
+    const char *count_text = NULL, *interval_text = NULL, *expires_text = NULL;
     unsigned seen = 0;
     bool help = false, version = false;
 
@@ -234,6 +440,18 @@ ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry
             args->yes = true;
             seen |= O_YES;
             break;
+        case LONG_ROLE:
+            args->role = optarg;
+            seen |= O_ROLE;
+            break;
+        case LONG_APPS:
+            args->apps = optarg;
+            seen |= O_APPS;
+            break;
+        case LONG_EXPIRES:
+            expires_text = optarg;
+            seen |= O_EXPIRES;
+            break;
         case ':':
             return bad_option(err, argc, argv, true);
         default:
@@ -255,7 +473,7 @@ ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry
     const char *sub = pos < argc ? argv[pos] : NULL;
     const verb_row *row = verb_find(name, sub, &needs_sub);
     if (row == NULL && needs_sub)
-        return ferry_err_set(err, FERRY_ERR_INVALID, "%s: want 'list' or 'replay' after it", name);
+        return sub_error(err, name);
     if (row == NULL)
         return ferry_err_set(err, FERRY_ERR_INVALID, "unknown verb '%s' (see ferryctl --help)",
                              name);
@@ -311,7 +529,7 @@ ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry
         return ferry_err_prefix(err, "%s", row->full);
     if (interval_text != NULL && parse_interval(interval_text, &args->interval_ms, err) != FERRY_OK)
         return ferry_err_prefix(err, "%s", row->full);
-    return FERRY_OK;
+    return user_args_check(row, args, expires_text, err);
 }
 
 bool ferry_ctl_args_bulk(const ferry_ctl_args *args)
@@ -406,8 +624,9 @@ int ferry_ctl_exit_for_status(long status)
         return FERRY_CTL_EXIT_OK;
     switch (status) {
     case 401:
-    case 403:
         return FERRY_CTL_EXIT_AUTH;
+    case 403:
+        return FERRY_CTL_EXIT_FORBIDDEN;
     case 404:
         return FERRY_CTL_EXIT_NOT_FOUND;
     case 409:

@@ -23,7 +23,8 @@ enum {
     FERRY_CTL_EXIT_NOT_FOUND = 3,   /* 404 */
     FERRY_CTL_EXIT_INVALID = 4,     /* invalid spec or request: 422, 400, 413 */
     FERRY_CTL_EXIT_UNAVAILABLE = 5, /* coordinator unreachable, 5xx (503: Redis or Kafka down) */
-    FERRY_CTL_EXIT_AUTH = 6,        /* 401, 403: wrong or missing token */
+    FERRY_CTL_EXIT_AUTH = 6,        /* 401: wrong, missing or expired token */
+    FERRY_CTL_EXIT_FORBIDDEN = 7,   /* 403: the user's role does not allow it */
 };
 
 typedef enum ferry_ctl_verb {
@@ -45,17 +46,24 @@ typedef enum ferry_ctl_verb {
     FERRY_CTL_DL_LIST,
     FERRY_CTL_DL_REPLAY,
     FERRY_CTL_DELETE,
+    FERRY_CTL_WHOAMI,
+    FERRY_CTL_USER_LIST,
+    FERRY_CTL_USER_ADD,
+    FERRY_CTL_USER_REMOVE,
+    FERRY_CTL_USER_TOKEN,
 } ferry_ctl_verb;
 
 #define FERRY_CTL_DEFAULT_INTERVAL_MS 1000
 #define FERRY_CTL_DEFAULT_COUNT       100
 #define FERRY_CTL_COUNT_MAX           10000
+/* User names (docs/console.md): 1 to 64 of a-z, 0-9, '-' and '_'. */
+#define FERRY_CTL_USER_NAME_MAX 64
 
 /* The parsed command line. Strings are borrowed from argv. */
 typedef struct ferry_ctl_args {
     ferry_ctl_verb verb;
     const char *verb_name; /* "migrate", "dead-letter list"; "ferryctl" for help and version */
-    const char *target;    /* APP, SPECFILE, MIGRATION or dead letter ID; NULL when none */
+    const char *target;    /* APP, SPECFILE, MIGRATION, user NAME or dead letter ID; or NULL */
     const char *url;       /* --url, NULL: FERRY_COORDINATOR_URL or its default */
     const char *env;       /* --env */
     const char *file;      /* --file LIST */
@@ -69,6 +77,9 @@ typedef struct ferry_ctl_args {
     bool quiet;            /* --quiet */
     int64_t interval_ms;   /* --interval, FERRY_CTL_DEFAULT_INTERVAL_MS by default */
     long count;            /* --count, FERRY_CTL_DEFAULT_COUNT by default */
+    const char *role;      /* --role (user add): "admin", "operator" or "viewer" */
+    const char *apps;      /* --apps (user add) as typed, "shop,crm": each a well-formed app name */
+    int64_t expires_ms;    /* --expires (user add) in ms since the epoch; 0: never */
 } ferry_ctl_args;
 
 /*
@@ -78,6 +89,14 @@ typedef struct ferry_ctl_args {
  * getopt_long does. Not thread-safe (getopt is not).
  */
 ferry_rc ferry_ctl_args_parse(int argc, char **argv, ferry_ctl_args *args, ferry_err *err);
+
+/*
+ * Parses --expires: ms since the epoch ("1798761599000"), or an RFC 3339 time with its zone
+ * ("2026-12-31T23:59:59Z", "2026-12-31T23:59:59.5+01:00"). Digits that look like seconds (before
+ * 2001) are refused, as is a time without zone. Pure: whether it is in the past is the caller's
+ * question.
+ */
+ferry_rc ferry_ctl_parse_expires(const char *text, int64_t *ms, ferry_err *err);
 
 /* True when the verb acts on many apps at once (--all or --file). */
 bool ferry_ctl_args_bulk(const ferry_ctl_args *args);

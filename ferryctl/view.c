@@ -115,6 +115,25 @@ const char *fv_time(int64_t ms, char *out, size_t outsz)
     return out;
 }
 
+const char *fv_time_local(int64_t ms, char *out, size_t outsz)
+{
+    if (ms <= 0)
+        return fitted(out, outsz, snprintf(out, outsz, "-"));
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char stamp[32];
+    if (localtime_r(&t, &tm) == NULL ||
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return fitted(out, outsz, -1);
+    /* %z gives "+0100"; ISO 8601 extended form wants "+01:00". */
+    long off = tm.tm_gmtoff;
+    char sign = off < 0 ? '-' : '+';
+    off = off < 0 ? -off : off;
+    return fitted(
+        out, outsz,
+        snprintf(out, outsz, "%s%c%02ld:%02ld", stamp, sign, off / 3600, off % 3600 / 60));
+}
+
 const char *fv_count(int64_t n, char *out, size_t outsz)
 {
     /* Digits backwards with a comma every three, then reversed. */
@@ -986,6 +1005,118 @@ void fv_history_table(ferry_buf *out, const json_t *events)
 {
     static const char *const heads[] = {"AT (UTC)", "ENTITY", "CHANGE", "ATTEMPT", "ACTOR", "WHAT"};
     render_array(out, events, heads, 6, 1u << 3, event_row, 0, "No history.");
+}
+
+/* ---- session, users, audit trail ---- */
+
+/* "shop, crm" of a string array into out; "-" when empty. */
+static void add_names(ferry_buf *out, const json_t *names, const char *sep)
+{
+    size_t shown = 0;
+    for (size_t i = 0; i < json_array_size(names); i++) {
+        const json_t *name = json_array_get(names, i);
+        if (shown++ > 0)
+            ferry_buf_add(out, sep);
+        add_clean(out, json_is_string(name) ? json_string_value(name) : "?");
+    }
+    if (shown == 0)
+        ferry_buf_add(out, "-");
+}
+
+/* "NAME (ROLE[ of APPS])" */
+static void add_user_brief(ferry_buf *out, const char *name, const char *role, const json_t *apps)
+{
+    add_clean(out, name);
+    ferry_buf_add(out, " (");
+    add_clean(out, role);
+    if (role != NULL && strcmp(role, "operator") == 0) {
+        if (json_array_size(apps) > 0) {
+            ferry_buf_add(out, " of ");
+            add_names(out, apps, ", ");
+        } else {
+            ferry_buf_add(out, " of no app");
+        }
+    }
+    ferry_buf_add(out, ")");
+}
+
+void fv_user_brief(ferry_buf *out, const json_t *user)
+{
+    add_user_brief(out, jstr(user, "name"), jstr(user, "role"), jget(user, "apps"));
+}
+
+void fv_session_line(ferry_buf *out, const json_t *session)
+{
+    int64_t expires;
+    char when[48];
+    add_user_brief(out, jstr(session, "user"), jstr(session, "role"), jget(session, "apps"));
+    ferry_buf_add(out, ", via ");
+    add_clean(out, jstr(session, "via"));
+    if (jint(session, "expires_at", &expires) && expires > 0) {
+        ferry_buf_add(out, ", expires ");
+        ferry_buf_add(out, fv_time_local(expires, when, sizeof(when)));
+    }
+    ferry_buf_add(out, "\n");
+}
+
+static void user_row(table *t, const json_t *u, int64_t now_ms)
+{
+    char expires[64], when[48];
+    int64_t n;
+    ferry_buf apps = {0};
+    add_names(&apps, jget(u, "apps"), ",");
+    if (!jint(u, "expires_at", &n) || n <= 0)
+        fitted(expires, sizeof(expires), snprintf(expires, sizeof(expires), "never"));
+    else
+        fitted(expires, sizeof(expires),
+               snprintf(expires, sizeof(expires), "%s%s", fv_time_local(n, when, sizeof(when)),
+                        n <= now_ms ? " (expired)" : ""));
+    const char *cells[] = {
+        jstr(u, "name"),   jstr(u, "role"), apps.oom ? "?" : apps.p,
+        jstr(u, "source"), expires,         jstr(u, "created_by"),
+    };
+    if (apps.oom)
+        t->oom = true;
+    table_add(t, cells);
+    ferry_buf_cleanup(&apps);
+}
+
+void fv_users_table(ferry_buf *out, const json_t *users, int64_t now_ms)
+{
+    static const char *const heads[] = {"NAME", "ROLE", "APPS", "SOURCE", "EXPIRES", "CREATED BY"};
+    render_array(out, users, heads, 6, 0, user_row, now_ms, "No users.");
+}
+
+static void audit_row(table *t, const json_t *a, int64_t now_ms)
+{
+    (void)now_ms;
+    char at[48], where[160], status[24], outcome[SHORT_ERROR * 4 + 8];
+    const char *app = jstr(a, "app");
+    const char *env = jstr(a, "env");
+    int64_t n;
+    if (app != NULL && app[0] != '\0' && env != NULL && env[0] != '\0')
+        fitted(where, sizeof(where), snprintf(where, sizeof(where), "%s/%s", app, env));
+    else
+        fitted(where, sizeof(where),
+               snprintf(where, sizeof(where), "%s", app != NULL && app[0] != '\0' ? app : "-"));
+    const char *cells[] = {
+        jint(a, "at", &n) ? fv_time_local(n, at, sizeof(at)) : "-",
+        jstr(a, "user"),
+        jstr(a, "role"),
+        jstr(a, "from"),
+        jstr(a, "action"),
+        where,
+        fmt_int(a, "status", status, sizeof(status)),
+        fmt_short(jstr(a, "outcome"), SHORT_ERROR, outcome, sizeof(outcome)),
+    };
+    table_add(t, cells);
+}
+
+void fv_audit_table(ferry_buf *out, const json_t *entries)
+{
+    static const char *const heads[] = {"TIME",   "USER",    "ROLE",   "FROM",
+                                        "ACTION", "APP/ENV", "STATUS", "OUTCOME"};
+    render_array(out, entries, heads, 8, 1u << 6, audit_row, 0, "No audit entries.");
 }
 
 /* ---- watch ---- */

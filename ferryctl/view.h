@@ -1,13 +1,15 @@
 /*
  * view.h - ferryctl's text views of the coordinator's API objects (docs/api.md): the status
- * table, a migration's detail, the steps, workers, dead-letter and history tables, and the
- * progress bars of `ferryctl watch`.
+ * table, a migration's detail, the steps, workers, dead-letter, history, users and audit tables,
+ * the session line, and the progress bars of `ferryctl watch`.
  *
  * Pure functions: JSON in, text out; no network, no clock (callers pass now_ms). Each view
  * appends to a ferry_buf the caller owns (out of memory is sticky: check out->oom once, or let
  * fv_buf_write() report it). A missing, null or mistyped field prints as "-" and never crashes.
  * Columns are as wide as their widest cell, two spaces apart, with no trailing blanks. Text from
- * the server has its control characters replaced, so it cannot move the cursor. Times are UTC.
+ * the server has its control characters replaced, so it cannot move the cursor. Times are UTC,
+ * but for the users' and audit views, which show local time with its offset (fv_time_local(),
+ * which depends on TZ).
  */
 #ifndef FERRY_VIEW_H
 #define FERRY_VIEW_H
@@ -31,6 +33,11 @@ const char *fv_duration(int64_t ms, char *out, size_t outsz);
 /* A time (ms since the epoch) as "2026-11-22 10:13:20" in UTC; "-" when ms <= 0. Writes into out
  * (32 bytes are always enough) and returns it. */
 const char *fv_time(int64_t ms, char *out, size_t outsz);
+
+/* A time (ms since the epoch) as ISO 8601 local time with its offset, "2026-11-22T00:26:40+01:00"
+ * (the zone of TZ, like date(1)); "-" when ms <= 0. Writes into out (40 bytes are always enough)
+ * and returns it. */
+const char *fv_time_local(int64_t ms, char *out, size_t outsz);
 
 /* A count with thousands separators: "120,345". Writes into out (32 bytes are always enough)
  * and returns it. */
@@ -74,6 +81,22 @@ void fv_dead_letters_table(ferry_buf *out, const json_t *dead_letters);
 /* The history table of an array of <event>: AT (UTC), ENTITY, CHANGE (from -> to), ATTEMPT,
  * ACTOR, WHAT. */
 void fv_history_table(ferry_buf *out, const json_t *events);
+
+/* A <user> in brief: "ops-shop (operator of shop, crm)", "admin (admin)"; an operator without
+ * apps is "(operator of no app)". */
+void fv_user_brief(ferry_buf *out, const json_t *user);
+
+/* The line of `ferryctl whoami` for a <session> (docs/console.md):
+ * "ops-shop (operator of shop, crm), via bearer", then ", expires <local time>" when it does. */
+void fv_session_line(ferry_buf *out, const json_t *session);
+
+/* The users table of an array of <user>: NAME, ROLE, APPS, SOURCE, EXPIRES (local time, "never",
+ * with " (expired)" when before now_ms), CREATED BY. */
+void fv_users_table(ferry_buf *out, const json_t *users, int64_t now_ms);
+
+/* The audit table of an array of <audit entry>: TIME (local), USER, ROLE, FROM, ACTION, APP/ENV
+ * ("shop/production", "shop"), STATUS, OUTCOME (short). */
+void fv_audit_table(ferry_buf *out, const json_t *entries);
 
 /* One frame of `ferryctl watch` for an array of <migration>: per migration a line with its
  * id, state/phase, files percent and rows, then one line per active step with its progress

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ferry_test.h"
 #include "view.h"
@@ -534,6 +535,140 @@ static void buf_write(void)
     (void)fclose(f);
 }
 
+/* ---- session, users, audit trail (docs/console.md); local times, in a fixed zone ---- */
+
+static void set_zone(const char *tz)
+{
+    CU_ASSERT_EQUAL_FATAL(setenv("TZ", tz, 1), 0);
+    tzset();
+}
+
+static void local_times(void)
+{
+    char out[48];
+    set_zone("UTC0");
+    CU_ASSERT_STRING_EQUAL(fv_time_local(T0, out, sizeof(out)), "2026-11-21T22:26:40+00:00");
+    set_zone("CET-1");
+    CU_ASSERT_STRING_EQUAL(fv_time_local(T0, out, sizeof(out)), "2026-11-21T23:26:40+01:00");
+    set_zone("NST+3:30");
+    CU_ASSERT_STRING_EQUAL(fv_time_local(T0, out, sizeof(out)), "2026-11-21T18:56:40-03:30");
+    CU_ASSERT_STRING_EQUAL(fv_time_local(0, out, sizeof(out)), "-");
+    CU_ASSERT_STRING_EQUAL(fv_time_local(T0, out, 10), "?");
+    set_zone("UTC0");
+}
+
+static void session_lines(void)
+{
+    json_t *op =
+        load("{\"user\": \"ops-shop\", \"role\": \"operator\", \"apps\": [\"shop\", \"crm\"],"
+             " \"via\": \"bearer\", \"expires_at\": 1795300000000}");
+    json_t *admin = load("{\"user\": \"admin\", \"role\": \"admin\", \"apps\": [],"
+                         " \"via\": \"bearer\", \"expires_at\": null}");
+    json_t *lone = load("{\"user\": \"idle\", \"role\": \"operator\", \"via\": \"bearer\"}");
+    json_t *odd = load("{\"user\": \"x\\u001b[2J\", \"role\": 5}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(admin);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lone);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(odd);
+    set_zone("CET-1");
+    ferry_buf b = {0};
+    fv_session_line(&b, op);
+    fv_session_line(&b, admin);
+    fv_session_line(&b, lone);
+    fv_session_line(&b, odd);
+    fv_session_line(&b, NULL);
+    CU_ASSERT_STRING_EQUAL(b.p, "ops-shop (operator of shop, crm), via bearer, expires "
+                                "2026-11-21T23:26:40+01:00\n"
+                                "admin (admin), via bearer\n"
+                                "idle (operator of no app), via bearer\n"
+                                "x [2J (-), via -\n"
+                                "- (-), via -\n");
+    ferry_buf_reset(&b);
+    json_t *user = load("{\"name\": \"ops-shop\", \"role\": \"operator\", \"apps\": [\"shop\"]}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(user);
+    fv_user_brief(&b, user);
+    CU_ASSERT_STRING_EQUAL(b.p, "ops-shop (operator of shop)");
+    set_zone("UTC0");
+    ferry_buf_cleanup(&b);
+    json_decref(user);
+    json_decref(op);
+    json_decref(admin);
+    json_decref(lone);
+    json_decref(odd);
+}
+
+static void users_table(void)
+{
+    json_t *users =
+        load("[{\"name\": \"admin\", \"role\": \"admin\", \"apps\": [], \"expires_at\": null,"
+             "  \"source\": \"bootstrap\", \"created_at\": null, \"created_by\": null},"
+             " {\"name\": \"ops-shop\", \"role\": \"operator\", \"apps\": [\"shop\", \"crm\"],"
+             "  \"expires_at\": 1795300000000, \"source\": \"api\", \"created_at\": 1795299000000,"
+             "  \"created_by\": \"admin\"},"
+             " {\"name\": \"old\", \"role\": \"viewer\", \"expires_at\": 1795200000000,"
+             "  \"source\": \"file\"}]");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(users);
+    set_zone("UTC0");
+    ferry_buf b = {0};
+    fv_users_table(&b, users, T0 - 1);
+    CU_ASSERT_STRING_EQUAL(b.p,
+                           "NAME      ROLE      APPS      SOURCE     EXPIRES                       "
+                           "       CREATED BY\n"
+                           "admin     admin     -         bootstrap  never                         "
+                           "       -\n"
+                           "ops-shop  operator  shop,crm  api        2026-11-21T22:26:40+00:00     "
+                           "       admin\n"
+                           "old       viewer    -         file       2026-11-20T18:40:00+00:00 "
+                           "(expired)  -\n");
+    CU_ASSERT_FALSE(has_trailing_blank(b.p));
+    ferry_buf_reset(&b);
+    json_t *empty = json_array();
+    fv_users_table(&b, empty, T0);
+    CU_ASSERT_STRING_EQUAL(b.p, "No users.\n");
+    ferry_buf_cleanup(&b);
+    json_decref(empty);
+    json_decref(users);
+}
+
+static void audit_table(void)
+{
+    json_t *entries = load(
+        "[{\"id\": \"1795300000000-0\", \"at\": 1795300000000, \"user\": \"ops-shop\","
+        "  \"role\": \"operator\", \"from\": \"127.0.0.1\", \"method\": \"POST\","
+        "  \"path\": \"/v1/apps/shop/replicate\", \"action\": \"replicate\", \"app\": \"shop\","
+        "  \"env\": \"production\", \"status\": 202, \"outcome\": \"accepted: shop.production\"},"
+        " {\"at\": 1795300001000, \"user\": \"ops-shop\", \"role\": \"operator\","
+        "  \"from\": \"10.0.0.7\", \"action\": \"migrate\", \"app\": \"crm\", \"env\": null,"
+        "  \"status\": 403,"
+        "  \"outcome\": \"forbidden: ops-shop (operator of shop) may not migrate crm at all, "
+        "ever\"},"
+        " {\"at\": 1795300002000, \"user\": \"-\", \"from\": \"10.0.0.9\", \"action\": \"login\","
+        "  \"status\": 401, \"outcome\": \"wrong token\"}]");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(entries);
+    set_zone("CET-1");
+    ferry_buf b = {0};
+    fv_audit_table(&b, entries);
+    CU_ASSERT_STRING_EQUAL(
+        b.p,
+        "TIME                       USER      ROLE      FROM       ACTION     APP/ENV          "
+        "STATUS  OUTCOME\n"
+        "2026-11-21T23:26:40+01:00  ops-shop  operator  127.0.0.1  replicate  shop/production  "
+        "   202  accepted: shop.production\n"
+        "2026-11-21T23:26:41+01:00  ops-shop  operator  10.0.0.7   migrate    crm              "
+        "   403  forbidden: ops-shop (operator of shop) may not migrate cr...\n"
+        "2026-11-21T23:26:42+01:00  -         -         10.0.0.9   login      -                "
+        "   401  wrong token\n");
+    CU_ASSERT_FALSE(has_trailing_blank(b.p));
+    ferry_buf_reset(&b);
+    json_t *empty = json_array();
+    fv_audit_table(&b, empty);
+    CU_ASSERT_STRING_EQUAL(b.p, "No audit entries.\n");
+    set_zone("UTC0");
+    ferry_buf_cleanup(&b);
+    json_decref(empty);
+    json_decref(entries);
+}
+
 static const ferry_test_case cases[] = {
     {"durations", durations},
     {"counts, bytes and times", counts_bytes_times},
@@ -549,6 +684,10 @@ static const ferry_test_case cases[] = {
     {"watch frame", watch_frame},
     {"resting states", resting_states},
     {"buffer written to a file", buf_write},
+    {"local times", local_times},
+    {"session lines", session_lines},
+    {"users table", users_table},
+    {"audit table", audit_table},
     {NULL, NULL},
 };
 
