@@ -20,19 +20,35 @@
 #include "ferry/log.h"
 #include "ferry/store.h"
 #include "machine.h"
+#include "metrics.h"
 #include "ferry/state.h"
+#include "ferry/state_access.h"
 #include "api_parse.h"
+#include "auth.h"
+#include "ferry_ui_embedded.h"
 #include "migstore.h"
 #include "spec.h"
 #include "stepcmd.h"
 
 #define STEPS_LIST      5000
-#define HEALTH_KAFKA_MS 1000 /* a health check waits this long for a broker */
-#define HEALTH_EVERY_MS 1000 /* the health thread looks this often */
+#define HEALTH_KAFKA_MS 1000   /* a health check waits this long for a broker */
+#define HEALTH_EVERY_MS 1000   /* the health thread looks this often */
+#define AUDIT_SCAN      100000 /* entries looked through for one app's audit trail */
+#define AUDIT_PAGE      1000
+#define SESSION_COOKIE  "ferry_session"
+#define CSRF_HEADER     "X-CSRF-Token"
+/* Every answer's security headers (docs/console.md): the page runs only its own files. */
+#define CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src "        \
+    "'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 struct api {
     api_cfg cfg;
-    char *token;
+    auth *auth;
+    /* The request being served (one at a time): who asks, and the actor the changes it makes
+     * are recorded with in history ("ops-shop via api@host:pid"). */
+    const auth_user *who;
+    char actor[AUTH_NAME_MAX + 200];
     struct MHD_Daemon *daemon;
     ferry_store *store; /* used only on the server's thread */
     ferry_bus_producer *producer;
@@ -52,19 +68,31 @@ typedef struct req {
     size_t len;
     bool too_large;
     bool answered; /* answered from its headers (401, 413): the body is not read */
+    /* Who sent it, found from its headers before the body is read. */
+    auth_user who;
+    bool authed;      /* who is set */
+    bool via_session; /* by the page's cookie (so a change needs the CSRF token) */
+    char session[AUTH_SECRET_LEN + 1];
+    char csrf[AUTH_SECRET_LEN + 1];
+    char from[64]; /* the client's address */
 } req;
 
-/* What a handler answers. */
+/* What a handler answers: JSON, or a text of a content type of its own (the page's files,
+ * metrics), and a cookie to set. */
 typedef struct answer {
     unsigned status;
     json_t *json; /* owned */
+    char *text;   /* owned; used when json is NULL */
+    size_t text_len;
+    const char *type; /* text's content type */
+    char *cookie;     /* owned: a Set-Cookie value, or NULL */
 } answer;
 
 /* ------------------------------------------------------------------ answers */
 
 static answer reply(unsigned status, json_t *json)
 {
-    answer a = {status, json};
+    answer a = {.status = status, .json = json};
     return a;
 }
 
@@ -270,6 +298,34 @@ static json_t *migration_json(const migstore_view *v, const fm_policy *policy)
         "names_swapped", m->names_swapped, "database", database_json(v));
 }
 
+/* The commands the requester may run on the migration now (docs/console.md "What each
+ * migration offers"): those its role allows on the app and its state accepts. */
+static json_t *actions_json(const api *a, const migstore_view *v)
+{
+    static const fm_verb verbs[] = {FM_VERB_REPLICATE,  FM_VERB_STOP,      FM_VERB_INTERRUPT,
+                                    FM_VERB_TEST_START, FM_VERB_TEST_STOP, FM_VERB_MIGRATE,
+                                    FM_VERB_ROLLBACK,   FM_VERB_REPLAY};
+    json_t *list = json_array();
+    const char *app = ferry_store_record_value(v->rec, "app");
+    const char *env = ferry_store_record_value(v->rec, "env");
+    if (a->who == NULL || !auth_may_command(a->who, app))
+        return list;
+    bool production = env != NULL && strcmp(env, "production") == 0;
+    fm_verb_args args = {.actor = a->actor, .confirm = true};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        /* The final migration and its rollback are the production's (they rename every
+         * environment's names), as the commands take them. */
+        if ((verbs[i] == FM_VERB_MIGRATE || verbs[i] == FM_VERB_ROLLBACK) && !production)
+            continue;
+        fm_plan plan;
+        char why[512];
+        if (fm_verb_plan(&v->mig, v->steps, v->n_steps, verbs[i], &args, &a->cfg.policy, v->now,
+                         &plan, why, sizeof(why)))
+            json_array_append_new(list, json_string(fm_verb_name(verbs[i])));
+    }
+    return list;
+}
+
 /* Loads and renders migration id; with_steps adds every step. NULL with err on failure. */
 static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err *err)
 {
@@ -282,6 +338,8 @@ static json_t *load_migration(api *a, const char *id, bool with_steps, ferry_err
         return NULL;
     }
     json_t *j = migration_json(&v, &a->cfg.policy);
+    if (j != NULL)
+        json_object_set_new(j, "actions", actions_json(a, &v));
     migstore_view_cleanup(&v);
     if (j != NULL && with_steps) {
         json_t *steps = json_array();
@@ -403,7 +461,7 @@ static answer create_app(api *a, const ferry_spec *spec, const char *body)
         plan.to = FM_NEW;
         (void)snprintf(plan.what, sizeof(plan.what), "created");
         const char *expect[] = {""};
-        migstore_change change = {.actor = a->cfg.instance,
+        migstore_change change = {.actor = a->actor,
                                   .expect = expect,
                                   .n_expect = 1,
                                   .expect_cycle = -1,
@@ -511,7 +569,7 @@ static answer command(api *a, const api_parsed *p)
     answer out;
     const char *app = p->id;
     fm_verb cmd = p->verb;
-    fm_verb_args args = {.actor = a->cfg.instance,
+    fm_verb_args args = {.actor = a->actor,
                          .replay_step = p->step,
                          .overwrite = p->overwrite,
                          .force = p->force,
@@ -567,7 +625,7 @@ static answer command(api *a, const api_parsed *p)
             continue;
         }
         const char *expect[] = {migstore_state_text(&v)};
-        migstore_change change = {.actor = a->cfg.instance,
+        migstore_change change = {.actor = a->actor,
                                   .expect = expect,
                                   .n_expect = 1,
                                   .expect_cycle = v.mig.cycle,
@@ -828,13 +886,415 @@ static answer dead_letter_replay(api *a, const char *id)
     return out;
 }
 
-/* ------------------------------------------------------------------ routing */
+/* ------------------------------------------------------------------ users and sessions */
 
-static bool token_ok(const api *a, struct MHD_Connection *conn)
+/* Finds a user added through the API (auth_lookup_fn): kept in Redis as JSON with its hash. */
+static ferry_rc user_lookup(void *ctx, const char *name, auth_user *out, ferry_err *err)
 {
-    return api_token_ok(a->token,
-                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    api *a = ctx;
+    ferry_store_record *rec = NULL;
+    ferry_rc rc = ferry_state_users_get(a->store, &rec, err);
+    if (rc != FERRY_OK)
+        return rc;
+    const char *text = ferry_store_record_value(rec, name);
+    if (text == NULL) {
+        ferry_store_record_free(rec);
+        return ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no user %s", name);
+    }
+    json_t *j = json_loads(text, 0, NULL);
+    char why[256] = "not JSON";
+    bool ok = j != NULL && auth_user_from_json(j, true, out, why, sizeof(why));
+    json_decref(j);
+    ferry_store_record_free(rec);
+    if (!ok)
+        return ferry_err_set(err, FERRY_ERR_PROTOCOL, "user %s as kept in Redis: %s", name, why);
+    out->source = AUTH_FROM_API;
+    return FERRY_OK;
 }
+
+/* Who sent the request, from its bearer token or else its session cookie (docs/console.md). */
+static auth_result authenticate(api *a, struct MHD_Connection *conn, req *rq, char *why,
+                                size_t whysz)
+{
+    ferry_err err = {0};
+    int64_t now = ferry_wall_ms();
+    const char *bearer =
+        api_bearer(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, SESSION_COOKIE);
+    auth_result res = AUTH_NONE;
+    if (bearer != NULL) {
+        res = auth_token_check(a->auth, bearer, now, user_lookup, a, &rq->who, why, whysz, &err);
+    } else if (cookie != NULL) {
+        res = auth_session_check(a->auth, cookie, now, user_lookup, a, &rq->who, rq->csrf, why,
+                                 whysz, &err);
+        rq->via_session = res == AUTH_OK;
+        if (rq->via_session)
+            (void)snprintf(rq->session, sizeof(rq->session), "%s", cookie);
+    } else {
+        (void)snprintf(why, whysz, "no credentials: a bearer token or the page's session");
+    }
+    rq->authed = res == AUTH_OK;
+    return res;
+}
+
+/* The client's address, for the audit trail. */
+static void client_address(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    (void)snprintf(out, outsz, "-");
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                        (socklen_t)outsz);
+    else if (sa->sa_family == AF_INET6)
+        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                        (socklen_t)outsz);
+}
+
+/* The session's JSON: who, and for the page its CSRF token. */
+static json_t *session_json(const auth_user *who, bool via_session, const char *csrf)
+{
+    json_t *j = auth_user_json(who, false);
+    if (j == NULL)
+        return NULL;
+    json_object_set_new(j, "user", json_string(who->name));
+    json_object_set_new(j, "via", json_string(via_session ? "session" : "bearer"));
+    if (via_session)
+        json_object_set_new(j, "csrf", json_string(csrf));
+    return j;
+}
+
+static answer login(api *a, const api_parsed *p, req *rq)
+{
+    ferry_err err = {0};
+    char why[300] = "";
+    const char *token = json_string_value(json_object_get(p->json, "token"));
+    if (token == NULL)
+        return error_answer(400, "bad_request", "the body is {\"token\": \"...\"}");
+    auth_result res = auth_token_check(a->auth, token, ferry_wall_ms(), user_lookup, a, &rq->who,
+                                       why, sizeof(why), &err);
+    if (res == AUTH_UNAVAILABLE)
+        return error_answer(503, "unavailable", "%s", why);
+    if (res != AUTH_OK)
+        return error_answer(401, "unauthorized", "%s", why);
+    rq->authed = true;
+    a->who = &rq->who;
+    char id[AUTH_SECRET_LEN + 1], csrf[AUTH_SECRET_LEN + 1];
+    auth_session_start(a->auth, &rq->who, ferry_wall_ms(), id, csrf);
+    answer out = reply(200, session_json(&rq->who, true, csrf));
+    char cookie[256];
+    (void)snprintf(cookie, sizeof(cookie),
+                   SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", id,
+                   (long long)(a->cfg.session_max_ms / 1000),
+                   a->cfg.cookie_secure ? "; Secure" : "");
+    out.cookie = strdup(cookie);
+    explicit_bzero(id, sizeof(id));
+    return out;
+}
+
+static answer logout(api *a, req *rq)
+{
+    if (rq->via_session)
+        auth_session_end(a->auth, rq->session);
+    answer out = reply(200, json_pack("{s:b}", "ok", true));
+    out.cookie = strdup(SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    return out;
+}
+
+static answer users_list(api *a)
+{
+    ferry_err err = {0};
+    json_t *list = json_array();
+    size_t n = 0;
+    const auth_user *local = auth_local_users(a->auth, &n);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, auth_user_json(&local[i], false));
+    ferry_store_record *rec = NULL;
+    if (ferry_state_users_get(a->store, &rec, &err) != FERRY_OK) {
+        json_decref(list);
+        return failure_answer(&err);
+    }
+    for (size_t i = 0; i < rec->count; i++) {
+        auth_user u = {0};
+        if (user_lookup(a, rec->pairs[i].name, &u, &err) == FERRY_OK)
+            json_array_append_new(list, auth_user_json(&u, false));
+        auth_user_cleanup(&u);
+    }
+    ferry_store_record_free(rec);
+    return reply(200, json_pack("{s:o}", "users", list));
+}
+
+/* Stores u with a new token: 201 (created) or 200 (a new token) with the token shown once. */
+static answer user_store(api *a, auth_user *u, bool only_new)
+{
+    ferry_err err = {0};
+    char token[AUTH_TOKEN_MAX + 1];
+    if (auth_token_new(u->name, token, u->token_hash, &err) != FERRY_OK)
+        return failure_answer(&err);
+    json_t *stored = auth_user_json(u, true);
+    char *text = stored != NULL ? json_dumps(stored, JSON_COMPACT) : NULL;
+    json_decref(stored);
+    ferry_rc rc = text != NULL ? ferry_state_user_put(a->store, u->name, text, only_new, &err)
+                               : ferry_err_set(&err, FERRY_ERR_NOMEM, "out of memory");
+    free(text);
+    if (rc == FERRY_ERR_CONFLICT) {
+        explicit_bzero(token, sizeof(token));
+        return error_answer(409, "conflict", "user %s exists already", u->name);
+    }
+    if (rc != FERRY_OK) {
+        explicit_bzero(token, sizeof(token));
+        return failure_answer(&err);
+    }
+    auth_forget_user(a->auth, u->name);
+    ferry_log(FERRY_LOG_INFO, NULL, "user %s (%s) %s by %s", u->name, auth_role_name(u->role),
+              only_new ? "added" : "given a new token", a->who->name);
+    answer out = reply(only_new ? 201 : 200,
+                       json_pack("{s:o,s:s}", "user", auth_user_json(u, false), "token", token));
+    explicit_bzero(token, sizeof(token));
+    return out;
+}
+
+static answer user_create(api *a, const api_parsed *p)
+{
+    char why[300];
+    auth_user u = {0};
+    if (!auth_user_from_json(p->json, false, &u, why, sizeof(why))) {
+        auth_user_cleanup(&u);
+        return error_answer(400, "bad_request", "$.%s", why);
+    }
+    if (auth_local_user(a->auth, u.name) != NULL) {
+        answer out =
+            error_answer(409, "conflict", "user %s is configured in the users file", u.name);
+        auth_user_cleanup(&u);
+        return out;
+    }
+    u.source = AUTH_FROM_API;
+    u.created_at = ferry_wall_ms();
+    (void)snprintf(u.created_by, sizeof(u.created_by), "%s", a->who->name);
+    answer out = user_store(a, &u, true);
+    auth_user_cleanup(&u);
+    return out;
+}
+
+static answer user_change(api *a, const char *name, bool remove)
+{
+    ferry_err err = {0};
+    if (auth_local_user(a->auth, name) != NULL)
+        return error_answer(409, "conflict",
+                            "user %s is configured in the users file (or is the bootstrap "
+                            "admin): change it there",
+                            name);
+    if (remove) {
+        if (ferry_state_user_remove(a->store, name, &err) != FERRY_OK)
+            return failure_answer(&err);
+        auth_forget_user(a->auth, name);
+        ferry_log(FERRY_LOG_INFO, NULL, "user %s removed by %s", name, a->who->name);
+        return reply(200, json_pack("{s:s}", "user", name));
+    }
+    auth_user u = {0};
+    if (user_lookup(a, name, &u, &err) != FERRY_OK) {
+        auth_user_cleanup(&u);
+        return failure_answer(&err);
+    }
+    answer out = user_store(a, &u, false);
+    auth_user_cleanup(&u);
+    return out;
+}
+
+/* ------------------------------------------------------------------ the audit trail */
+
+/* The app a request is about (its URL's /v1/apps/{app}...), or NULL. */
+static const char *request_app(const api_parsed *p)
+{
+    if (p->route == API_APP_COMMAND || p->route == API_APP_DELETE || p->route == API_APP_CREATE)
+        return p->route == API_APP_CREATE ? (p->spec != NULL ? p->spec->app : NULL) : p->id;
+    return NULL;
+}
+
+/* What a request did, for the audit trail. */
+static const char *request_action(const api_parsed *p, const char *method)
+{
+    switch (p->route) {
+    case API_APP_COMMAND:
+        return fm_verb_name(p->verb);
+    case API_APP_CREATE:
+        return "create-app";
+    case API_APP_DELETE:
+        return "delete-app";
+    case API_DEAD_LETTER_REPLAY:
+        return "replay-dead-letter";
+    case API_SESSION_LOGIN:
+        return "login";
+    case API_SESSION_LOGOUT:
+        return "logout";
+    case API_USER_CREATE:
+        return "add-user";
+    case API_USER_DELETE:
+        return "remove-user";
+    case API_USER_TOKEN:
+        return "new-token";
+    default:
+        return method;
+    }
+}
+
+/* How it ended, in words: accepted ids, or the error's message. */
+static void outcome_text(const answer *out, char *text, size_t sz)
+{
+    json_t *err = json_object_get(out->json, "error");
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg != NULL) {
+        (void)snprintf(text, sz, "%s", msg);
+        return;
+    }
+    json_t *migs = json_object_get(out->json, "migrations");
+    int n = snprintf(text, sz, "%s", out->status < 300 ? "ok" : "refused");
+    size_t i;
+    json_t *m;
+    json_array_foreach(migs, i, m)
+    {
+        const char *id =
+            json_is_string(m) ? json_string_value(m) : json_string_value(json_object_get(m, "id"));
+        if (id != NULL && n >= 0 && (size_t)n < sz)
+            n += snprintf(text + n, sz - (size_t)n, "%s%s", i == 0 ? ": " : ", ", id);
+    }
+}
+
+/* Appends the request and how it ended to the audit trail. A failure to write it is logged
+ * (the command itself was carried out or refused already). */
+static void audit(api *a, const req *rq, const char *method, const char *url, const char *action,
+                  const char *app, const char *env, const answer *out)
+{
+    ferry_err err = {0};
+    char status[16], at[24], outcome[600];
+    (void)snprintf(status, sizeof(status), "%u", out->status);
+    (void)snprintf(at, sizeof(at), "%lld", (long long)ferry_wall_ms());
+    outcome_text(out, outcome, sizeof(outcome));
+    const ferry_store_field fields[] = {
+        {"at", at},
+        {"user", rq->authed ? rq->who.name : "-"},
+        {"role", rq->authed ? auth_role_name(rq->who.role) : "-"},
+        {"from", rq->from},
+        {"method", method},
+        {"path", url},
+        {"action", action},
+        {"app", app != NULL ? app : ""},
+        {"env", env != NULL ? env : ""},
+        {"status", status},
+        {"outcome", outcome},
+    };
+    if (ferry_state_audit_add(a->store, fields, sizeof(fields) / sizeof(fields[0]), &err) !=
+        FERRY_OK)
+        ferry_log(FERRY_LOG_ERROR, NULL, "the audit trail lost: %s %s by %s -> %s: %s", method, url,
+                  fields[1].value, status, err.msg);
+}
+
+static json_t *audit_entry_json(const ferry_store_entry *e)
+{
+    const ferry_store_record *r = &e->fields;
+    const char *at = ferry_store_record_value(r, "at");
+    const char *status = ferry_store_record_value(r, "status");
+    json_t *j = json_pack("{s:s}", "id", e->id);
+    json_object_set_new(j, "at", json_integer(at != NULL ? strtoll(at, NULL, 10) : 0));
+    json_object_set_new(j, "status", json_integer(status != NULL ? strtol(status, NULL, 10) : 0));
+    static const char *const text[] = {"user",   "role", "from", "method", "path",
+                                       "action", "app",  "env",  "outcome"};
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        const char *v = ferry_store_record_value(r, text[i]);
+        json_object_set_new(j, text[i], v != NULL && v[0] != '\0' ? json_string(v) : json_null());
+    }
+    return j;
+}
+
+/* The last count entries (of app's only, when given), oldest first. */
+static answer audit_list(api *a, const char *app, int64_t count)
+{
+    ferry_err err = {0};
+    json_t *list = json_array();
+    char before[64] = "+";
+    size_t scanned = 0;
+    while ((int64_t)json_array_size(list) < count && scanned < AUDIT_SCAN) {
+        ferry_store_entries *page = NULL;
+        size_t want = app != NULL ? AUDIT_PAGE : (size_t)count;
+        if (ferry_state_audit_before(a->store, before, want, &page, &err) != FERRY_OK) {
+            json_decref(list);
+            return failure_answer(&err);
+        }
+        for (size_t i = 0; i < page->count && (int64_t)json_array_size(list) < count; i++) {
+            const char *eapp = ferry_store_record_value(&page->entries[i].fields, "app");
+            if (app == NULL || (eapp != NULL && strcmp(eapp, app) == 0))
+                json_array_insert_new(list, 0, audit_entry_json(&page->entries[i]));
+        }
+        bool last = page->count < want;
+        if (page->count > 0)
+            (void)snprintf(before, sizeof(before), "%s", page->entries[page->count - 1].id);
+        scanned += page->count;
+        ferry_store_entries_free(page);
+        if (last)
+            break;
+    }
+    return reply(200, json_pack("{s:o}", "audit", list));
+}
+
+/* ------------------------------------------------------------------ the page */
+
+static const char *content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".html", "text/html; charset=utf-8"},
+                 {".js", "text/javascript; charset=utf-8"},
+                 {".css", "text/css; charset=utf-8"},
+                 {".svg", "image/svg+xml"},
+                 {".png", "image/png"},
+                 {".ico", "image/x-icon"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+static answer ui_file(const char *name)
+{
+    for (unsigned i = 0; i < ferry_ui_count; i++) {
+        if (strcmp(ferry_ui_files[i].name, name) != 0)
+            continue;
+        answer out = {
+            .status = 200, .text = strdup(ferry_ui_files[i].text), .type = content_type(name)};
+        if (out.text == NULL)
+            return error_answer(500, "internal", "out of memory");
+        out.text_len = strlen(out.text);
+        return out;
+    }
+    return error_answer(404, "not_found", "no such file: %s", name);
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+/* GET /metrics (docs/metrics.md): read from Redis at each scrape. */
+static answer metrics(api *a)
+{
+    ferry_err err = {0};
+    ferry_buf b = {0};
+    metrics_cfg mcfg = {.worker_alive_ms = a->cfg.worker_alive_ms, .policy = &a->cfg.policy};
+    if (metrics_render(a->store, &mcfg, &b, &err) != FERRY_OK || b.oom) {
+        ferry_buf_cleanup(&b);
+        return b.oom ? error_answer(500, "internal", "out of memory") : failure_answer(&err);
+    }
+    answer out = {.status = 200, .type = METRICS_CONTENT_TYPE};
+    out.text_len = b.len;
+    out.text = ferry_buf_take(&b);
+    if (out.text == NULL)
+        return error_answer(500, "internal", "out of memory");
+    return out;
+}
+
+/* ------------------------------------------------------------------ routing */
 
 /* What the health thread saw last: answered at once, whatever Redis and Kafka do. */
 static answer health(api *a)
@@ -847,81 +1307,157 @@ static answer health(api *a)
                            kafka, "checked_ms_ago", (json_int_t)(at > 0 ? age : -1)));
 }
 
-/* Parses the request (api_parse.c: routing, token, body) and runs what it asks. */
+/* 403 unless the requester may run p (docs/console.md); status 0 when it may. */
+static answer permitted(const api *a, const req *rq, const api_parsed *p)
+{
+    answer none = {0};
+    api_need need = api_route_need(p);
+    char who[AUTH_NAME_MAX + 300];
+    auth_user_describe(&rq->who, who, sizeof(who));
+    if (need == API_NEED_ADMIN && rq->who.role != AUTH_ADMIN)
+        return error_answer(403, "forbidden", "%s may not %s: only an admin may", who,
+                            request_action(p, "do that"));
+    if (need == API_NEED_APP && !auth_may_command(&rq->who, p->id))
+        return error_answer(403, "forbidden", "%s may not %s %s", who, fm_verb_name(p->verb),
+                            p->id != NULL ? p->id : "");
+    (void)a;
+    return none;
+}
+
+/* Runs what p asks (once permitted). */
+static answer run(api *a, struct MHD_Connection *conn, const char *method, const char *url, req *rq,
+                  const api_parsed *p)
+{
+    ferry_err err = {0};
+    json_t *j = NULL;
+    (void)conn;
+    switch (p->route) {
+    case API_UNKNOWN:
+        break;
+    case API_HEALTH:
+        return health(a);
+    case API_UI:
+        return ui_file(p->id);
+    case API_SESSION_LOGIN:
+        return login(a, p, rq);
+    case API_SESSION_GET:
+        return reply(200, session_json(&rq->who, rq->via_session, rq->csrf));
+    case API_SESSION_LOGOUT:
+        return logout(a, rq);
+    case API_USERS_LIST:
+        return users_list(a);
+    case API_USER_CREATE:
+        return user_create(a, p);
+    case API_USER_DELETE:
+        return user_change(a, p->id, true);
+    case API_USER_TOKEN:
+        return user_change(a, p->id, false);
+    case API_AUDIT:
+        return audit_list(a, p->app, p->count);
+    case API_METRICS:
+        return metrics(a);
+    case API_APP_CREATE:
+        return create_app(a, p->spec, rq->body != NULL ? rq->body : "");
+    case API_APPS_LIST:
+        return list_apps(a);
+    case API_APP_GET:
+        j = app_json(a, p->id, &err);
+        return j != NULL ? reply(200, j) : failure_answer(&err);
+    case API_APP_DELETE:
+        return delete_app(a, p->id);
+    case API_APP_STEPS:
+        return app_steps(a, p->id);
+    case API_APP_COMMAND:
+        return command(a, p);
+    case API_MIGRATIONS_LIST:
+        return list_migrations(a);
+    case API_MIGRATION_GET:
+        j = load_migration(a, p->id, true, &err);
+        return j != NULL ? reply(200, j) : failure_answer(&err);
+    case API_MIGRATION_HISTORY:
+        return history(a, p->id, p->count);
+    case API_WORKERS:
+        return workers(a);
+    case API_DEAD_LETTERS:
+        return dead_letters(a, p->count);
+    case API_DEAD_LETTER_REPLAY:
+        return dead_letter_replay(a, p->id);
+    }
+    return error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
+}
+
+/* Parses the request (api_parse.c: routing, body), checks that its user may run it, runs it,
+ * and records a change in the audit trail. */
 static answer route(api *a, struct MHD_Connection *conn, const char *method, const char *url,
-                    const req *rq)
+                    req *rq)
 {
     api_request in = {.method = method,
                       .url = url,
-                      .authorization =
-                          MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
-                      .token = a->token,
                       .count = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "count"),
+                      .app = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "app"),
                       .body = rq->body,
                       .len = rq->len,
                       .too_large = rq->too_large};
     api_parsed p;
     json_t *error = NULL;
     unsigned status = api_parse(&in, &p, &error);
-    if (status != 0) {
-        api_parsed_cleanup(&p);
-        return reply(status, error);
+    answer out = reply(status, error);
+    a->who = rq->authed ? &rq->who : NULL;
+    (void)snprintf(a->actor, sizeof(a->actor), "%s via %s", rq->authed ? rq->who.name : "-",
+                   a->cfg.instance);
+    if (p.route != API_UNKNOWN && api_route_need(&p) != API_NEED_NOTHING) {
+        answer refused = permitted(a, rq, &p);
+        if (refused.status != 0) {
+            json_decref(out.json);
+            out = refused;
+            status = refused.status;
+        }
     }
-    ferry_err err = {0};
-    json_t *j = NULL;
-    answer out;
-    switch (p.route) {
-    case API_HEALTH:
-        out = health(a);
-        break;
-    case API_APP_CREATE:
-        out = create_app(a, p.spec, rq->body != NULL ? rq->body : "");
-        break;
-    case API_APPS_LIST:
-        out = list_apps(a);
-        break;
-    case API_APP_GET:
-        j = app_json(a, p.id, &err);
-        out = j != NULL ? reply(200, j) : failure_answer(&err);
-        break;
-    case API_APP_DELETE:
-        out = delete_app(a, p.id);
-        break;
-    case API_APP_STEPS:
-        out = app_steps(a, p.id);
-        break;
-    case API_APP_COMMAND:
-        out = command(a, &p);
-        break;
-    case API_MIGRATIONS_LIST:
-        out = list_migrations(a);
-        break;
-    case API_MIGRATION_GET:
-        j = load_migration(a, p.id, true, &err);
-        out = j != NULL ? reply(200, j) : failure_answer(&err);
-        break;
-    case API_MIGRATION_HISTORY:
-        out = history(a, p.id, p.count);
-        break;
-    case API_WORKERS:
-        out = workers(a);
-        break;
-    case API_DEAD_LETTERS:
-        out = dead_letters(a, p.count);
-        break;
-    case API_DEAD_LETTER_REPLAY:
-        out = dead_letter_replay(a, p.id);
-        break;
-    default:
-        out = error_answer(404, "not_found", "no such endpoint: %s %s", method, url);
-        break;
-    }
+    if (status == 0)
+        out = run(a, conn, method, url, rq, &p);
+    if (api_changes(method))
+        audit(a, rq, method, url, p.route != API_UNKNOWN ? request_action(&p, method) : method,
+              p.route != API_UNKNOWN ? request_app(&p) : NULL, p.env, &out);
+    a->who = NULL;
     api_parsed_cleanup(&p);
     return out;
 }
 
 static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *method, const char *url,
                                    answer ans);
+
+/* Decided from the headers alone, before any body is read or buffered: who sends it (a client
+ * without credentials is answered at once, as one without the page's CSRF token on a change),
+ * and a body announced over the limit. Status 0 when the request goes on. */
+static answer early_answer(api *a, struct MHD_Connection *conn, const char *method, const char *url,
+                           req *rq)
+{
+    answer none = {0};
+    char why[300] = "";
+    client_address(conn, rq->from, sizeof(rq->from));
+    api_need need = api_need_of(method, url);
+    auth_result res =
+        need != API_NEED_NOTHING ? authenticate(a, conn, rq, why, sizeof(why)) : AUTH_NONE;
+    if (need == API_NEED_NOTHING && strcmp(url, "/v1/session") != 0)
+        return none;
+    if (need != API_NEED_NOTHING && res == AUTH_UNAVAILABLE)
+        return error_answer(503, "unavailable", "%s", why);
+    if (need != API_NEED_NOTHING && res != AUTH_OK)
+        return error_answer(401, "unauthorized", "%s", why);
+    if (rq->via_session && api_changes(method)) {
+        const char *csrf = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CSRF_HEADER);
+        if (csrf == NULL || !auth_equal(rq->csrf, csrf))
+            return error_answer(403, "csrf",
+                                "a change from the page needs its session's CSRF token in the "
+                                "%s header",
+                                CSRF_HEADER);
+    }
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX)
+        return error_answer(413, "too_large", "the body is larger than %d bytes", API_BODY_MAX);
+    return none;
+}
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
@@ -935,20 +1471,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (rq == NULL)
             return MHD_NO;
         *con_cls = rq;
-        /* Decided from the headers alone, before any body is read or buffered: a client without
-         * the token, or announcing a body over the limit, is answered at once. */
-        bool health = strcmp(url, "/v1/health") == 0;
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        answer early = {0};
-        if (!health && !token_ok(a, conn))
-            early = error_answer(401, "unauthorized", "missing or wrong bearer token");
-        else if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX)
-            early =
-                error_answer(413, "too_large", "the body is larger than %d bytes", API_BODY_MAX);
+        answer early = early_answer(a, conn, method, url, rq);
         if (early.status == 0)
             return MHD_YES;
         rq->answered = true;
+        if (api_changes(method) || early.status == 401)
+            audit(a, rq, method, url, method, NULL, NULL, &early);
         return send_answer(conn, method, url, early);
     }
     if (rq->answered) { /* a body after an early answer: dropped unread */
@@ -974,27 +1502,52 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return send_answer(conn, method, url, route(a, conn, method, url, rq));
 }
 
-/* Queues ans (taken) as the connection's response. */
+/* Queues ans (taken) as the connection's response, with the security headers every answer
+ * carries (docs/console.md). */
 static enum MHD_Result send_answer(struct MHD_Connection *conn, const char *method, const char *url,
                                    answer ans)
 {
-    char *text = ans.json != NULL ? json_dumps(ans.json, JSON_COMPACT) : NULL;
+    char *text = ans.text;
+    size_t len = ans.text_len;
+    const char *type = ans.type;
+    if (ans.json != NULL || text == NULL) {
+        free(text);
+        text = ans.json != NULL ? json_dumps(ans.json, JSON_COMPACT) : NULL;
+        len = text != NULL ? strlen(text) : 0;
+        type = "application/json";
+    }
     json_decref(ans.json);
     if (text == NULL) { /* out of memory, or a value JSON cannot hold: still an answer */
         ans.status = 500;
         text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not "
                       "be written\"}}");
-        if (text == NULL)
-            return MHD_NO;
+        len = text != NULL ? strlen(text) : 0;
+        type = "application/json";
     }
-    size_t len = strlen(text);
+    if (text == NULL) {
+        free(ans.cookie);
+        return MHD_NO;
+    }
     /* libmicrohttpd frees text with free() once sent. */
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(text);
+        free(ans.cookie);
         return MHD_NO;
     }
-    (void)MHD_add_response_header(resp, "Content-Type", "application/json");
+    static const struct {
+        const char *name, *value;
+    } headers[] = {{"Content-Security-Policy", CSP},
+                   {"X-Frame-Options", "DENY"},
+                   {"X-Content-Type-Options", "nosniff"},
+                   {"Referrer-Policy", "no-referrer"},
+                   {"Cache-Control", "no-store"}};
+    (void)MHD_add_response_header(resp, "Content-Type", type);
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+        (void)MHD_add_response_header(resp, headers[i].name, headers[i].value);
+    if (ans.cookie != NULL)
+        (void)MHD_add_response_header(resp, "Set-Cookie", ans.cookie);
+    free(ans.cookie);
     enum MHD_Result ret = MHD_queue_response(conn, ans.status, resp);
     MHD_destroy_response(resp);
     if (ans.status >= 500)
@@ -1011,6 +1564,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     req *rq = *con_cls;
     if (rq != NULL) {
         free(rq->body);
+        auth_user_cleanup(&rq->who);
+        explicit_bzero(rq, sizeof(*rq));
         free(rq);
     }
     *con_cls = NULL;
@@ -1045,17 +1600,19 @@ ferry_rc api_start(const api_cfg *cfg, ferry_bus_producer *producer, api **out, 
         return ferry_err_set(err, FERRY_ERR_NOMEM, "api: out of memory");
     a->cfg = *cfg;
     a->producer = producer;
-    a->token = strdup(cfg->token != NULL ? cfg->token : "");
-    if (a->token == NULL) {
-        rc = ferry_err_set(err, FERRY_ERR_NOMEM, "api: out of memory");
-        goto fail;
-    }
-    if (strlen(a->token) < 16) {
+    if (cfg->token == NULL || strlen(cfg->token) < 16) {
         rc = ferry_err_set(err, FERRY_ERR_CONFIG,
                            "the API token (FERRY_COORDINATOR_TOKEN) is too short: it needs "
                            "16 characters or more");
         goto fail;
     }
+    auth_cfg acfg = {.bootstrap_token = cfg->token,
+                     .users_file = cfg->users_file,
+                     .session_idle_ms = cfg->session_idle_ms,
+                     .session_max_ms = cfg->session_max_ms};
+    rc = auth_open(&acfg, &a->auth, err);
+    if (rc != FERRY_OK)
+        goto fail;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
@@ -1128,9 +1685,6 @@ void api_stop(api *a)
         (void)pthread_join(a->health_thread, NULL);
     ferry_store_close(a->health_store);
     ferry_store_close(a->store);
-    if (a->token != NULL) {
-        memset(a->token, 0, strlen(a->token));
-        free(a->token);
-    }
+    auth_close(a->auth);
     free(a);
 }

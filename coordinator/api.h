@@ -9,6 +9,7 @@
 #ifndef FERRY_API_H
 #define FERRY_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ferry/bus.h"
@@ -17,7 +18,11 @@
 
 typedef struct api_cfg {
     const char *listen;         /* "127.0.0.1:18700" (IPv4 address and port) */
-    const char *token;          /* the bearer token; borrowed for the server's life */
+    const char *token;          /* the bootstrap admin's token (docs/console.md); borrowed */
+    const char *users_file;     /* the users file, or NULL; read at start */
+    int64_t session_idle_ms;    /* the page's sessions end after this long unused ... */
+    int64_t session_max_ms;     /* ... or this long after login */
+    bool cookie_secure;         /* the session cookie is Secure (behind HTTPS) */
     const char *instance;       /* actor of commands in history: "api@coordinator-host:pid" */
     const char *topic_prefix;   /* for dead-letter replays */
     const char *redis_url;      /* the API opens its own connection */

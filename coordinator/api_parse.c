@@ -11,17 +11,69 @@
 #define COUNT_DEF 100
 #define COUNT_MAX 10000
 
-bool api_token_ok(const char *token, const char *authorization)
+const char *api_bearer(const char *authorization)
 {
-    const char *h = authorization;
-    if (token == NULL || h == NULL || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    size_t n = strlen(token), m = strlen(h);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n; i++) /* constant time in the token's length */
-        diff |= (unsigned char)(token[i] ^ (i < m ? h[i] : 0));
-    return diff == 0;
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    return authorization + 7;
+}
+
+bool api_changes(const char *method)
+{
+    return method == NULL || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0);
+}
+
+/* The page: "/" and "/ui/<file>". */
+static bool ui_path(const char *url)
+{
+    return strcmp(url, "/") == 0 || (strncmp(url, "/ui/", 4) == 0 && strchr(url + 4, '/') == NULL);
+}
+
+api_need api_need_of(const char *method, const char *url)
+{
+    method = method != NULL ? method : "";
+    url = url != NULL ? url : "";
+    if (strcmp(method, "GET") == 0 && (ui_path(url) || strcmp(url, "/v1/health") == 0))
+        return API_NEED_NOTHING;
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/v1/session") == 0)
+        return API_NEED_NOTHING;
+    return API_NEED_USER;
+}
+
+api_need api_route_need(const api_parsed *p)
+{
+    switch (p->route) {
+    case API_UNKNOWN:
+        return API_NEED_ADMIN;
+    case API_HEALTH:
+    case API_SESSION_LOGIN:
+    case API_UI:
+        return API_NEED_NOTHING;
+    case API_APP_COMMAND:
+        return API_NEED_APP;
+    case API_APP_CREATE:
+    case API_APP_DELETE:
+    case API_DEAD_LETTER_REPLAY:
+    case API_USERS_LIST:
+    case API_USER_CREATE:
+    case API_USER_DELETE:
+    case API_USER_TOKEN:
+        return API_NEED_ADMIN;
+    case API_APPS_LIST:
+    case API_APP_GET:
+    case API_APP_STEPS:
+    case API_MIGRATIONS_LIST:
+    case API_MIGRATION_GET:
+    case API_MIGRATION_HISTORY:
+    case API_WORKERS:
+    case API_DEAD_LETTERS:
+    case API_SESSION_GET:
+    case API_SESSION_LOGOUT:
+    case API_AUDIT:
+    case API_METRICS:
+        return API_NEED_USER;
+    }
+    return API_NEED_ADMIN;
 }
 
 json_t *api_error_json(const char *code, const char *fmt, ...)
@@ -119,6 +171,48 @@ static unsigned command_read(const api_request *rq, api_parsed *out, json_t **er
     return 0;
 }
 
+/* A body that must be a JSON object (login, a new user): kept in out->json. */
+static unsigned object_read(const api_request *rq, api_parsed *out, json_t **error)
+{
+    json_error_t jerr;
+    out->json = json_loadb(rq->body != NULL ? rq->body : "", rq->len, 0, &jerr);
+    if (out->json == NULL || !json_is_object(out->json)) {
+        *error = api_error_json("bad_request", "the body is not a JSON object: %s",
+                                out->json == NULL ? jerr.text : "another JSON value");
+        return 400;
+    }
+    return 0;
+}
+
+/* /v1/session and /v1/users...: seg[1] is "session" or "users", n segments. */
+static unsigned access_route(const api_request *rq, api_parsed *out, char **seg, size_t n, bool get,
+                             bool post, bool del, json_t **error)
+{
+    if (strcmp(seg[1], "session") == 0 && n == 2) {
+        out->route = get ? API_SESSION_GET : post ? API_SESSION_LOGIN : API_SESSION_LOGOUT;
+        if (!get && !post && !del) {
+            *error = api_error_json("method_not_allowed", "%s takes GET, POST or DELETE", rq->url);
+            return 405;
+        }
+        return post ? object_read(rq, out, error) : 0;
+    }
+    out->id = n >= 3 ? seg[2] : NULL;
+    if (n == 2 && (get || post)) {
+        out->route = get ? API_USERS_LIST : API_USER_CREATE;
+        return post ? object_read(rq, out, error) : 0;
+    }
+    if (n == 3 && del) {
+        out->route = API_USER_DELETE;
+        return 0;
+    }
+    if (n == 4 && post && strcmp(seg[3], "token") == 0) {
+        out->route = API_USER_TOKEN;
+        return 0;
+    }
+    *error = api_error_json("not_found", "no such endpoint: %s %s", rq->method, rq->url);
+    return 404;
+}
+
 /* Routes below /v1/apps: seg[0] "v1", seg[1] "apps", n segments. */
 static unsigned apps_route(const api_request *rq, api_parsed *out, char **seg, size_t n, bool get,
                            bool post, bool del, json_t **error)
@@ -187,6 +281,15 @@ unsigned api_parse(const api_request *rq, api_parsed *out, json_t **error)
     }
     bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     bool del = strcmp(method, "DELETE") == 0;
+    if (get && ui_path(url)) {
+        out->route = API_UI;
+        out->id = n == 2 ? seg[1] : "index.html";
+        return 0;
+    }
+    if (get && strcmp(url, "/metrics") == 0) {
+        out->route = API_METRICS;
+        return 0;
+    }
     if (n < 2 || strcmp(seg[0], "v1") != 0) {
         *error = api_error_json("not_found", "no such endpoint: %s", url);
         return 404;
@@ -195,10 +298,6 @@ unsigned api_parse(const api_request *rq, api_parsed *out, json_t **error)
         out->route = API_HEALTH; /* answered without the token */
         return 0;
     }
-    if (!api_token_ok(rq->token, rq->authorization)) {
-        *error = api_error_json("unauthorized", "missing or wrong bearer token");
-        return 401;
-    }
     if (rq->too_large) {
         *error = api_error_json("too_large", "the body is larger than %d bytes", API_BODY_MAX);
         return 413;
@@ -206,6 +305,8 @@ unsigned api_parse(const api_request *rq, api_parsed *out, json_t **error)
 
     if (strcmp(seg[1], "apps") == 0)
         return apps_route(rq, out, seg, n, get, post, del, error);
+    if (strcmp(seg[1], "session") == 0 || strcmp(seg[1], "users") == 0)
+        return access_route(rq, out, seg, n, get, post, del, error);
     bool history = false;
     if (strcmp(seg[1], "migrations") == 0) {
         out->id = n >= 3 ? seg[2] : NULL;
@@ -220,6 +321,10 @@ unsigned api_parse(const api_request *rq, api_parsed *out, json_t **error)
         history = n == 4 && get && strcmp(seg[3], "history") == 0;
         if (history)
             out->route = API_MIGRATION_HISTORY;
+    } else if (strcmp(seg[1], "audit") == 0 && n == 2 && get) {
+        history = true;
+        out->route = API_AUDIT;
+        out->app = rq->app != NULL && rq->app[0] != '\0' ? rq->app : NULL;
     } else if (strcmp(seg[1], "workers") == 0 && n == 2 && get) {
         out->route = API_WORKERS;
         return 0;
@@ -252,6 +357,7 @@ void api_parsed_cleanup(api_parsed *p)
     free(p->path);
     free(p->env);
     free(p->step);
+    json_decref(p->json);
     ferry_spec_free(p->spec);
     memset(p, 0, sizeof(*p));
 }

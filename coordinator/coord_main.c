@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "dlq.h"
 #include "engine.h"
 #include "ferry/bus.h"
@@ -35,19 +36,38 @@ static void on_signal(int sig)
 /* The coordinator's command line. */
 typedef struct coord_args {
     bool check, help, version;
+    const char *new_token; /* --new-token NAME */
 } coord_args;
 
 static void usage(FILE *out, const ferry_opt *table)
 {
-    (void)fprintf(out, "usage: ferry-coordinator [--check-config] [--help] [--version]\n"
+    (void)fprintf(out, "usage: ferry-coordinator [--check-config] [--new-token NAME] [--help] "
+                       "[--version]\n"
                        "\n"
                        "Runs Ferry's coordinator: the HTTP API (FERRY_COORDINATOR_LISTEN), the\n"
                        "migrations' state machines and the dispatch of their steps to Kafka.\n"
                        "Settings come from FERRY_* environment variables (docs/api.md,\n"
                        "docs/orchestration.md); --check-config prints them and exits.\n"
+                       "--new-token NAME prints a new token for user NAME and, on the next line,\n"
+                       "its Argon2id hash for the users file (docs/console.md), and exits.\n"
                        "\n"
                        "options:\n");
     ferry_opts_usage(table, out);
+}
+
+/* --new-token NAME: a token for the users file's user NAME (stdout, first line) and its hash
+ * (second line). The token is shown here only; the file keeps the hash. */
+static int new_token(const char *name)
+{
+    ferry_err err = {0};
+    char token[AUTH_TOKEN_MAX + 1], hash[AUTH_HASH_MAX + 1];
+    if (auth_token_new(name, token, hash, &err) != FERRY_OK) {
+        (void)fprintf(stderr, "ferry-coordinator: --new-token: %s\n", err.msg);
+        return err.code == FERRY_ERR_INVALID ? EXIT_USAGE : 1;
+    }
+    (void)printf("%s\n%s\n", token, hash);
+    explicit_bzero(token, sizeof(token));
+    return 0;
 }
 
 /* Parses the command line; returns -1 to go on, else the exit code. */
@@ -57,6 +77,8 @@ static int parse_args(int argc, char **argv, coord_args *a)
     const ferry_opt table[] = {
         {.name = "check-config", .kind = FERRY_OPT_FLAG, .dest = &a->check,
          .help = "validate the settings, print them (secrets hidden), exit"},
+        {.name = "new-token", .kind = FERRY_OPT_STRING, .dest = &a->new_token, .arg = "NAME",
+         .help = "print a new token for user NAME and its hash (for the users file), exit"},
         {.name = "help", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a->help,
          .help = "print this help"},
         {.name = "version", .kind = FERRY_OPT_FLAG, .flags = FERRY_OPT_STOP, .dest = &a->version,
@@ -75,6 +97,8 @@ static int parse_args(int argc, char **argv, coord_args *a)
         usage(stdout, table);
     else if (a->version)
         (void)printf("ferry-coordinator %s\n", FERRY_VERSION);
+    else if (a->new_token != NULL)
+        return new_token(a->new_token);
     return a->help || a->version ? 0 : -1;
 }
 
@@ -200,6 +224,10 @@ int main(int argc, char **argv)
                                   ferry_cfg_int(cfg, "coordinator.ttl_restore_after")};
     api_cfg acfg = {.listen = ferry_cfg_str(cfg, "coordinator.listen"),
                     .token = ferry_cfg_str(cfg, "coordinator.token"),
+                    .users_file = ferry_cfg_str(cfg, "coordinator.users"),
+                    .session_idle_ms = ferry_cfg_int(cfg, "coordinator.session_idle"),
+                    .session_max_ms = ferry_cfg_int(cfg, "coordinator.session_max"),
+                    .cookie_secure = ferry_cfg_bool(cfg, "coordinator.cookie_secure"),
                     .instance = api_actor,
                     .topic_prefix = prefix,
                     .redis_url = redis_url,

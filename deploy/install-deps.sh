@@ -12,12 +12,16 @@ packages=(
     protobuf-c-compiler libprotobuf-c-dev
     librdkafka-dev libpq-dev libcurl4-openssl-dev libhiredis-dev libcunit1-dev
     libjansson-dev libxml2-dev libssl-dev libmicrohttpd-dev
+    # the console's tokens are stored as Argon2id hashes (libsodium)
+    libsodium-dev
     # the local stack of real services
     openjdk-17-jre-headless maven
     redis-server postgresql-15 postgresql-client-15
     pdns-server pdns-backend-sqlite3 sqlite3 supervisor
     # clients the stack and the tests use to check services
     curl kcat dnsutils procps iproute2 python3
+    # the console's browser test (headless Chromium driven by WebDriver) and the metrics test
+    chromium chromium-driver python3-selenium prometheus
 )
 
 missing=()

@@ -72,7 +72,9 @@ put("spec", "not_json", "{\"app\": \"shop\", ")
 put("spec", "empty_object", "{}")
 put("spec", "two_envs_bad", '{"app":"x","environments":[{"name":"production"},{"name":"production"}]}')
 
-# ---- API requests: "<method byte><url>\n<authorization>\n<count>\n<body>" -------------------
+# ---- API requests: "<method byte><url>\n<app parameter>\n<count>\n<body>" -----------------
+# (The second line was the Authorization header before api.c authenticated ahead of parsing;
+# the old seeds keep a token there, now read as the app parameter.)
 GET, POST, DELETE = 0, 1, 2
 auth = "Bearer fuzz-token"
 def req(method, url, body="", authz=auth, count=""):
@@ -92,6 +94,11 @@ put("api", "delete", req(DELETE, "/v1/apps/shop"))
 put("api", "health_no_token", req(GET, "/v1/health", authz=""))
 put("api", "wrong_token", req(GET, "/v1/apps", authz="Bearer nope"))
 put("api", "deep_path", req(GET, "/v1/apps/a/b/c/d/e/f/g"))
+put("api", "login", req(POST, "/v1/session", '{"token": "fy1.ops.AAAA"}', authz=""))
+put("api", "add_user", req(POST, "/v1/users", '{"name": "ops", "role": "operator", "apps": ["shop"]}'))
+put("api", "user_token", req(POST, "/v1/users/ops/token"))
+put("api", "audit_app", req(GET, "/v1/audit", authz="shop", count="50"))
+put("api", "page", req(GET, "/ui/app.js", authz=""))
 
 # ---- S3 bodies: "<status byte><xml>" ---------------------------------------------------------
 page = ('<?xml version="1.0" encoding="UTF-8"?>\n'
