@@ -36,6 +36,13 @@ deploy/local/ferry up --build "$BUILD" --fresh
 eval "$(deploy/local/ferry env)"
 # shellcheck source=deploy/demo/lib.sh
 source deploy/demo/lib.sh
+# The Migration page (docs/console.md): the app's technical contact is an operator of it; its
+# token is shown once by ferryctl and kept in a file only the user can read.
+PAGE=$FERRY_COORDINATOR_URL/
+CONTACT_TOKEN=$FERRY_STACK_DIR/ferry/demo/$APP-contact.token
+(umask 077 && fctl user add "$APP-contact" --role operator --apps "$APP" >"$CONTACT_TOKEN" 2>/dev/null) ||
+  fail "cannot add the user $APP-contact"
+echo "The Migration page: $PAGE (follow the demo there; log in with the token in $CONTACT_TOKEN)"
 
 step "The app to migrate: $APP on v3 ($ROWS rows, $NFILES files), an empty v4 environment"
 deploy/demo/setup --app "$APP" --remove >/dev/null 2>&1 || true
@@ -132,7 +139,12 @@ cat <<EOF
 
 The migration is done. Everything stays up:
   eval "\$(deploy/local/stack env)"; eval "\$(deploy/local/ferry env)"
-  $BUILD/ferryctl/ferryctl status $APP           # the Migration page
+  $BUILD/ferryctl/ferryctl status $APP           # the migration's status
+  $BUILD/ferryctl/ferryctl history $APP          # who did what (the audit trail)
   $BUILD/ferryctl/ferryctl rollback $APP --yes   # back to v3 (what v4 wrote since is lost)
   deploy/local/ferry down; deploy/local/stack down
+
+The Migration page: $PAGE
+  log in with the token in $CONTACT_TOKEN ($APP's technical contact: an operator of $APP),
+  or with the admin token in $FERRY_COORDINATOR_TOKEN_FILE
 EOF
