@@ -1169,10 +1169,23 @@ static void audit(api *a, const req *rq, const char *method, const char *url, co
                   const char *app, const char *env, const answer *out)
 {
     ferry_err err = {0};
-    char status[16], at[24], outcome[600];
+    char status[16], at[24], outcome[600], envs[256] = "";
     (void)snprintf(status, sizeof(status), "%u", out->status);
     (void)snprintf(at, sizeof(at), "%lld", (long long)ferry_wall_ms());
     outcome_text(out, outcome, sizeof(outcome));
+    /* A command that named no environment: the environments it changed. */
+    size_t i;
+    json_t *m;
+    if (env == NULL) {
+        int n = 0;
+        json_array_foreach(json_object_get(out->json, "migrations"), i, m)
+        {
+            const char *e = json_string_value(json_object_get(m, "env"));
+            if (e != NULL && n >= 0 && (size_t)n < sizeof(envs))
+                n += snprintf(envs + n, sizeof(envs) - (size_t)n, "%s%s", n > 0 ? "," : "", e);
+        }
+        env = envs;
+    }
     const ferry_store_field fields[] = {
         {"at", at},
         {"user", rq->authed ? rq->who.name : "-"},
@@ -1190,6 +1203,21 @@ static void audit(api *a, const req *rq, const char *method, const char *url, co
         FERRY_OK)
         ferry_log(FERRY_LOG_ERROR, NULL, "the audit trail lost: %s %s by %s -> %s: %s", method, url,
                   fields[1].value, status, err.msg);
+}
+
+/* The audit entry of a request refused from its headers (401, CSRF, 413): what it asked for is
+ * read from its method and URL alone (its body is never read). */
+static void audit_early(api *a, const req *rq, const char *method, const char *url,
+                        const answer *out)
+{
+    api_request in = {.method = method, .url = url};
+    api_parsed p;
+    json_t *error = NULL;
+    (void)api_parse(&in, &p, &error); /* only the route is wanted: the body is not there */
+    json_decref(error);
+    audit(a, rq, method, url, p.route != API_UNKNOWN ? request_action(&p, method) : method,
+          p.route == API_APP_COMMAND || p.route == API_APP_DELETE ? p.id : NULL, p.env, out);
+    api_parsed_cleanup(&p);
 }
 
 static json_t *audit_entry_json(const ferry_store_entry *e)
@@ -1476,7 +1504,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             return MHD_YES;
         rq->answered = true;
         if (api_changes(method) || early.status == 401)
-            audit(a, rq, method, url, method, NULL, NULL, &early);
+            audit_early(a, rq, method, url, &early);
         return send_answer(conn, method, url, early);
     }
     if (rq->answered) { /* a body after an early answer: dropped unread */

@@ -10,19 +10,10 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-BUILD=""
-while (($#)); do
-  case $1 in
-    --build) BUILD=$2; shift 2 ;;
-    *) echo "usage: $0 --build DIR" >&2; exit 2 ;;
-  esac
-done
-[[ -n $BUILD ]] || { echo "usage: $0 --build DIR" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
 command -v prometheus >/dev/null || { echo "prometheus is not installed (deploy/install-deps.sh)" >&2; exit 1; }
 
 # shellcheck source=tests/e2e/lib.sh
-source tests/e2e/lib.sh
+source tests/e2e/lib.sh "$@"
 
 PROM_DIR=$(mktemp -d)
 PROM_PID=""
@@ -53,6 +44,17 @@ wait_state $A production replicating/pause 180 || fatal "replication did not rea
 migrate_app -q $A || fatal "ferryctl migrate $A"
 wait_state $A production migrated 300 || fatal "migrate"
 MIG=$A.production
+# The audit trail names who ran each command, and the environments a command without --env
+# changed (docs/console.md).
+audited() { # audited ACTION: ACTION by admin, accepted, on A's production
+  fctl history "$A" --json | python3 -c '
+import json, sys
+sys.exit(0 if any(e["action"] == sys.argv[1] and e["user"] == "admin" and e["status"] == 202
+                  and e["app"] == sys.argv[2] and e["env"] == "production"
+                  for e in json.load(sys.stdin)["audit"]) else 1)' "$1" "$A"
+}
+check "the audit trail has replicate by admin on $A's production" audited replicate
+check "the audit trail has migrate by admin on $A's production" audited migrate
 
 # ------------------------------------------------------------------------------------------
 echo "== Prometheus scrapes /metrics"
