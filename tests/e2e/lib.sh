@@ -1,6 +1,23 @@
 # tests/e2e/lib.sh: what the end-to-end tests share: the stack's settings, a Ferry instance
 # of their own with quick failure handling, assertions, demo apps, and checks made from outside
-# Ferry. Source it from a test after setting REPO and BUILD.
+# Ferry. Source it from a test, in the repository's root with REPO set, passing the test's
+# command line: `source tests/e2e/lib.sh "$@"`.
+#
+# The command line every test takes: --build DIR (the build whose binaries run). A test with
+# options of its own sets E2E_OPTIONS (their usage, "[--apps N]") before sourcing and reads them
+# from E2E_ARGS; without it, anything else is a usage error.
+BUILD="" E2E_ARGS=()
+while (($#)); do
+  case $1 in
+    --build) BUILD=${2-}; shift 2 || shift ;;
+    *) E2E_ARGS+=("$1"); shift ;;
+  esac
+done
+if [[ -z $BUILD || ! -d $BUILD ]] || [[ -z ${E2E_OPTIONS-} && ${#E2E_ARGS[@]} -gt 0 ]]; then
+  echo "usage: $0 --build DIR ${E2E_OPTIONS-}" >&2
+  exit 2
+fi
+BUILD=$(cd "$BUILD" && pwd)
 eval "$(deploy/local/stack env)"
 INSTANCE=e2e-$$
 # Quick failure handling for a test: short leases (progress and failover every 2 s), one retry.

@@ -5,16 +5,9 @@
 # security headers, ferryctl with each role's token, and looks for tokens in the logs.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$REPO/build
-while [[ $# -gt 0 ]]; do
-  case $1 in
-  --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
-  *) echo "usage: $0 [--build DIR]" >&2; exit 2 ;;
-  esac
-done
 cd "$REPO"
 # shellcheck source=tests/e2e/lib.sh
-source tests/e2e/lib.sh
+source tests/e2e/lib.sh "$@"
 
 USERS=$(mktemp -d)
 chmod 700 "$USERS"

@@ -13,15 +13,6 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-BUILD=""
-while (($#)); do
-  case $1 in
-    --build) BUILD=$2; shift 2 ;;
-    *) echo "usage: $0 --build DIR" >&2; exit 2 ;;
-  esac
-done
-[[ -n $BUILD ]] || { echo "usage: $0 --build DIR" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
 
 PY=/usr/bin/python3 # Debian's, with python3-selenium (not a pyenv or venv one)
 for need in "$PY" /usr/bin/chromium /usr/bin/chromedriver; do
@@ -31,7 +22,7 @@ done
   { echo "test_console: python3-selenium is missing (deploy/install-deps.sh)" >&2; exit 1; }
 
 # shellcheck source=tests/e2e/lib.sh
-source tests/e2e/lib.sh
+source tests/e2e/lib.sh "$@"
 INSTANCE=console # lib.sh's finish() stops and removes this instance
 REDIS_DB=6
 OUT=$BUILD/test-output/console

@@ -6,19 +6,19 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-BUILD="" N=20
+
+E2E_OPTIONS="[--apps N]"
+# shellcheck source=tests/e2e/lib.sh
+source tests/e2e/lib.sh "$@"
+N=20
+set -- "${E2E_ARGS[@]}"
 while (($#)); do
   case $1 in
-    --build) BUILD=$2; shift 2 ;;
-    --apps) N=$2; shift 2 ;;
-    *) echo "usage: $0 --build DIR [--apps N]" >&2; exit 2 ;;
+    --apps) N=${2-}; shift 2 || shift ;;
+    *) fatal "usage: $0 --build DIR [--apps N]" ;;
   esac
 done
-[[ -n $BUILD ]] || { echo "usage: $0 --build DIR [--apps N]" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-
-# shellcheck source=tests/e2e/lib.sh
-source tests/e2e/lib.sh
+[[ $N =~ ^[0-9]+$ ]] || fatal "--apps: a number"
 # Twenty cutovers queue behind the per-database-host limit (2 copies at once): the cutover's
 # time limit (last duration + margin) must allow for that wait.
 export FERRY_COORDINATOR_CUTOVER_MARGIN=5m

@@ -18,18 +18,9 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-BUILD=""
-while (($#)); do
-  case $1 in
-    --build) BUILD=$2; shift 2 ;;
-    *) echo "usage: $0 --build DIR" >&2; exit 2 ;;
-  esac
-done
-[[ -n $BUILD ]] || { echo "usage: $0 --build DIR" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
 
 # shellcheck source=tests/e2e/lib.sh
-source tests/e2e/lib.sh
+source tests/e2e/lib.sh "$@"
 
 ferry_up 2
 
