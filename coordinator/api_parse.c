@@ -171,11 +171,20 @@ static unsigned command_read(const api_request *rq, api_parsed *out, json_t **er
     return 0;
 }
 
-/* A body that must be a JSON object (login, a new user): kept in out->json. */
-static unsigned object_read(const api_request *rq, api_parsed *out, json_t **error)
+/* A body that must be a JSON object (login, a new user): kept in out->json. secret: the body
+ * holds a token, so the message says where the JSON is wrong but never quotes it (jansson's
+ * text would: "... near 'fy1.ops...'"), as it reaches the answer and the audit trail. */
+static unsigned object_read(const api_request *rq, api_parsed *out, bool secret, json_t **error)
 {
     json_error_t jerr;
     out->json = json_loadb(rq->body != NULL ? rq->body : "", rq->len, 0, &jerr);
+    if (out->json == NULL && secret) {
+        *error = api_error_json("bad_request",
+                                "the body is not a JSON object (at character %d): expected "
+                                "{\"token\": \"...\"}",
+                                jerr.position);
+        return 400;
+    }
     if (out->json == NULL || !json_is_object(out->json)) {
         *error = api_error_json("bad_request", "the body is not a JSON object: %s",
                                 out->json == NULL ? jerr.text : "another JSON value");
@@ -194,12 +203,12 @@ static unsigned access_route(const api_request *rq, api_parsed *out, char **seg,
             *error = api_error_json("method_not_allowed", "%s takes GET, POST or DELETE", rq->url);
             return 405;
         }
-        return post ? object_read(rq, out, error) : 0;
+        return post ? object_read(rq, out, true, error) : 0;
     }
     out->id = n >= 3 ? seg[2] : NULL;
     if (n == 2 && (get || post)) {
         out->route = get ? API_USERS_LIST : API_USER_CREATE;
-        return post ? object_read(rq, out, error) : 0;
+        return post ? object_read(rq, out, false, error) : 0;
     }
     if (n == 3 && del) {
         out->route = API_USER_DELETE;
