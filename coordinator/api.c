@@ -888,28 +888,29 @@ static answer dead_letter_replay(api *a, const char *id)
 
 /* ------------------------------------------------------------------ users and sessions */
 
-/* Finds a user added through the API (auth_lookup_fn): kept in Redis as JSON with its hash. */
-static ferry_rc user_lookup(void *ctx, const char *name, auth_user *out, ferry_err *err)
+/* A user added through the API, from its JSON as kept in Redis (with its hash). */
+static ferry_rc user_parse(const char *name, const char *text, auth_user *out, ferry_err *err)
 {
-    api *a = ctx;
-    ferry_store_record *rec = NULL;
-    ferry_rc rc = ferry_state_users_get(a->store, &rec, err);
-    if (rc != FERRY_OK)
-        return rc;
-    const char *text = ferry_store_record_value(rec, name);
-    if (text == NULL) {
-        ferry_store_record_free(rec);
-        return ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no user %s", name);
-    }
     json_t *j = json_loads(text, 0, NULL);
     char why[256] = "not JSON";
     bool ok = j != NULL && auth_user_from_json(j, true, out, why, sizeof(why));
     json_decref(j);
-    ferry_store_record_free(rec);
     if (!ok)
         return ferry_err_set(err, FERRY_ERR_PROTOCOL, "user %s as kept in Redis: %s", name, why);
     out->source = AUTH_FROM_API;
     return FERRY_OK;
+}
+
+/* Finds a user added through the API (auth_lookup_fn): one HGET a request. */
+static ferry_rc user_lookup(void *ctx, const char *name, auth_user *out, ferry_err *err)
+{
+    api *a = ctx;
+    char *text = NULL;
+    ferry_rc rc = ferry_state_user_get(a->store, name, &text, err);
+    if (rc == FERRY_OK)
+        rc = user_parse(name, text, out, err);
+    free(text);
+    return rc;
 }
 
 /* Who sent the request, from its bearer token or else its session cookie (docs/console.md). */
@@ -1019,8 +1020,10 @@ static answer users_list(api *a)
     }
     for (size_t i = 0; i < rec->count; i++) {
         auth_user u = {0};
-        if (user_lookup(a, rec->pairs[i].name, &u, &err) == FERRY_OK)
+        if (user_parse(rec->pairs[i].name, rec->pairs[i].value, &u, &err) == FERRY_OK)
             json_array_append_new(list, auth_user_json(&u, false));
+        else
+            ferry_log(FERRY_LOG_WARN, NULL, "%s", err.msg); /* listed without it */
         auth_user_cleanup(&u);
     }
     ferry_store_record_free(rec);

@@ -21,6 +21,25 @@ ferry_rc ferry_state_users_get(ferry_store *store, ferry_store_record **out, fer
     return rc;
 }
 
+ferry_rc ferry_state_user_get(ferry_store *store, const char *name, char **json, ferry_err *err)
+{
+    *json = NULL;
+    if (!state_name_ok(name, FERRY_STORE_NAME_MAX, false))
+        return ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no user %.64s", name);
+    const char *argv[] = {"HGET", STATE_USERS, name};
+    ferry_store_reply *r = NULL;
+    ferry_rc rc = ferry_store_command(store, true, 3, argv, NULL, &r, err);
+    if (rc == FERRY_OK && (r == NULL || r->type != FERRY_STORE_REPLY_STR))
+        rc = ferry_err_set(err, FERRY_ERR_NOT_FOUND, "no user %s", name);
+    if (rc == FERRY_OK) {
+        *json = strdup(r->str);
+        if (*json == NULL)
+            rc = ferry_err_set(err, FERRY_ERR_NOMEM, "out of memory");
+    }
+    ferry_store_reply_free(r);
+    return rc;
+}
+
 ferry_rc ferry_state_user_put(ferry_store *store, const char *name, const char *json, bool only_new,
                               ferry_err *err)
 {

@@ -16,6 +16,9 @@
  * frees *out with ferry_store_record_free(); no user is an empty record, never NOT_FOUND. */
 ferry_rc ferry_state_users_get(ferry_store *store, ferry_store_record **out, ferry_err *err);
 
+/* User name's JSON into *json (the caller frees it); FERRY_ERR_NOT_FOUND when there is none. */
+ferry_rc ferry_state_user_get(ferry_store *store, const char *name, char **json, ferry_err *err);
+
 /* Adds (only_new: FERRY_ERR_CONFLICT when it exists) or replaces user name's JSON. */
 ferry_rc ferry_state_user_put(ferry_store *store, const char *name, const char *json, bool only_new,
                               ferry_err *err);
